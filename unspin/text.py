@@ -1,0 +1,153 @@
+"""Tokenization with character offsets, sentence splitting and LM normalization.
+
+Every component (the LM trainer, the channel, the decoder, the spinner) sees text
+through this module, so that a word means the same thing everywhere.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterator
+
+# Words (letters, with inner apostrophes split off below), numbers (with , and .
+# groups), and any other single non-space character as punctuation.
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<number>\d+(?:[.,:/]\d+)*(?:st|nd|rd|th|s)?)
+  | (?P<clitic>['’](?:s|re|ve|ll|d|m|t)(?![^\W_]))
+  | (?P<word>[^\W\d_]+(?:[.][^\W\d_](?=\.))*)
+  | (?P<punct>[^\w\s])
+  | (?P<other>_+)
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "„": '"', "‟": '"', "′": "'", "–": "-", "—": "-"})
+
+# Marks that AI rewriters leave: "4, 000" (a thousands group split by a space),
+# "U. N." (an abbreviation with spaces), 'said that” the' (a quote flipped to the wrong side).
+_SPLIT_THOUSANDS_RE = re.compile(r"\b(\d{1,3}), (\d{3})\b")
+_SPACED_ABBREV_RE = re.compile(r"\b([A-Z])\. ([A-Z])\.")
+_FLIPPED_QUOTE_RE = re.compile(r"\b(?:that|said|says|and|the|of|to)\s?[”\"]\s(?:the|a|an|of|and|to|in)\b")
+
+_SENT_END_RE = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*")
+
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "no", "gen", "gov", "sen", "rep", "lt",
+                  "col", "sgt", "prof", "inc", "corp", "co", "ltd", "jan", "feb", "mar", "apr", "jun", "jul",
+                  "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "e.g", "i.e", "etc", "approx"}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token of the input: its surface text and character span [start, end)."""
+
+    text: str
+    start: int
+    end: int
+    kind: str  # "word", "number", "clitic", "punct"
+
+    @property
+    def norm(self) -> str:
+        """The form the language model and the channel use: lowercased, quotes unified."""
+        return normalize_token(self.text)
+
+    @property
+    def is_word(self) -> bool:
+        return self.kind == "word"
+
+
+def normalize_token(text: str) -> str:
+    return text.translate(_QUOTES).lower()
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split text into tokens with offsets into `text` (no characters are rewritten)."""
+    tokens = []
+    for m in _TOKEN_RE.finditer(text):
+        kind = m.lastgroup or "punct"
+        if kind == "other":
+            kind = "punct"
+        tokens.append(Token(m.group(), m.start(), m.end(), kind))
+    return tokens
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of sentences; a line break always ends a sentence."""
+    spans = []
+    start = 0
+    for m in _SENT_END_RE.finditer(text):
+        end = m.start()
+        # Do not split after a known abbreviation ("Mr. Smith", "U.S. forces").
+        prev_word = re.search(r"([\w.]+)\.$", text[start:end])
+        if prev_word and "\n" not in m.group():
+            word = prev_word.group(1).lower().rstrip(".")
+            # Known abbreviations and initials ("J. Smith") do not end a sentence.
+            if word in _ABBREVIATIONS or len(word) == 1 and word.isalpha():
+                continue
+        if text[start:end].strip():
+            spans.append((start, end))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text.rstrip())))
+    return spans
+
+
+def sentences(text: str) -> Iterator[list[Token]]:
+    """Tokens grouped by sentence, offsets relative to the whole text."""
+    for start, end in sentence_spans(text):
+        toks = tokenize(text[start:end])
+        yield [Token(t.text, t.start + start, t.end + start, t.kind) for t in toks]
+
+
+def lm_tokens(text: str) -> list[str]:
+    """Normalized tokens of one sentence, as the language model was trained on them."""
+    return [t.norm for t in tokenize(repair_rewriter_marks(text))]
+
+
+def lm_sentences(text: str) -> Iterator[str]:
+    """Space-joined normalized sentences of a paragraph: the LM training format."""
+    text = repair_rewriter_marks(text)
+    for start, end in sentence_spans(text):
+        toks = [t.norm for t in tokenize(text[start:end])]
+        if toks:
+            yield " ".join(toks)
+
+
+def repair_rewriter_marks(text: str) -> str:
+    """Undo the formatting marks that AI rewriters leave ("4, 000" -> "4,000", "U. N." -> "U.N.")."""
+    text = _SPLIT_THOUSANDS_RE.sub(r"\1,\2", text)
+    prev = None
+    while prev != text:
+        prev = text
+        text = _SPACED_ABBREV_RE.sub(r"\1.\2.", text)
+    return text
+
+
+def count_rewriter_marks(text: str) -> dict[str, int]:
+    """How many of each AI-rewriter mark a text carries (a detection feature)."""
+    return {
+        "split_thousands": len(_SPLIT_THOUSANDS_RE.findall(text)),
+        "spaced_abbrev": len(_SPACED_ABBREV_RE.findall(text)),
+        "flipped_quote": len(_FLIPPED_QUOTE_RE.findall(text)),
+    }
+
+
+def match_case(template: str, word: str) -> str:
+    """Carry the case pattern of `template` over to `word` (first letter, or all caps)."""
+    if not template or not word:
+        return word
+    if len(template) > 1 and template.isupper():
+        return word.upper()
+    if template[0].isupper():
+        return word[0].upper() + word[1:]
+    return word
+
+
+def is_mostly_text(data: str) -> bool:
+    """False for binary junk decoded by accident: many control characters."""
+    if not data:
+        return True
+    sample = data[:20000]
+    bad = sum(1 for ch in sample if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch not in "\n\r\t\f")
+    return bad / len(sample) < 0.01
