@@ -1,0 +1,94 @@
+"""The English corpora in ../shared/data/corpora and their train / held-out split.
+
+Held-out text is never used to train the language model or any other model:
+benchmarks read only `split="heldout"`. The split is fixed here so that every
+tool agrees on it:
+  * enwiki_minisearch/enwiki_AG.txt.gz is held out whole;
+  * the last 10% of lines of wikinews_en (news style, closest to what is spun)
+    is held out;
+  * gum/gum_docs.jsonl (whole documents with boundaries) is held out.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+HELDOUT_FILES = {"enwiki_minisearch/enwiki_AG.txt.gz"}
+WIKINEWS_FILE = "wikinews_en/enwikinews.txt.gz"
+WIKINEWS_HELDOUT_FRACTION = 0.10
+GUM_FILE = "gum/gum_docs.jsonl"
+
+
+def default_data_dir() -> Path:
+    """../shared/data beside the checkout, or $UNSPIN_DATA."""
+    env = os.environ.get("UNSPIN_DATA")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "shared" / "data", here / "shared" / "data"):
+        if candidate.exists():
+            return candidate
+    return here.parent / "shared" / "data"
+
+
+def _corpus_files(data_dir: Path) -> list[str]:
+    root = data_dir / "corpora"
+    return sorted(str(p.relative_to(root)) for p in root.glob("*/*.txt.gz"))
+
+
+def _count_lines(path: Path) -> int:
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+        return sum(1 for _ in f)
+
+
+def iter_paragraphs(split: str = "train", data_dir: str | os.PathLike | None = None,
+                    files: list[str] | None = None) -> Iterator[str]:
+    """Paragraphs (one corpus line each) of the given split: "train" or "heldout"."""
+    if split not in ("train", "heldout"):
+        raise ValueError(f"unknown split {split!r}")
+    root = Path(data_dir or default_data_dir()) / "corpora"
+    for rel in files or _corpus_files(root.parent):
+        path = root / rel
+        if rel == WIKINEWS_FILE:
+            cut = int(_count_lines(path) * (1 - WIKINEWS_HELDOUT_FRACTION))
+            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+                for i, line in enumerate(f):
+                    if (i >= cut) == (split == "heldout") and line.strip():
+                        yield line.rstrip("\n")
+            continue
+        if (rel in HELDOUT_FILES) != (split == "heldout"):
+            continue
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    yield line.rstrip("\n")
+
+
+def iter_gum_documents(data_dir: str | os.PathLike | None = None) -> Iterator[dict]:
+    """Whole held-out documents with boundaries: {"id", "genre", "text", ...}."""
+    path = Path(data_dir or default_data_dir()) / "corpora" / GUM_FILE
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def iter_articles(split: str = "heldout", min_words: int = 300, max_words: int = 800,
+                  data_dir: str | os.PathLike | None = None, files: list[str] | None = None) -> Iterator[str]:
+    """Article-sized texts made of consecutive paragraphs (the corpora have no document boundaries)."""
+    buf: list[str] = []
+    n = 0
+    for para in iter_paragraphs(split, data_dir, files):
+        words = len(para.split())
+        if n + words > max_words and n >= min_words:
+            yield "\n".join(buf)
+            buf, n = [], 0
+        if words > max_words:
+            continue
+        buf.append(para)
+        n += words
+    if n >= min_words:
+        yield "\n".join(buf)
