@@ -5,7 +5,8 @@ benchmarks read only `split="heldout"`. The split is fixed here so that every
 tool agrees on it:
   * enwiki_minisearch/enwiki_AG.txt.gz is held out whole;
   * the last 10% of lines of wikinews_en (news style, closest to what is spun)
-    is held out;
+    is held out, and the 10% before it is the "calib" split, on which the
+    spin-probability and confidence calibration is fitted (never the LM);
   * gum/gum_docs.jsonl (whole documents with boundaries) is held out.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Iterator
 HELDOUT_FILES = {"enwiki_minisearch/enwiki_AG.txt.gz"}
 WIKINEWS_FILE = "wikinews_en/enwikinews.txt.gz"
 WIKINEWS_HELDOUT_FRACTION = 0.10
+WIKINEWS_CALIB_FRACTION = 0.10
 GUM_FILE = "gum/gum_docs.jsonl"
 
 
@@ -46,20 +48,23 @@ def _count_lines(path: Path) -> int:
 
 def iter_paragraphs(split: str = "train", data_dir: str | os.PathLike | None = None,
                     files: list[str] | None = None) -> Iterator[str]:
-    """Paragraphs (one corpus line each) of the given split: "train" or "heldout"."""
-    if split not in ("train", "heldout"):
+    """Paragraphs (one corpus line each) of the given split: "train", "calib" or "heldout"."""
+    if split not in ("train", "calib", "heldout"):
         raise ValueError(f"unknown split {split!r}")
     root = Path(data_dir or default_data_dir()) / "corpora"
     for rel in files or _corpus_files(root.parent):
         path = root / rel
         if rel == WIKINEWS_FILE:
-            cut = int(_count_lines(path) * (1 - WIKINEWS_HELDOUT_FRACTION))
+            total = _count_lines(path)
+            held = int(total * (1 - WIKINEWS_HELDOUT_FRACTION))
+            calib = int(total * (1 - WIKINEWS_HELDOUT_FRACTION - WIKINEWS_CALIB_FRACTION))
+            lo, hi = {"train": (0, calib), "calib": (calib, held), "heldout": (held, total)}[split]
             with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
                 for i, line in enumerate(f):
-                    if (i >= cut) == (split == "heldout") and line.strip():
+                    if lo <= i < hi and line.strip():
                         yield line.rstrip("\n")
             continue
-        if (rel in HELDOUT_FILES) != (split == "heldout"):
+        if split == "calib" or (rel in HELDOUT_FILES) != (split == "heldout"):
             continue
         with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
             for line in f:
