@@ -1,0 +1,248 @@
+"""Noisy-channel decoder: the most likely original wording of a (possibly) spun sentence.
+
+For each span of one to `channel.max_len` observed tokens the channel proposes
+candidate originals; a language model scores whole candidate sequences; a beam
+search over the sentence lattice picks the best one. Each change gets a local
+posterior: the share of probability mass its candidate holds against the other
+candidates for the same span (the identity included) with the rest of the
+decoded sentence fixed.
+
+Scores are log10 probabilities throughout, as KenLM returns them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .lexicon import Candidate, Channel
+from .lm import LanguageModel
+from .text import Token, match_case
+
+
+@dataclass(frozen=True)
+class ChannelWeights:
+    """How the channel turns candidate features into log10 P(observed | original).
+
+    A substitution pays `log_p_sub` (the prior that a term was spun at all) plus
+    bonuses that reward what real spinners do: swap words listed together in
+    several thesauri, swap distributionally close words, and replace common words
+    with rarer ones (so the original is usually the more frequent of the two).
+    """
+
+    log_p_sub: float = -1.6
+    per_extra_source: float = 0.35
+    cosine: float = 0.8
+    zipf_gain: float = 0.25
+    zipf_gain_cap: float = 2.0
+    length_change: float = -0.3
+    # Sources that do not come from a curated thesaurus get a penalty of their own.
+    source_bonus: dict = field(default_factory=lambda: {
+        "tortured": 1.0, "numbers": 0.4, "spelling": 0.6, "glove": -0.2,
+    })
+
+    def score(self, cand: Candidate, n_observed: int) -> float:
+        s = self.log_p_sub
+        thesauri = len(cand.sources - {"glove", "inflection"})
+        s += self.per_extra_source * max(0, thesauri - 1)
+        # The most trusted source counts: a pair found by GloVe and a thesaurus is a thesaurus pair.
+        s += max((self.source_bonus.get(src, 0.0) for src in cand.sources), default=0.0)
+        s += self.cosine * max(0.0, cand.cosine)
+        gain = cand.zipf_original - cand.zipf_observed
+        s += self.zipf_gain * max(-self.zipf_gain_cap, min(self.zipf_gain_cap, gain))
+        s += self.length_change * abs(len(cand.original.split()) - n_observed)
+        return s
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    beam: int = 6
+    # Candidates whose local LM gain falls this far below their channel cost are not searched.
+    prefilter_slack: float = 1.5
+    prefilter_top: int = 6
+    window: int = 3
+    log_p_keep: float = -0.01
+    weights: ChannelWeights = field(default_factory=ChannelWeights)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One decoded substitution: observed tokens [first, last) replaced by `original`."""
+
+    first: int  # token index (into the sentence token list)
+    last: int
+    start: int  # character offsets into the document
+    end: int
+    observed: str
+    original: str  # with the observed case carried over
+    posterior: float  # P(this candidate | rest of decoded sentence), identity included
+    p_identity: float  # P(the observed words are original | rest)
+    lm_gain: float  # log10 LM improvement over keeping the observed words
+    channel_score: float
+    sources: tuple[str, ...]
+    alternatives: tuple[tuple[str, float], ...]  # other candidates and their posteriors
+
+
+@dataclass
+class SentenceDecoding:
+    tokens: list[Token]
+    changes: list[Change]
+    observed_logprob: float  # log10 LM score of the sentence as written
+    decoded_logprob: float  # log10 LM + channel score of the best path
+    n_words: int
+
+
+@dataclass(frozen=True)
+class _Edge:
+    first: int
+    last: int
+    words: tuple[str, ...]
+    channel: float
+    cand: Candidate | None  # None = identity
+
+
+class Decoder:
+    """Beam search over a sentence lattice with a language model and a channel."""
+
+    def __init__(self, lm: LanguageModel, channel: Channel, config: DecoderConfig | None = None):
+        self.lm = lm
+        self.channel = channel
+        self.config = config or DecoderConfig()
+
+    # -- lattice -----------------------------------------------------------
+    def _edges(self, norms: Sequence[str], tokens: Sequence[Token]) -> list[list[_Edge]]:
+        cfg = self.config
+        n = len(norms)
+        edges: list[list[_Edge]] = [[_Edge(i, i + 1, (norms[i],), cfg.log_p_keep, None)] for i in range(n)]
+        for i in range(n):
+            if tokens[i].kind == "punct":
+                continue
+            scored: list[tuple[float, _Edge]] = []
+            for length in range(1, min(self.channel.max_len, n - i) + 1):
+                if tokens[i + length - 1].kind == "punct":
+                    break
+                key = tuple(norms[i:i + length])
+                cands = self.channel.candidates(key)
+                if not cands:
+                    continue
+                left = list(norms[max(0, i - cfg.window):i])
+                right = list(norms[i + length:i + length + cfg.window])
+                bos = i - cfg.window < 0
+                eos = i + length + cfg.window >= n
+                base = self.lm.sentence_score(left + list(key) + right, bos=bos, eos=eos)
+                for cand in cands:
+                    words = tuple(cand.original.split())
+                    if words == key:
+                        continue
+                    ch = cfg.weights.score(cand, length)
+                    gain = self.lm.sentence_score(left + list(words) + right, bos=bos, eos=eos) - base
+                    local = gain + ch - cfg.log_p_keep * length
+                    if local > -cfg.prefilter_slack:
+                        scored.append((local, _Edge(i, i + length, words, ch, cand)))
+            scored.sort(key=lambda x: -x[0])
+            edges[i].extend(e for _, e in scored[:cfg.prefilter_top])
+        return edges
+
+    # -- search ------------------------------------------------------------
+    def _search(self, edges: list[list[_Edge]], n: int) -> list[_Edge]:
+        lm = self.lm
+        beam = self.config.beam
+        # hyps[pos]: state -> (score, backpointer chain as tuple of edges)
+        hyps: list[dict] = [dict() for _ in range(n + 1)]
+        hyps[0][_key(lm.begin_state())] = (0.0, lm.begin_state(), ())
+        for pos in range(n):
+            if not hyps[pos]:
+                continue
+            current = sorted(hyps[pos].values(), key=lambda h: -h[0])[:beam]
+            for score, state, path in current:
+                for edge in edges[pos]:
+                    s, st = score + edge.channel, state
+                    for w in edge.words:
+                        inc, st = lm.score(st, w)
+                        s += inc
+                    bucket = hyps[edge.last]
+                    k = _key(st)
+                    old = bucket.get(k)
+                    if old is None or old[0] < s:
+                        bucket[k] = (s, st, path + (edge,))
+        final = [(s + lm.end_score(st), p) for s, st, p in hyps[n].values()]
+        return max(final, key=lambda x: x[0])[1] if final else []
+
+    # -- posteriors --------------------------------------------------------
+    def _path_words(self, path: Sequence[_Edge]) -> list[str]:
+        return [w for e in path for w in e.words]
+
+    def _posteriors(self, path: list[_Edge], edges: list[list[_Edge]], idx: int) -> list[tuple[_Edge, float]]:
+        """Posterior of every edge that covers exactly the span of path[idx], the rest held fixed."""
+        target = path[idx]
+        before = self._path_words(path[:idx])
+        after = self._path_words(path[idx + 1:])
+        alts = [e for e in edges[target.first] if e.last == target.last]
+        if not any(e.cand is None for e in alts):
+            # A multi-token span: its identity is the observed tokens kept one by one.
+            identity_words = tuple(w for i in range(target.first, target.last) for w in edges[i][0].words)
+            alts.append(_Edge(target.first, target.last, identity_words,
+                              self.config.log_p_keep * (target.last - target.first), None))
+        scores = [self.lm.sentence_score(before + list(e.words) + after) + e.channel for e in alts]
+        top = max(scores)
+        mass = [10 ** (s - top) for s in scores]
+        z = sum(mass)
+        return [(e, m / z) for e, m in zip(alts, mass)]
+
+    # -- entry point -------------------------------------------------------
+    def decode(self, tokens: Sequence[Token]) -> SentenceDecoding:
+        tokens = list(tokens)
+        norms = [t.norm for t in tokens]
+        n = len(tokens)
+        n_words = sum(1 for t in tokens if t.kind != "punct")
+        observed_lp = self.lm.sentence_score(norms) if n else 0.0
+        if n == 0:
+            return SentenceDecoding(tokens, [], 0.0, 0.0, 0)
+        edges = self._edges(norms, tokens)
+        if all(len(e) == 1 for e in edges):
+            return SentenceDecoding(tokens, [], observed_lp, observed_lp + self.config.log_p_keep * n, n_words)
+        path = self._search(edges, n)
+        changes = []
+        for idx, edge in enumerate(path):
+            if edge.cand is None:
+                continue
+            post = self._posteriors(path, edges, idx)
+            p_edge = next(p for e, p in post if e is edge)
+            p_id = sum(p for e, p in post if e.cand is None)
+            before = self._path_words(path[:idx])
+            after = self._path_words(path[idx + 1:])
+            lm_gain = self.lm.sentence_score(before + list(edge.words) + after) - \
+                self.lm.sentence_score(before + norms[edge.first:edge.last] + after)
+            observed = tokens[edge.first:edge.last]
+            observed_text = _surface(observed)
+            changes.append(Change(
+                first=edge.first, last=edge.last,
+                start=observed[0].start, end=observed[-1].end,
+                observed=observed_text,
+                original=match_case(observed[0].text, edge.cand.original),
+                posterior=p_edge, p_identity=p_id, lm_gain=lm_gain,
+                channel_score=edge.channel, sources=tuple(sorted(edge.cand.sources)),
+                alternatives=tuple(sorted(((" ".join(e.words), p) for e, p in post if e is not edge),
+                                          key=lambda x: -x[1]))[:4],
+            ))
+        decoded_lp = self.lm.sentence_score(self._path_words(path)) + sum(e.channel for e in path)
+        return SentenceDecoding(tokens, changes, observed_lp, decoded_lp, n_words)
+
+
+def _key(state) -> object:
+    # KenLM states hash and compare by their context words; other LMs may hand out tuples.
+    return state
+
+
+def _surface(tokens: Sequence[Token]) -> str:
+    out = tokens[0].text
+    for prev, tok in zip(tokens, tokens[1:]):
+        out += (" " if tok.start > prev.end else "") + tok.text
+    return out
+
+
+def sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)

@@ -1,0 +1,255 @@
+"""Check and restore: the decoder run over a whole document, calibrated.
+
+`Engine` holds the loaded language model, channel and calibration; `check()`
+decodes every sentence, turns decoder statistics into a calibrated spin
+probability, and reports each substitution as a `Span` with a confidence.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .decode import Decoder, DecoderConfig, SentenceDecoding, sigmoid
+from .lexicon import Channel
+from .lm import MODELS_DIR, LanguageModel, load_lm
+from .text import count_rewriter_marks, sentences
+
+DEFAULT_CALIBRATION_PATH = MODELS_DIR / "calibration.json"
+# Below this share of words the LM knows, a text is not treated as English.
+MIN_ENGLISH_SHARE = 0.6
+DEFAULT_MIN_CONFIDENCE = 0.5
+
+FEATURES = (
+    "changes_per_100",
+    "mass_per_100",
+    "gain_per_word",
+    "content_share",
+    "logprob_per_word",
+    "rewriter_marks_per_100",
+    "oov_share",
+)
+
+
+@dataclass
+class Span:
+    """A suspected substitution: text[start:end], its likely original, and why."""
+
+    start: int
+    end: int
+    text: str
+    suggestion: str | None
+    confidence: float
+    evidence: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CheckResult:
+    spin_probability: float
+    verdict: str
+    spans: list[Span]
+    restored: str
+    language: str = "en"
+    reliable: bool = True
+    warnings: list[str] = field(default_factory=list)
+    features: dict = field(default_factory=dict)
+    n_words: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "spin_probability": round(self.spin_probability, 4),
+            "verdict": self.verdict,
+            "language": self.language,
+            "reliable": self.reliable,
+            "n_words": self.n_words,
+            "spans": [s.to_dict() for s in self.spans],
+            "restored": self.restored,
+            "warnings": self.warnings,
+            "features": {k: round(v, 4) for k, v in self.features.items()},
+        }
+
+
+@dataclass
+class RestoreResult:
+    text: str
+    changes: list[Span]
+
+
+@dataclass
+class Calibration:
+    """Logistic regression from document features to P(spun), and Platt scaling of span posteriors."""
+
+    coef: list[float]
+    intercept: float
+    mean: list[float]
+    scale: list[float]
+    span_a: float = 1.0
+    span_b: float = 0.0
+    trained_on: str = ""
+
+    def doc_probability(self, features: dict[str, float]) -> float:
+        z = self.intercept
+        for name, c, m, s in zip(FEATURES, self.coef, self.mean, self.scale):
+            z += c * (features[name] - m) / s
+        return sigmoid(z)
+
+    def span_confidence(self, posterior: float) -> float:
+        p = min(max(posterior, 1e-6), 1 - 1e-6)
+        return sigmoid(self.span_a * math.log(p / (1 - p)) + self.span_b)
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_CALIBRATION_PATH) -> "Calibration":
+        with open(path, encoding="utf-8") as f:
+            return cls(**json.load(f))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def uncalibrated(cls) -> "Calibration":
+        """A prior used only until a calibration is trained: more changes and LM gain mean spun."""
+        return cls(coef=[1.5, 1.0, 1.0, 0.5, 0.0, 0.5, 0.0], intercept=-2.0,
+                   mean=[2.0, 2.0, 0.05, 0.05, -1.5, 0.0, 0.02], scale=[2.0, 2.0, 0.05, 0.05, 0.5, 1.0, 0.05],
+                   trained_on="uncalibrated prior")
+
+
+class Engine:
+    """The loaded models; create once (`Engine.load()`), then call `check`/`restore` many times."""
+
+    def __init__(self, lm: LanguageModel, channel: Channel, calibration: Calibration,
+                 config: DecoderConfig | None = None):
+        self.lm = lm
+        self.channel = channel
+        self.calibration = calibration
+        self.decoder = Decoder(lm, channel, config)
+
+    @classmethod
+    def load(cls, lm_path: str | None = None, channel: Channel | None = None,
+             calibration: Calibration | str | Path | None = None, config: DecoderConfig | None = None) -> "Engine":
+        lm = load_lm(lm_path)
+        channel = channel if channel is not None else Channel.load_default()
+        if isinstance(calibration, (str, Path)):
+            calibration = Calibration.load(calibration)
+        elif calibration is None:
+            calibration = (Calibration.load(DEFAULT_CALIBRATION_PATH) if DEFAULT_CALIBRATION_PATH.exists()
+                           else Calibration.uncalibrated())
+        return cls(lm, channel, calibration, config)
+
+    # -- decoding ----------------------------------------------------------
+    def decode(self, text: str) -> list[SentenceDecoding]:
+        return [self.decoder.decode(toks) for toks in sentences(text)]
+
+    def features(self, text: str, decodings: Sequence[SentenceDecoding]) -> dict[str, float]:
+        n_words = sum(d.n_words for d in decodings)
+        words = [t for d in decodings for t in d.tokens if t.kind != "punct"]
+        n = max(n_words, 1)
+        changes = [c for d in decodings for c in d.changes]
+        content = [t for t in words if t.kind == "word" and len(t.text) > 3]
+        touched_content = sum(1 for c in changes if len(c.observed) > 3)
+        oov = sum(1 for t in words if not self.lm.contains(t.norm))
+        marks = count_rewriter_marks(text)
+        return {
+            "changes_per_100": 100.0 * sum(1 for c in changes if c.posterior >= 0.5) / n,
+            "mass_per_100": 100.0 * sum(1 - c.p_identity for c in changes) / n,
+            "gain_per_word": sum(max(0.0, c.lm_gain) for c in changes) / n,
+            "content_share": touched_content / max(len(content), 1),
+            "logprob_per_word": sum(d.observed_logprob for d in decodings) / n,
+            "rewriter_marks_per_100": 100.0 * sum(marks.values()) / n,
+            "oov_share": oov / n,
+        }
+
+    def english_share(self, decodings: Sequence[SentenceDecoding]) -> float:
+        words = [t for d in decodings for t in d.tokens if t.kind == "word"]
+        if not words:
+            return 1.0
+        return sum(1 for t in words if self.lm.contains(t.norm)) / len(words)
+
+    # -- public operations -------------------------------------------------
+    def check(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> CheckResult:
+        """How likely `text` is spun, its suspicious spans, and the restored text."""
+        decodings = self.decode(text)
+        n_words = sum(d.n_words for d in decodings)
+        if n_words == 0:
+            return CheckResult(0.0, "no text", [], text, language="none", reliable=False,
+                               warnings=["the input holds no words"], n_words=0)
+        feats = self.features(text, decodings)
+        english = self.english_share(decodings)
+        if english < MIN_ENGLISH_SHARE:
+            return CheckResult(
+                0.5, "not English: cannot judge", [], text, language="non-English", reliable=False,
+                warnings=[f"only {english:.0%} of the words are English; unspin models English only"],
+                features=feats, n_words=n_words)
+        p = self.calibration.doc_probability(feats)
+        spans = [self._span(c) for d in decodings for c in d.changes]
+        restored = apply_spans(text, spans, min_confidence)
+        warnings = []
+        if n_words < 40:
+            warnings.append("short text: the spin probability is less reliable under 40 words")
+        return CheckResult(p, verdict(p), spans, restored, reliable=n_words >= 40,
+                           warnings=warnings, features=feats, n_words=n_words)
+
+    def restore(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> RestoreResult:
+        """The likely original wording: only changes at or above `min_confidence` are applied."""
+        result = self.check(text, min_confidence)
+        applied = [s for s in result.spans if s.suggestion is not None and s.confidence >= min_confidence]
+        return RestoreResult(result.restored, applied)
+
+    def _span(self, change) -> Span:
+        return Span(
+            start=change.start, end=change.end, text=change.observed, suggestion=change.original,
+            confidence=round(self.calibration.span_confidence(change.posterior), 4),
+            evidence={
+                "p_spun": round(1 - change.p_identity, 4),
+                "lm_gain_log10": round(change.lm_gain, 3),
+                "channel_log10": round(change.channel_score, 3),
+                "sources": list(change.sources),
+                "alternatives": [{"text": t, "posterior": round(p, 4)} for t, p in change.alternatives],
+            },
+        )
+
+
+def verdict(p: float) -> str:
+    if p >= 0.9:
+        return "spun"
+    if p >= 0.5:
+        return "likely spun"
+    if p >= 0.2:
+        return "possibly spun"
+    return "not spun"
+
+
+def apply_spans(text: str, spans: Iterable[Span], min_confidence: float) -> str:
+    """`text` with each confident suggestion put in place (spans never overlap)."""
+    out = text
+    for span in sorted(spans, key=lambda s: -s.start):
+        if span.suggestion is not None and span.confidence >= min_confidence:
+            out = out[:span.start] + span.suggestion + out[span.end:]
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def default_engine() -> Engine:
+    return Engine.load()
+
+
+def check(text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> CheckResult:
+    """Check one text with the shipped models (loaded once per process)."""
+    return default_engine().check(text, min_confidence)
+
+
+def restore(text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> RestoreResult:
+    """Restore one text with the shipped models (loaded once per process)."""
+    return default_engine().restore(text, min_confidence)
+
+
+def timed_load(**kwargs) -> tuple[Engine, float]:
+    t0 = time.perf_counter()
+    engine = Engine.load(**kwargs)
+    return engine, time.perf_counter() - t0

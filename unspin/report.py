@@ -1,0 +1,89 @@
+"""Render a `CheckResult` for people: a terminal report or a self-contained HTML page."""
+from __future__ import annotations
+
+import html
+import json
+import textwrap
+
+from .detect import CheckResult, Span
+
+
+def _marked_text(text: str, spans: list[Span], open_mark: str = "[", close_mark: str = "]") -> str:
+    out, pos = [], 0
+    for s in sorted(spans, key=lambda s: s.start):
+        out.append(text[pos:s.start])
+        out.append(f"{open_mark}{text[s.start:s.end]} -> {s.suggestion} {s.confidence:.0%}{close_mark}")
+        pos = s.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def render_text(result: CheckResult, source: str, text: str) -> str:
+    lines = [
+        f"unspin check: {source}",
+        f"spin probability: {result.spin_probability:.2f}  verdict: {result.verdict}"
+        f"  ({result.n_words} words, {len(result.spans)} suspicious spans)",
+    ]
+    for w in result.warnings:
+        lines.append(f"warning: {w}")
+    if result.spans:
+        lines.append("")
+        lines.append("text, each suspicious span marked [observed -> likely original confidence]:")
+        for para in _marked_text(text, result.spans).split("\n"):
+            lines.extend(textwrap.wrap(para, 100) or [""])
+        lines.append("")
+        lines.append("spans:")
+        for s in result.spans:
+            ev = s.evidence
+            lines.append(
+                f"  {s.start:>6}-{s.end:<6} {s.text!r} -> {s.suggestion!r}  confidence {s.confidence:.2f}"
+                f"  p_spun {ev.get('p_spun', 0):.2f}  LM gain {ev.get('lm_gain_log10', 0):+.2f}"
+                f"  via {','.join(ev.get('sources', []))}")
+    return "\n".join(lines) + "\n"
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>unspin check: {title}</title>
+<style>
+body {{ font: 16px/1.6 Georgia, serif; max-width: 50em; margin: 2em auto; color: #222; }}
+header {{ font-family: sans-serif; border-bottom: 1px solid #ccc; margin-bottom: 1em; }}
+.score {{ font-size: 1.4em; font-weight: bold; }}
+mark {{ background: #ffe08a; border-bottom: 2px solid #d08000; position: relative; cursor: help; }}
+mark.low {{ background: #fff3cc; border-bottom: 1px dashed #d0a000; }}
+mark .tip {{ display: none; position: absolute; left: 0; top: 1.6em; z-index: 2; background: #333; color: #fff;
+  font: 13px/1.4 sans-serif; padding: .4em .6em; border-radius: 4px; white-space: nowrap; }}
+mark:hover .tip, mark:focus .tip {{ display: block; }}
+p {{ white-space: pre-wrap; }}
+.warn {{ color: #a33; }}
+</style></head><body>
+<header><div class="score">spin probability {prob:.2f}: {verdict}</div>
+<div>{n_words} words, {n_spans} suspicious spans. Hover a highlighted span to see the likely original
+and the evidence.</div>{warnings}</header>
+{body}
+</body></html>
+"""
+
+
+def render_html(result: CheckResult, source: str, text: str) -> str:
+    parts, pos = [], 0
+    for s in sorted(result.spans, key=lambda s: s.start):
+        parts.append(html.escape(text[pos:s.start]))
+        ev = s.evidence
+        alts = ", ".join(f"{a['text']} ({a['posterior']:.2f})" for a in ev.get("alternatives", []))
+        tip = (f"original: {s.suggestion} &middot; confidence {s.confidence:.2f} &middot; "
+               f"P(spun) {ev.get('p_spun', 0):.2f} &middot; LM gain {ev.get('lm_gain_log10', 0):+.2f} "
+               f"&middot; via {html.escape(', '.join(ev.get('sources', [])))}"
+               + (f"<br>alternatives: {html.escape(alts)}" if alts else ""))
+        cls = "" if s.confidence >= 0.5 else ' class="low"'
+        parts.append(f'<mark{cls} tabindex="0" data-suggestion="{html.escape(s.suggestion or "")}">'
+                     f'{html.escape(text[s.start:s.end])}<span class="tip">{tip}</span></mark>')
+        pos = s.end
+    parts.append(html.escape(text[pos:]))
+    body = "\n".join(f"<p>{p}</p>" for p in "".join(parts).split("\n") if p.strip())
+    warnings = "".join(f'<div class="warn">{html.escape(w)}</div>' for w in result.warnings)
+    return _PAGE.format(title=html.escape(source), prob=result.spin_probability, verdict=html.escape(result.verdict),
+                        n_words=result.n_words, n_spans=len(result.spans), warnings=warnings, body=body)
+
+
+def render_json(result: CheckResult, **extra) -> str:
+    return json.dumps({**extra, **result.to_dict()}, ensure_ascii=False)
