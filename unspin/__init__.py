@@ -1,2 +1,10 @@
-"""unspin: catch machine-spun text and undo it."""
+"""unspin: catch machine-spun text and undo it.
+
+>>> from unspin import check
+>>> result = check("The minister mentioned the plan.")   # doctest: +SKIP
+>>> result.spin_probability, result.spans                 # doctest: +SKIP
+"""
+from .detect import CheckResult, Engine, RestoreResult, Span, check, restore
+
 __version__ = "0.1.0"
+__all__ = ["check", "restore", "Engine", "CheckResult", "RestoreResult", "Span"]
