@@ -1,0 +1,142 @@
+"""Spinner tests on a small hand-made dictionary (no data files needed)."""
+import json
+
+import pytest
+
+from unspin.spin import Change, SpinResult, Spinner, changed_token_mask, main
+from unspin.text import tokenize
+
+SETS = [
+    ["cat", "kitten"],
+    ["big", "large", "huge"],
+    ["front door", "main entrance"],
+    ["front", "entrance"],
+    ["look into", "examine"],
+    ["red", "scarlet"],
+]
+
+
+@pytest.fixture
+def spinner():
+    return Spinner(SETS)
+
+
+def test_rate_zero_changes_nothing(spinner):
+    text = "The big cat sat by the front door."
+    r = spinner.spin(text, rate=0.0, seed=1)
+    assert r.text == text and r.changes == [] and r.original == text
+
+
+def test_rate_one_changes_every_match(spinner):
+    text = "The big cat sat by the red wall."
+    r = spinner.spin(text, rate=1.0, seed=1)
+    assert len(r.changes) == 3
+    assert [c.original_text for c in r.changes] == ["big", "cat", "red"]
+    for c in r.changes:
+        assert c.replacement != c.original_text
+        assert c.replacement in spinner.alternatives(c.original_text)
+
+
+def test_offsets_point_at_replacements(spinner):
+    text = "A big cat, a red cat and the front door: big news."
+    r = spinner.spin(text, rate=1.0, seed=7)
+    assert r.changes
+    for c in r.changes:
+        assert r.text[c.start:c.end] == c.replacement
+    # Undoing the changes from the right restores the original.
+    restored = r.text
+    for c in sorted(r.changes, key=lambda c: -c.start):
+        restored = restored[:c.start] + c.original_text + restored[c.end:]
+    assert restored == text
+
+
+def test_case_kept(spinner):
+    r = spinner.spin("Cat and CAT and cat.", rate=1.0, seed=0)
+    assert r.text == "Kitten and KITTEN and kitten."
+    r = spinner.spin("Front Door", rate=1.0, seed=0)
+    assert r.text == "Main entrance"
+
+
+def test_longest_match_first(spinner):
+    r = spinner.spin("Knock on the front door now.", rate=1.0, seed=2)
+    assert r.text == "Knock on the main entrance now."
+    assert [c.original_text for c in r.changes] == ["front door"]
+    # The one-word term still matches on its own.
+    r = spinner.spin("Sit in the front row.", rate=1.0, seed=2)
+    assert r.text == "Sit in the entrance row."
+
+
+def test_multiword_needs_single_space_words(spinner):
+    # "front" then a line-break-free but punctuated "door" is not the phrase.
+    r = spinner.spin("the front, door", rate=1.0, seed=0)
+    assert [c.original_text for c in r.changes] == ["front"]
+    r = spinner.spin("we will look   into it", rate=1.0, seed=0)
+    assert r.text == "we will examine it"
+
+
+def test_word_boundaries(spinner):
+    text = "The category of bigotry was scattered and reddish; catalogues."
+    r = spinner.spin(text, rate=1.0, seed=0)
+    assert r.text == text and not r.changes
+
+
+def test_clitic_boundary(spinner):
+    r = spinner.spin("The cat's toy.", rate=1.0, seed=0)
+    assert r.text == "The kitten's toy."
+
+
+def test_seed_reproducible(spinner):
+    text = " ".join(["The big cat saw a red front door."] * 20)
+    a = spinner.spin(text, rate=0.5, seed=42)
+    b = spinner.spin(text, rate=0.5, seed=42)
+    c = spinner.spin(text, rate=0.5, seed=43)
+    assert a == b
+    assert a.text != c.text
+
+
+def test_rate_is_replacement_probability(spinner):
+    text = " ".join(["big"] * 2000)
+    r = spinner.spin(text, rate=0.25, seed=5)
+    assert 0.2 < len(r.changes) / 2000 < 0.3
+
+
+def test_changed_token_mask(spinner):
+    r = spinner.spin("The cat sat at the front door.", rate=1.0, seed=0)
+    words = [t.text for t in tokenize(r.text) if t.is_word]
+    mask = changed_token_mask(r)
+    assert len(mask) == len(words)
+    flagged = [w for w, m in zip(words, mask) if m]
+    assert flagged == ["kitten", "main", "entrance"]
+
+
+def test_changed_token_mask_manual():
+    r = SpinResult("a bb cc", "a b cc", [Change(2, 4, "b", "bb")])
+    assert changed_token_mask(r) == [False, True, False]
+
+
+def test_alternatives_and_heads():
+    sp = Spinner([["x", "y"], ["y", "z"], ["w", "y"]])
+    assert sp.alternatives("y") == ["z"]  # the set that y heads
+    assert sp.alternatives("w") == ["y"]
+    assert sp.alternatives("Y") == ["z"]
+    assert sp.alternatives("nothing") == []
+
+
+def test_spin_to_fraction(spinner):
+    text = " ".join(["The big cat sat on the mat by a wall."] * 50)
+    r = spinner.spin_to_fraction(text, 0.1, seed=3)
+    frac = sum(changed_token_mask(r)) / len(changed_token_mask(r))
+    assert 0.06 < frac < 0.14
+    assert spinner.rate_for_fraction("no matches here", 0.25) == 1.0
+
+
+def test_main_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(Spinner, "from_name", classmethod(lambda cls, name: Spinner(SETS)))
+    p = tmp_path / "in.txt"
+    p.write_text("The big cat.", encoding="utf-8")
+    assert main([str(p), "--rate", "1", "--seed", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["original"] == "The big cat."
+    assert len(out["changes"]) == 2
+    assert main([str(p), "--rate", "0"]) == 0
+    assert capsys.readouterr().out == "The big cat.\n"
