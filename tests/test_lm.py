@@ -1,0 +1,146 @@
+"""The KenLM wrapper, the tiny ARPA writer and the LM training helpers."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+kenlm = pytest.importorskip("kenlm")
+
+from unspin import text  # noqa: E402
+from unspin.lm import DEFAULT_LM_PATH, KenLM, LanguageModelMissing, load_lm  # noqa: E402
+from unspin.train_lm import KenLMToolsMissing, fast_lm_sentences, find_kenlm_tool, write_arpa  # noqa: E402
+
+# Hand-written toy sentences (LM format: lowercased, space-separated tokens).
+SENTENCES = [
+    "the red fox jumped over the low fence .",
+    "the old farmer fixed the low fence on monday .",
+    "a red fox ran across the wide field .",
+    "the farmer said the fox ran away .",
+    "on monday the old farmer sold a red tractor .",
+    "the wide field was full of snow .",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lm") / "tiny.arpa"
+    write_arpa(SENTENCES, path, order=3)
+    return KenLM(path)
+
+
+def _incremental(lm, words, eos=True):
+    state = lm.begin_state()
+    total = 0.0
+    for w in words:
+        s, state = lm.score(state, w)
+        total += s
+    if eos:
+        total += lm.end_score(state)
+    return total
+
+
+def test_arpa_header_and_order(tmp_path, tiny_lm):
+    assert tiny_lm.order == 3
+    lines = tiny_lm.path.read_text().splitlines()
+    assert lines[0] == "\\data\\" and lines[-1] == "\\end\\"
+    unigrams = {line.split("\t")[1] for line in lines if line.count("\t") >= 1 and len(line.split("\t")[1].split()) == 1}
+    assert {"<s>", "</s>", "<unk>", "fox"} <= unigrams
+
+
+def test_incremental_scores_agree_with_sentence_score(tiny_lm):
+    for sent in SENTENCES + ["the farmer jumped over the field .", "a tractor ran on snow ."]:
+        words = sent.split()
+        assert _incremental(tiny_lm, words) == pytest.approx(tiny_lm.sentence_score(words), abs=1e-4)
+
+
+def test_sentence_score_without_eos(tiny_lm):
+    words = "the red fox ran".split()
+    assert _incremental(tiny_lm, words, eos=False) == pytest.approx(
+        tiny_lm.sentence_score(words, eos=False), abs=1e-4)
+
+
+def test_seen_sentence_beats_scrambled(tiny_lm):
+    for sent in SENTENCES:
+        words = sent.split()
+        scrambled = words[::-1]
+        assert tiny_lm.sentence_score(words) > tiny_lm.sentence_score(scrambled) + 1.0
+
+
+def test_synonym_swap_scores_lower(tiny_lm):
+    # The kind of choice the decoder makes: the seen word beats an unseen substitute.
+    seen = "the red fox jumped over the low fence .".split()
+    swapped = "the red fox jumped over the low barrier .".split()
+    assert tiny_lm.sentence_score(seen) > tiny_lm.sentence_score(swapped)
+
+
+def test_probabilities_are_normalized(tiny_lm):
+    vocab = sorted({w for s in SENTENCES for w in s.split()} | {"</s>", "<unk>"})
+    for context in ([], ["the"], ["the", "red"], ["on", "monday"], ["zebra"]):
+        state = tiny_lm.begin_state()
+        for w in context:
+            _, state = tiny_lm.score(state, w)
+        total = sum(10 ** tiny_lm.score(state, w)[0] for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-4)
+
+
+def test_unknown_words_and_contains(tiny_lm):
+    assert tiny_lm.contains("fox")
+    assert not tiny_lm.contains("zebra")
+    state = tiny_lm.begin_state()
+    s_unk, _ = tiny_lm.score(state, "zebra")
+    s_unk2, _ = tiny_lm.score(state, "giraffe")
+    assert s_unk == s_unk2 < tiny_lm.score(state, "the")[0]
+    assert math.isfinite(s_unk)
+
+
+def test_null_state_differs_from_sentence_start(tiny_lm):
+    # "the" starts most sentences: more likely right after <s> than with no context.
+    s_bos, _ = tiny_lm.score(tiny_lm.begin_state(), "the")
+    s_null, _ = tiny_lm.score(tiny_lm.null_state(), "the")
+    assert s_bos > s_null
+
+
+def test_other_orders_load(tmp_path):
+    for order in (2, 4):
+        lm = KenLM(write_arpa(SENTENCES, tmp_path / f"o{order}.arpa", order=order))
+        assert lm.order == order
+        words = SENTENCES[0].split()
+        assert _incremental(lm, words) == pytest.approx(lm.sentence_score(words), abs=1e-4)
+    with pytest.raises(ValueError):
+        write_arpa(SENTENCES, tmp_path / "o1.arpa", order=1)
+
+
+def test_load_lm_missing(tmp_path):
+    with pytest.raises(LanguageModelMissing):
+        load_lm(str(tmp_path / "nope.binary"))
+
+
+def test_fast_tokenization_matches_text_module():
+    paragraphs = [
+        "Mr. Smith went to Washington. He said “it’s fine” and left at 4:30 p.m. on Jan. 5th!",
+        "The U. N. sent 4, 000 troops — about 1,250.5 per region. Don't they know? Yes_they do.",
+        "Prices rose 3.5% in the U.S. last year (according to J. Doe).\nA new line starts here.",
+        "Ελλάδα ΟΔΟΣ test. Ünïcode wörds café's menu; end…",
+        "   ",
+    ]
+    for para in paragraphs:
+        assert list(fast_lm_sentences(para)) == list(text.lm_sentences(para))
+
+
+def test_missing_tools_error_says_how_to_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("KENLM_BIN", raising=False)
+    with pytest.raises(KenLMToolsMissing, match="cmake"):
+        find_kenlm_tool("lmplz", kenlm_bin=tmp_path / "nowhere")
+
+
+@pytest.mark.skipif(not DEFAULT_LM_PATH.exists(), reason="packaged model not built")
+def test_packaged_model_prefers_fluent_text():
+    lm = load_lm(str(DEFAULT_LM_PATH))
+    assert lm.order >= 3
+    fluent = "the government said on tuesday that the new law would take effect next year .".split()
+    swapped = "the administration said on tuesday that the novel law would take consequence next year .".split()
+    assert lm.sentence_score(fluent) > lm.sentence_score(swapped)
+    assert lm.sentence_score(fluent) > lm.sentence_score(fluent[::-1])
+    assert _incremental(lm, fluent) == pytest.approx(lm.sentence_score(fluent), abs=1e-3)
