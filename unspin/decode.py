@@ -118,13 +118,11 @@ class Decoder:
             if tokens[i].kind == "punct":
                 continue
             scored: list[tuple[float, _Edge]] = []
-            for length in range(1, min(self.channel.max_len, n - i) + 1):
-                if tokens[i + length - 1].kind == "punct":
+            for length in self.channel.spans(norms, i):
+                if any(t.kind == "punct" for t in tokens[i:i + length]):
                     break
                 key = tuple(norms[i:i + length])
                 cands = self.channel.candidates(key)
-                if not cands:
-                    continue
                 left = list(norms[max(0, i - cfg.window):i])
                 right = list(norms[i + length:i + length + cfg.window])
                 bos = i - cfg.window < 0

@@ -1,0 +1,93 @@
+"""The decoder and engine on a tiny hand-written language model and channel."""
+import pytest
+
+from unspin.decode import Decoder, DecoderConfig
+from unspin.detect import Calibration, Engine, apply_spans
+from unspin.lexicon import Channel
+from unspin.lm import KenLM
+from unspin.text import sentences, tokenize
+from unspin.train_lm import write_arpa
+
+CORPUS = [
+    "the minister said the plan would cost more than expected .",
+    "the minister said the plan was ready .",
+    "the police said the road was closed .",
+    "officials said the storm would reach the coast on monday .",
+    "the company said the new plant would open next year .",
+    "the soldiers said the front lines were quiet .",
+    "the soldiers returned from the front lines .",
+    "she said the report was late .",
+    "he said more troops would arrive .",
+    "more troops arrived at the front lines on monday .",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lm") / "tiny.arpa"
+    write_arpa(CORPUS * 3, path, order=3)
+    return KenLM(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_channel():
+    return Channel.from_relations([
+        ("say", "mention"), ("say", "state"), ("more", "extra"), ("front", "entrance"),
+        ("line", "trace"), ("soldier", "infantryman"), ("plan", "scheme"), ("cost", "price"),
+    ])
+
+
+def decode(lm, channel, text):
+    dec = Decoder(lm, channel, DecoderConfig())
+    return [c for toks in sentences(text) for c in dec.decode(toks).changes]
+
+
+def test_restores_single_substitutions(tiny_lm, tiny_channel):
+    changes = decode(tiny_lm, tiny_channel, "The minister mentioned the plan was ready.")
+    assert [(c.observed, c.original) for c in changes] == [("mentioned", "said")]
+    assert changes[0].posterior > 0.5
+
+
+def test_restores_a_sentence_with_several_substitutions(tiny_lm, tiny_channel):
+    text = "The infantrymen returned from the entrance traces."
+    changes = decode(tiny_lm, tiny_channel, text)
+    assert {(c.observed, c.original) for c in changes} == {
+        ("infantrymen", "soldiers"), ("entrance", "front"), ("traces", "lines")}
+    for c in changes:
+        assert text[c.start:c.end] == c.observed
+
+
+def test_keeps_case_of_first_letter(tiny_lm, tiny_channel):
+    changes = decode(tiny_lm, tiny_channel, "Extra troops arrived at the front lines on monday.")
+    assert [(c.observed, c.original) for c in changes] == [("Extra", "More")]
+
+
+def test_genuine_text_is_left_alone(tiny_lm, tiny_channel):
+    assert decode(tiny_lm, tiny_channel, "The police said the road was closed.") == []
+
+
+def test_engine_check_and_restore(tiny_lm, tiny_channel):
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated())
+    text = "The minister mentioned the scheme would price extra than expected."
+    result = engine.check(text)
+    assert result.restored == "The minister said the plan would cost more than expected."
+    for span in result.spans:
+        assert text[span.start:span.end] == span.text
+        assert 0.0 <= span.confidence <= 1.0
+    assert 0.0 <= result.spin_probability <= 1.0
+    assert engine.restore(text, min_confidence=1.01).text == text
+
+
+def test_engine_empty_and_foreign_text(tiny_lm, tiny_channel):
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated())
+    empty = engine.check("   \n ")
+    assert empty.n_words == 0 and empty.spans == [] and not empty.reliable
+    foreign = engine.check("Der Minister sagte, dass der Plan mehr kosten würde als erwartet.")
+    assert foreign.language == "non-English" and not foreign.reliable and foreign.spans == []
+
+
+def test_apply_spans_skips_unconfident():
+    from unspin.detect import Span
+    text = "a b c"
+    spans = [Span(0, 1, "a", "x", 0.9), Span(4, 5, "c", "z", 0.1)]
+    assert apply_spans(text, spans, 0.5) == "x b c"
