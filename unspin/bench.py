@@ -267,13 +267,24 @@ class EngineTimer:
         self.words = 0
         self.calls = 0
         self.errors = 0
+        self.first_error: str | None = None
+        self.first_call_s: float | None = None
 
     def check(self, text: str):
         w0, c0 = time.perf_counter(), time.process_time()
         try:
             return self.engine.check(text)
+        except Exception as e:  # one failing text must not sink a 10-minute run: count and go on
+            self.errors += 1
+            if self.first_error is None:
+                self.first_error = f"{type(e).__name__}: {e}"[:500]
+                print(f"engine.check failed: {self.first_error}", file=sys.stderr)
+            return _BResult(0.5, [], text)
         finally:
-            self.wall += time.perf_counter() - w0
+            dt = time.perf_counter() - w0
+            if self.calls == 0:
+                self.first_call_s = dt
+            self.wall += dt
             self.cpu += time.process_time() - c0
             self.words += n_words(text)
             self.calls += 1
@@ -283,6 +294,8 @@ class EngineTimer:
             "calls": self.calls, "words": self.words, "wall_s": round(self.wall, 2), "cpu_s": round(self.cpu, 2),
             "words_per_s_wall": round(self.words / self.wall, 1) if self.wall else None,
             "words_per_s_per_core": round(self.words / self.cpu, 1) if self.cpu else None,
+            "first_check_s": round(self.first_call_s, 3) if self.first_call_s is not None else None,
+            "errors": self.errors, "first_error": self.first_error,
         }
 
 
@@ -601,9 +614,11 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
                         else (None, {"channel": "not built (engine does not use one)"}))
     report["channel"] = ch_info
     log("loading engine")
+    rss_before = _rss_mb()
     t0 = time.perf_counter()
     engine = factory(channel)
-    report["speed"] = {"engine_load_s": round(time.perf_counter() - t0, 2)}
+    report["speed"] = {"engine_load_s": round(time.perf_counter() - t0, 2),
+                       "peak_rss_before_engine_mb": round(rss_before, 1)}
     timer = EngineTimer(engine)
     log(f"engine loaded in {report['speed']['engine_load_s']}s; checking {len(articles)} articles")
     report["moby"] = evaluate_condition(timer, articles, moby, target_fraction, seed, n_paragraphs, log=log)
@@ -659,6 +674,10 @@ def render_markdown(rep: dict) -> str:
          f"- channel (moby condition): {rep.get('channel', {}).get('channel')}"
          + (f" — WARNING: {rep['channel']['warning']}" if rep.get("channel", {}).get("warning") else ""),
          f"- runtime: {rep.get('runtime_s')} s", ""]
+    errs = rep.get("speed", {}).get("errors")
+    if errs:
+        L += [f"**WARNING: {errs} engine.check calls failed** (scored P=0.5, no spans, unchanged): "
+              f"{rep['speed'].get('first_error')}", ""]
     conds = [c for c in ("moby", "wordnet") if c in rep]
     if conds:
         L += ["## Synthetic spin (held-out articles)", "",
@@ -710,8 +729,10 @@ def render_markdown(rep: dict) -> str:
           f"- Engine.load: {s.get('engine_load_s')} s; spinner load: {rep.get('spinner_load_s')} s",
           f"- check: {s.get('words')} words in {s.get('calls')} calls; {s.get('wall_s')} s wall, "
           f"{s.get('cpu_s')} s CPU; **{s.get('words_per_s_per_core')} words/s per core** "
-          f"({s.get('words_per_s_wall')} words/s wall)",
-          f"- peak RSS: {s.get('peak_rss_mb')} MB", ""]
+          f"({s.get('words_per_s_wall')} words/s wall); first check (includes lazy loading): "
+          f"{s.get('first_check_s')} s",
+          f"- peak RSS: {s.get('peak_rss_mb')} MB (before Engine.load: {s.get('peak_rss_before_engine_mb')} MB, "
+          "the harness with its spinner dictionaries and data)", ""]
     if "spinner_calibration" in rep:
         L += ["## Spinner calibration (changed-word share by rate)", ""]
         for name, row in rep["spinner_calibration"].items():
