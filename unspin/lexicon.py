@@ -57,8 +57,8 @@ _INFLECT_MASK = _BIT["wordnet"] | _BIT["moby"] | _BIT["roget"] | _BIT["fallows_s
 DEFAULT_PATH = Path(__file__).parent / "models" / "channel.npz"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 MAX_LEN = 4
-MAX_PER_KEY = 40
-MAX_PER_LEMMA_KEY = 60
+MAX_PER_KEY = 34
+MAX_PER_LEMMA_KEY = 100
 MIN_ZIPF = 1.0
 SPELLING_MIN_ZIPF = 1.5
 
@@ -136,8 +136,8 @@ class Channel:
     def candidates(self, observed: tuple[str, ...] | Sequence[str] | str) -> list[Candidate]:
         """Candidate originals for an observed span of normalized tokens; [] if unknown.
 
-        Ranked: deterministic rewrites (numbers/spelling/tortured/function) first, then by
-        number of sources, cosine, zipf of the original.  A plain string is split on spaces.
+        Ranked: deterministic rewrites (numbers/spelling/tortured) first, then by score =
+        number of sources + GloVe cosine + 0.25 * zipf of the original.  A plain string is split on spaces.
         """
         if isinstance(observed, str):
             observed = tuple(observed.split())
@@ -236,6 +236,7 @@ class Channel:
                        spelling_pairs: Iterable[tuple[str, str]] = (), glove: bool = False,
                        max_per_key: int = MAX_PER_KEY) -> "Channel":
         """A channel from in-memory relations: (a, b) or (a, b, source) or (a, b, source, symmetric).
+        One-directional relations ("tortured", or symmetric=False) read (observed, original).
 
         Default source "wordnet", symmetric.  No frequency pruning (handy for tests); zipf
         features still come from wordfreq; cosines are 0 unless glove=True.
@@ -500,7 +501,10 @@ class _Builder:
             cos = np.zeros(len(A), dtype=np.float32)
         exact = (M & _EXACT_MASK) != 0
         nsrc = _popcount(M & ~_BIT["inflection"])
-        order = np.lexsort((-zipf[B], -cos, -nsrc, -exact.astype(np.int8), A))
+        # Score: number of sources, GloVe cosine, and frequency of the original (spinners replace
+        # common words, so originals tend to be frequent); deterministic rewrites first.
+        score = nsrc + cos + 0.25 * zipf[B]
+        order = np.lexsort((-score, -exact.astype(np.int8), A))
         A, B, M, cos = A[order], B[order], M[order], cos[order]
         starts = np.flatnonzero(np.r_[True, A[1:] != A[:-1]])
         rank = np.arange(len(A)) - np.repeat(starts, np.diff(np.r_[starts, len(A)]))
