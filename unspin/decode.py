@@ -17,7 +17,9 @@ from typing import Sequence
 
 from .lexicon import Candidate, Channel
 from .lm import LanguageModel
-from .text import Token, match_case
+from .text import FUNCTION_WORDS, Token, match_case
+
+_FUNCTION_SOURCES = frozenset({"function", "numbers", "spelling"})
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,12 @@ class ChannelWeights:
     zipf_gain: float = 0.25
     zipf_gain_cap: float = 2.0
     length_change: float = -0.3
+    # The LM prefers frequent words anywhere; this share of the candidate's unigram
+    # advantage is taken back, so that a change must be earned by its context.
+    frequency_discount: float = 0.8
     # Sources that do not come from a curated thesaurus get a penalty of their own.
     source_bonus: dict = field(default_factory=lambda: {
-        "tortured": 1.0, "numbers": 0.4, "spelling": 0.6, "glove": -0.2,
+        "tortured": 1.0, "numbers": 0.4, "spelling": 0.6, "glove": -1.0,
     })
 
     def score(self, cand: Candidate, n_observed: int) -> float:
@@ -60,6 +65,8 @@ class DecoderConfig:
     # Candidates whose local LM gain falls this far below their channel cost are not searched.
     prefilter_slack: float = 1.5
     prefilter_top: int = 6
+    # Candidates per observed span, best channel score first, that are scored in context.
+    max_candidates: int = 20
     window: int = 3
     log_p_keep: float = -0.01
     weights: ChannelWeights = field(default_factory=ChannelWeights)
@@ -108,11 +115,36 @@ class Decoder:
         self.lm = lm
         self.channel = channel
         self.config = config or DecoderConfig()
+        self._unigram_cache: dict[tuple[str, ...], float] = {}
+        self._key_cache: dict[tuple[str, ...], list] = {}
 
     # -- lattice -----------------------------------------------------------
+    def _key_candidates(self, key: tuple[str, ...]) -> list[tuple[str, tuple[str, ...], float, Candidate]]:
+        """(joined words, words, channel log10 score, candidate) for an observed key, best first; cached."""
+        got = self._key_cache.get(key)
+        if got is not None:
+            return got
+        cfg = self.config
+        function_key = len(key) == 1 and key[0] in FUNCTION_WORDS
+        key_unigram = self._unigram(key)
+        out = []
+        for cand in self.channel.candidates(key):
+            words = tuple(cand.original.split())
+            # Thesauri link prepositions and pronouns loosely ("at" ~ "by"); for function words
+            # only the curated function-word and number sets are trusted.
+            if words == key or (function_key and not cand.sources & _FUNCTION_SOURCES):
+                continue
+            ch = cfg.weights.score(cand, len(key)) - \
+                cfg.weights.frequency_discount * (self._unigram(words) - key_unigram)
+            out.append((" ".join(words), words, ch, cand))
+        out.sort(key=lambda x: -x[2])
+        got = self._key_cache[key] = out[:cfg.max_candidates]
+        return got
+
     def _edges(self, norms: Sequence[str], tokens: Sequence[Token]) -> list[list[_Edge]]:
         cfg = self.config
         n = len(norms)
+        score = self.lm.sentence_score
         edges: list[list[_Edge]] = [[_Edge(i, i + 1, (norms[i],), cfg.log_p_keep, None)] for i in range(n)]
         for i in range(n):
             if tokens[i].kind == "punct":
@@ -122,24 +154,31 @@ class Decoder:
                 if any(t.kind == "punct" for t in tokens[i:i + length]):
                     break
                 key = tuple(norms[i:i + length])
-                cands = self.channel.candidates(key)
-                left = list(norms[max(0, i - cfg.window):i])
-                right = list(norms[i + length:i + length + cfg.window])
+                cands = self._key_candidates(key)
+                if not cands:
+                    continue
+                # Score each candidate in a window of observed context, one string per call.
+                left = " ".join(norms[max(0, i - cfg.window):i])
+                right = " ".join(norms[i + length:i + length + cfg.window])
                 bos = i - cfg.window < 0
                 eos = i + length + cfg.window >= n
-                base = self.lm.sentence_score(left + list(key) + right, bos=bos, eos=eos)
-                for cand in cands:
-                    words = tuple(cand.original.split())
-                    if words == key:
-                        continue
-                    ch = cfg.weights.score(cand, length)
-                    gain = self.lm.sentence_score(left + list(words) + right, bos=bos, eos=eos) - base
-                    local = gain + ch - cfg.log_p_keep * length
-                    if local > -cfg.prefilter_slack:
+                base = score(f"{left} {' '.join(key)} {right}", bos=bos, eos=eos)
+                threshold = -cfg.prefilter_slack + cfg.log_p_keep * length + base
+                for joined, words, ch, cand in cands:
+                    window = score(f"{left} {joined} {right}", bos=bos, eos=eos)
+                    local = window + ch
+                    if local > threshold:
                         scored.append((local, _Edge(i, i + length, words, ch, cand)))
             scored.sort(key=lambda x: -x[0])
             edges[i].extend(e for _, e in scored[:cfg.prefilter_top])
         return edges
+
+    def _unigram(self, words: tuple[str, ...]) -> float:
+        """log10 P(words) with no outside context: how common the words are anywhere."""
+        got = self._unigram_cache.get(words)
+        if got is None:
+            got = self._unigram_cache[words] = self.lm.sentence_score(words, bos=False, eos=False)
+        return got
 
     # -- search ------------------------------------------------------------
     def _search(self, edges: list[list[_Edge]], n: int) -> list[_Edge]:

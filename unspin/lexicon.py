@@ -14,8 +14,8 @@ Sources (see MODEL_CARD.md for licenses):
   glove          GloVe 6B 50d nearest neighbours among frequent words (cosine >= 0.6)
   numbers        number words <-> digits, ordinals (three <-> 3, second <-> 2nd)
   spelling       British <-> American spelling variants (rule-generated, both real words)
-  function       a short hand-written list of function-word swaps spinners make
-                 (was -> was once, were -> had been, despite -> regardless of ...)
+  function       a short hand-written list of generic function-word synonyms
+                 (despite ~ in spite of, because of ~ due to ...)
   inflection     flag: the pair was produced by re-inflecting a lemma-level pair
                  (mention~say gives mentioned~said); always set along with the pair's source
 
@@ -834,22 +834,21 @@ def spelling_pairs(freq: dict[str, float], min_zipf: float = SPELLING_MIN_ZIPF) 
 
 # Function-word swaps that article spinners make (general knowledge of spinner term sets,
 # not taken from any evaluation text).  Each group is one interchangeable term set.
+# Generic English function-word synonyms (grammar-book alternations, not taken from any spun
+# text): thesauri list few of these, yet spinners swap them too.
 FUNCTION_SETS = [
-    "was|was once", "were|had been", "is|is actually", "are|are actually",
-    "despite|regardless of|in spite of|notwithstanding",
-    "according to|in keeping with|in step with|consistent with|in accordance with",
-    "because of|on account of|due to|thanks to", "because|as a result of|since",
-    "about|approximately|roughly|round|around", "more|extra|further|additional",
-    "also|additionally|as well", "however|then again|on the other hand|nevertheless",
-    "although|even though|though|even if", "while|whilst|even as|at the same time as",
-    "before|prior to|earlier than", "after|following|after which|subsequent to",
-    "during|throughout|all through|right through", "including|together with|along with|such as",
-    "many|a lot of|numerous|quite a few|a number of", "some|a few|several",
-    "so|so that|in order that", "next|subsequent|following", "still|nonetheless|nevertheless",
-    "now|these days|nowadays", "then|after that|and then", "like|similar to|comparable to",
-    "whether|whether or not", "if|when|in case", "to|so as to|in order to",
-    "can|could|may|might", "will|would|shall", "should|must|ought to",
-    "very|extremely|really|highly", "already|previously|before now", "only|simply|just",
+    "despite|in spite of|notwithstanding",
+    "according to|in accordance with",
+    "because of|on account of|due to|owing to", "because|since|as",
+    "about|approximately|roughly|around", "more|further|additional",
+    "also|as well|too", "however|nevertheless|nonetheless",
+    "although|even though|though", "while|whilst|whereas",
+    "before|prior to", "after|following|subsequent to",
+    "during|throughout", "including|such as",
+    "many|numerous|a number of", "some|several|a few",
+    "so that|in order that", "in order to|so as to", "next|following|subsequent",
+    "now|nowadays|currently", "like|similar to", "whether|whether or not",
+    "can|may", "should|ought to", "very|extremely|highly", "already|previously", "only|merely|just",
 ]
 
 

@@ -61,8 +61,9 @@ class KenLM:
     def end_score(self, state: Any) -> float:
         return self.model.BaseScore(state, "</s>", self._kenlm.State())
 
-    def sentence_score(self, words: Sequence[str], bos: bool = True, eos: bool = True) -> float:
-        return self.model.score(" ".join(words), bos=bos, eos=eos)
+    def sentence_score(self, words: Sequence[str] | str, bos: bool = True, eos: bool = True) -> float:
+        """log10 P of the words (a sequence, or one space-joined string: the fast path)."""
+        return self.model.score(words if isinstance(words, str) else " ".join(words), bos=bos, eos=eos)
 
     def contains(self, word: str) -> bool:
         return word in self.model

@@ -45,21 +45,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .text import match_case, normalize_token, tokenize
+from .text import FUNCTION_WORDS, match_case, normalize_token, tokenize
 
 MAX_TERM_WORDS = 4
 CACHE_VERSION = 3
 
-# Function words that dictionary spinners leave alone (pronouns, articles, auxiliaries,
-# prepositions, conjunctions); keeps the sets to content words and phrases.
-STOPWORDS = frozenset("""
-a an the this that these those i me my mine we us our ours you your yours he him his she her hers it its
-they them their theirs who whom whose which what whatever whoever is am are was were be been being do does
-did doing done have has had having will would shall should can could may might must of in on at by for
-with from to into onto upon about as than then so if or and but nor not no yes up down out off over under
-there here where when why how all any both each few more most other some such only own same too very just
-also now one two ever even again once else s t d ll m re ve o y
-""".split())
+# Function words that dictionary spinners leave alone; keeps the sets to content words and phrases.
+STOPWORDS = FUNCTION_WORDS
 
 
 @dataclass

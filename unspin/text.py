@@ -38,6 +38,17 @@ _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "no", "gen", 
                   "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "e.g", "i.e", "etc", "approx"}
 
 
+# English function words (pronouns, articles, auxiliaries, prepositions, conjunctions).
+FUNCTION_WORDS = frozenset("""
+a an the this that these those i me my mine we us our ours you your yours he him his she her hers it its
+they them their theirs who whom whose which what whatever whoever is am are was were be been being do does
+did doing done have has had having will would shall should can could may might must of in on at by for
+with from to into onto upon about as than then so if or and but nor not no yes up down out off over under
+there here where when why how all any both each few more most other some such only own same too very just
+also now one two ever even again once else s t d ll m re ve o y
+""".split())
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     """One token of the input: its surface text and character span [start, end)."""
