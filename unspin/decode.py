@@ -20,6 +20,7 @@ from .lm import LanguageModel
 from .text import FUNCTION_WORDS, Token, match_case
 
 _FUNCTION_SOURCES = frozenset({"function", "numbers", "spelling"})
+_DISTRIBUTIONAL_SOURCES = frozenset({"glove", "inflection"})
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,12 @@ class Decoder:
                 eos = i + length + cfg.window >= n
                 base = score(f"{left} {' '.join(key)} {right}", bos=bos, eos=eos)
                 threshold = -cfg.prefilter_slack + cfg.log_p_keep * length + base
+                # A capitalized word inside a sentence is likely a name: its GloVe neighbours are
+                # other names (Russia ~ Ukraine), never what a spinner's dictionary holds.
+                name_like = i > 0 and tokens[i].text[:1].isupper()
                 for joined, words, ch, cand in cands:
+                    if name_like and cand.sources <= _DISTRIBUTIONAL_SOURCES:
+                        continue
                     window = score(f"{left} {joined} {right}", bos=bos, eos=eos)
                     local = window + ch
                     if local > threshold:
