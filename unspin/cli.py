@@ -81,10 +81,11 @@ def cmd_restore(args) -> int:
     return 0
 
 
-def _forward(module: str):
+def _forward(module: str, *prefix: str):
+    """Hand the remaining arguments to another module's `main` (its own --help applies)."""
     def run(args) -> int:
         mod = __import__(f"unspin.{module}", fromlist=["main"])
-        return mod.main(args.rest) or 0
+        return mod.main([*prefix, *args.rest]) or 0
     return run
 
 
@@ -106,16 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_restore)
 
-    for name, module, help_ in (
-        ("spin", "spin", "spin text with the synthetic spinner (for evaluation)"),
-        ("bench", "bench", "run the benchmarks and write results under bench/"),
-        ("train-lm", "train_lm", "train the n-gram language model with KenLM's lmplz"),
-        ("build-channel", "lexicon", "build the substitution channel from the lexical resources"),
-        ("calibrate", "calibrate", "fit the spin-probability and confidence calibration"),
+    for name, module, prefix, help_ in (
+        ("spin", "spin", (), "spin text with the synthetic spinner (for evaluation)"),
+        ("bench", "bench", (), "run the benchmarks and write results under bench/"),
+        ("train-lm", "train_lm", (), "train the n-gram language model with KenLM's lmplz"),
+        ("build-channel", "lexicon", ("build",), "build the substitution channel from the lexical resources"),
+        ("calibrate", "calibrate", (), "fit the spin-probability and confidence calibration"),
     ):
         p = sub.add_parser(name, help=help_, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_forward(module))
+        p.set_defaults(func=_forward(module, *prefix))
     return parser
 
 
