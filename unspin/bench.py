@@ -600,7 +600,7 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
              n_paragraphs: int | None = None, n_wordnet: int | None = None, use_channel_cache: bool = True,
              articles: list[Article] | None = None, dev_pairs: list[dict] | None = None,
              spinners: dict | None = None, calibration: bool = False, quiet: bool = False,
-             build_channels: bool = True) -> dict:
+             build_channels: bool = True, budget_s: float | None = None) -> dict:
     """Run the core benchmark; returns the JSON-able report."""
     from .spin import Spinner
 
@@ -655,6 +655,20 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
     del engine, timer
 
     # --- WordNet condition: channel without WordNet.
+    if wordnet and n_wordnet > 0 and budget_s:
+        # Keep the whole run inside the time budget: shrink the WordNet condition if needed.
+        elapsed = time.perf_counter() - t_start
+        spent = report["speed"]["wall_s"] or 1e-9
+        per_word = spent / max(report["speed"]["words"], 1)
+        words_per_article = 2 * _mean([n_words(a.text) for a in articles]) * 1.2  # + paragraphs
+        channel_build = 0.0 if not build_channels else 200.0
+        fit = int((budget_s - elapsed - channel_build) / (per_word * words_per_article))
+        if fit < n_wordnet:
+            report["config"]["budget_note"] = (f"WordNet condition cut from {n_wordnet} to {max(fit, 0)} articles "
+                                               f"to stay within --budget-s {budget_s}")
+            log(report["config"]["budget_note"])
+            n_wordnet = fit if fit >= 6 else 0
+            report["config"]["n_wordnet_articles"] = n_wordnet
     if wordnet and n_wordnet > 0:
         log("building WordNet spinner and channel without wordnet")
         wn = spinners.get("wordnet") or Spinner.from_wordnet()
@@ -798,6 +812,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default=None, help="MODULE:CALLABLE taking a channel (default unspin.detect.Engine.load);"
                     " 'baseline' = a trivial rare-word reference engine")
     ap.add_argument("--no-wordnet", action="store_true")
+    ap.add_argument("--budget-s", type=float, default=540.0,
+                    help="soft wall-time budget: the WordNet condition shrinks to fit (0 = no budget)")
     ap.add_argument("--no-dev", action="store_true")
     ap.add_argument("--no-channel-cache", action="store_true")
     ap.add_argument("--quiet", action="store_true")
@@ -808,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
                    wordnet=not args.no_wordnet, dev=not args.no_dev, n_paragraphs=args.n_paragraphs,
                    n_wordnet=args.n_wordnet, use_channel_cache=not args.no_channel_cache,
                    calibration=args.part == "all", quiet=args.quiet,
-                   build_channels=args.engine != "baseline")
+                   build_channels=args.engine != "baseline", budget_s=args.budget_s or None)
     if args.engine:
         rep["config"]["engine"] = args.engine
     pj, pm = write_report(rep, args.out)
