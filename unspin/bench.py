@@ -45,7 +45,7 @@ from . import corpus
 from .text import tokenize
 
 ENWIKI_HELDOUT_FILE = "enwiki_minisearch/enwiki_AG.txt.gz"
-DEFAULT_N_ARTICLES = 60
+DEFAULT_N_ARTICLES = 120
 MIN_PARAGRAPH_WORDS = 40
 
 # ============================================================================ metrics
@@ -309,6 +309,11 @@ def _lexicon_fingerprint() -> str:
         return "none"
 
 
+def _channel_cache_path(exclude: tuple[str, ...]) -> Path:
+    return (Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
+            / f"bench_channel_{'-'.join(exclude)}_{_lexicon_fingerprint()}.npz")
+
+
 def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tuple[Any, dict]:
     """A channel without the spinner's dictionary, or (None, info) when lexicon is unavailable."""
     info: dict[str, Any] = {"exclude": list(exclude)}
@@ -319,8 +324,7 @@ def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tup
         info.update(channel="shipped default", warning=f"unspin.lexicon unavailable ({e!r}); "
                     "the channel may contain the spinner's dictionary")
         return None, info
-    cache = (Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
-             / f"bench_channel_{'-'.join(exclude)}_{_lexicon_fingerprint()}.npz")
+    cache = _channel_cache_path(exclude)
     if use_cache and cache.exists():
         try:
             ch = Channel.load(cache)
@@ -661,7 +665,8 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
         spent = report["speed"]["wall_s"] or 1e-9
         per_word = spent / max(report["speed"]["words"], 1)
         words_per_article = 2 * _mean([n_words(a.text) for a in articles]) * 1.2  # + paragraphs
-        channel_build = 0.0 if not build_channels else 200.0
+        channel_build = 200.0 if build_channels and not (use_channel_cache and
+                                                         _channel_cache_path(("wordnet",)).exists()) else 5.0
         fit = int((budget_s - elapsed - channel_build) / (per_word * words_per_article))
         if fit < n_wordnet:
             report["config"]["budget_note"] = (f"WordNet condition cut from {n_wordnet} to {max(fit, 0)} articles "
