@@ -144,3 +144,33 @@ def test_packaged_model_prefers_fluent_text():
     assert lm.sentence_score(fluent) > lm.sentence_score(swapped)
     assert lm.sentence_score(fluent) > lm.sentence_score(fluent[::-1])
     assert _incremental(lm, fluent) == pytest.approx(lm.sentence_score(fluent), abs=1e-3)
+
+
+def _kenlm_tools_available() -> bool:
+    try:
+        find_kenlm_tool("lmplz")
+        find_kenlm_tool("build_binary")
+        return True
+    except KenLMToolsMissing:
+        return False
+
+
+@pytest.mark.skipif(not _kenlm_tools_available(), reason="lmplz/build_binary not built (set KENLM_BIN)")
+@pytest.mark.parametrize("vocab_size", [None, 20])
+def test_train_lm_end_to_end(tmp_path, vocab_size):
+    import gzip
+
+    from unspin.train_lm import train_lm
+
+    folder = tmp_path / "data" / "corpora" / "toy"
+    folder.mkdir(parents=True)
+    paragraphs = [s.capitalize().replace(" .", ".") for s in SENTENCES] * 5
+    with gzip.open(folder / "toy.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(paragraphs) + "\n")
+    out = train_lm(tmp_path / "toy.binary", data_dir=tmp_path / "data", order=3, prune=(0, 0, 0),
+                   vocab_size=vocab_size, memory="100M", progress=False, workers=1)
+    lm = KenLM(out)
+    assert lm.order == 3
+    words = SENTENCES[0].split()
+    assert lm.sentence_score(words) > lm.sentence_score(words[::-1])
+    assert _incremental(lm, words) == pytest.approx(lm.sentence_score(words), abs=1e-3)

@@ -44,6 +44,11 @@ DEFAULT_ORDER = 4
 DEFAULT_PRUNE = (0, 0, 1, 1)
 DEFAULT_BUILD_ARGS = ("-q", "8", "-b", "8", "-a", "22")
 
+# The configuration of the shipped unspin/models/lm.binary (see MODEL_CARD.md); the CLI defaults to it.
+SHIPPED_ORDER = 4
+SHIPPED_PRUNE = (0, 2, 3, 4)
+SHIPPED_VOCAB_SIZE = 200_000
+
 BUILD_HELP = """\
 KenLM tools `{tool}` not found (looked in: {where}).
 Build them from source (outside the repository) and point KENLM_BIN at them:
@@ -362,10 +367,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p = parser or argparse.ArgumentParser(prog="python -m unspin.train_lm", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=None, help="output binary (default: unspin/models/lm.binary)")
     p.add_argument("--data-dir", default=None, help="data folder holding corpora/ (default: ../shared/data or $UNSPIN_DATA)")
-    p.add_argument("--order", type=int, default=DEFAULT_ORDER)
-    p.add_argument("--prune", type=_parse_prune, default=DEFAULT_PRUNE,
-                   help='lmplz --prune thresholds, e.g. "0 0 1 1" (count <= threshold is dropped)')
-    p.add_argument("--vocab-size", type=int, default=None, help="keep the N most frequent words; others are <unk>")
+    p.add_argument("--order", type=int, default=SHIPPED_ORDER, help="n-gram order (default %(default)s)")
+    p.add_argument("--prune", type=_parse_prune, default=SHIPPED_PRUNE,
+                   help='lmplz --prune thresholds, e.g. "0 2 3 4" (count <= threshold is dropped; '
+                        'default: the shipped model\'s)')
+    p.add_argument("--vocab-size", type=int, default=SHIPPED_VOCAB_SIZE,
+                   help="keep the N most frequent words, others are <unk> (default %(default)s; 0: all)")
     p.add_argument("--memory", default="8G", help="lmplz -S (default 8G)")
     p.add_argument("--kenlm-bin", default=None, help="folder with lmplz and build_binary (default: $KENLM_BIN, PATH)")
     p.add_argument("--build-args", default=" ".join(DEFAULT_BUILD_ARGS),
@@ -386,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(args.out) if args.out else DEFAULT_LM_PATH
     try:
-        train_lm(out, data_dir=args.data_dir, order=args.order, prune=args.prune, vocab_size=args.vocab_size,
+        train_lm(out, data_dir=args.data_dir, order=args.order, prune=args.prune, vocab_size=args.vocab_size or None,
                  memory=args.memory, kenlm_bin=args.kenlm_bin, progress=not args.quiet,
                  build_args=args.build_args.split(), text_file=args.text_file, save_text=args.save_text,
                  keep_arpa=args.keep_arpa, workers=args.workers)
