@@ -20,6 +20,13 @@ Metrics (pure functions below, unit-tested in tests/test_bench_metrics.py):
 
 `all` adds the spinner calibration table (changed-word share at several rates).
 Results: <out>/core.json (machine-readable, with date, git commit, config) and <out>/core.md.
+
+Runtime (2-core machine, default 120 articles + 60 WordNet articles + 360 paragraphs + dev,
+~225k words checked): 90 s with a test engine at ~9k words/s per core, of which ~55 s are the
+harness itself (data, spinning, metrics). Add words/engine speed for a slower engine; a soft
+budget (--budget-s, default 540) shrinks the WordNet condition to fit. The first run after
+lexicon.py changes builds the two benchmark channels (exclude moby / exclude wordnet) in
+subprocesses, ~100 s each, cached under ~/.cache/unspin/bench_channel_*.npz.
 """
 from __future__ import annotations
 
