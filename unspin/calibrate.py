@@ -101,11 +101,16 @@ def main(argv=None) -> int:
     ap.add_argument("--n-docs", type=int, default=400)
     ap.add_argument("--dictionary", default="moby", help="synthetic spinner dictionary (moby|wordnet)")
     ap.add_argument("--exclude", nargs="*", default=[], help="channel sources to leave out while fitting")
+    ap.add_argument("--channel", help="a prebuilt channel file to fit with (instead of building one)")
+    ap.add_argument("--lm", help="KenLM model (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default=str(DEFAULT_CALIBRATION_PATH))
     args = ap.parse_args(argv)
-    channel = build_channel(exclude=tuple(args.exclude)) if args.exclude else Channel.load_default()
-    engine = Engine.load(channel=channel, calibration=Calibration.uncalibrated())
+    if args.channel:
+        channel = Channel.load(args.channel)
+    else:
+        channel = build_channel(exclude=tuple(args.exclude)) if args.exclude else Channel.load_default()
+    engine = Engine.load(lm_path=args.lm, channel=channel, calibration=Calibration.uncalibrated())
     spinner = Spinner.from_name(args.dictionary)
     rows = make_documents(args.n_docs, args.seed, spinner)
     desc = (f"corpus split 'calib' (Wikinews); spinner dictionary {args.dictionary}; "
