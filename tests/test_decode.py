@@ -1,7 +1,9 @@
 """The decoder and engine on a tiny hand-written language model and channel."""
+from dataclasses import replace
+
 import pytest
 
-from unspin.decode import Decoder, DecoderConfig
+from unspin.decode import ChannelWeights, Decoder, DecoderConfig
 from unspin.detect import Calibration, Engine, apply_spans
 from unspin.lexicon import Channel
 from unspin.lm import KenLM
@@ -67,7 +69,9 @@ def test_genuine_text_is_left_alone(tiny_lm, tiny_channel):
 
 
 def test_engine_check_and_restore(tiny_lm, tiny_channel):
-    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated())
+    # Three of ten words spun: a prior for heavy spinning, as the tiny LM's scale is not the real one's.
+    heavy = DecoderConfig(weights=replace(ChannelWeights(), log_p_sub=-1.6))
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), heavy)
     text = "The minister mentioned the scheme would price extra than expected."
     result = engine.check(text)
     assert result.restored == "The minister said the plan would cost more than expected."
