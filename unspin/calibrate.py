@@ -15,6 +15,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from .corpus import iter_articles
 from .detect import DEFAULT_CALIBRATION_PATH, FEATURES, Calibration, Engine
@@ -113,8 +114,9 @@ def main(argv=None) -> int:
     engine = Engine.load(lm_path=args.lm, channel=channel, calibration=Calibration.uncalibrated())
     spinner = Spinner.from_name(args.dictionary)
     rows = make_documents(args.n_docs, args.seed, spinner)
-    desc = (f"corpus split 'calib' (Wikinews); spinner dictionary {args.dictionary}; "
-            f"channel without {','.join(args.exclude) or 'nothing'}")
+    channel_desc = (f"channel file {Path(args.channel).name}" if args.channel
+                    else f"channel without {','.join(args.exclude) or 'nothing'}")
+    desc = f"corpus split 'calib' (Wikinews); spinner dictionary {args.dictionary}; {channel_desc}"
     cal = fit(engine, rows, desc)
     cal.save(args.out)
     print(f"wrote {args.out}: {cal.trained_on}", file=sys.stderr)

@@ -107,20 +107,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_restore)
 
-    for name, module, prefix, help_ in (
-        ("spin", "spin", (), "spin text with the synthetic spinner (for evaluation)"),
-        ("bench", "bench", (), "run the benchmarks and write results under bench/"),
-        ("train-lm", "train_lm", (), "train the n-gram language model with KenLM's lmplz"),
-        ("build-channel", "lexicon", ("build",), "build the substitution channel from the lexical resources"),
-        ("calibrate", "calibrate", (), "fit the spin-probability and confidence calibration"),
+    for name, help_ in (
+        ("spin", "spin text with the synthetic spinner (for evaluation)"),
+        ("bench", "run the benchmarks and write results under bench/"),
+        ("train-lm", "train the n-gram language model with KenLM's lmplz"),
+        ("build-channel", "build the substitution channel from the lexical resources"),
+        ("calibrate", "fit the spin-probability and confidence calibration"),
     ):
-        p = sub.add_parser(name, help=help_, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_forward(module, *prefix))
+        sub.add_parser(name, help=help_, add_help=False)  # listed in --help; main() forwards them
     return parser
 
 
+# Subcommands that hand all their arguments to another module's own parser.
+_FORWARDED = {"spin": ("spin",), "bench": ("bench",), "train-lm": ("train_lm",),
+              "build-channel": ("lexicon", "build"), "calibrate": ("calibrate",)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _FORWARDED:
+        # argparse's REMAINDER drops leading options ("train-lm --out X"), so forward by hand.
+        module, *prefix = _FORWARDED[argv[0]]
+        return _forward(module, *prefix)(argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
