@@ -58,6 +58,8 @@ DEFAULT_PATH = Path(__file__).parent / "models" / "channel.npz"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 MAX_LEN = 4
 MAX_PER_KEY = 34
+# Besides the cap, each key keeps this many of its most frequent curated candidates.
+FREQUENT_EXTRA = 8
 MAX_PER_LEMMA_KEY = 100
 MIN_ZIPF = 1.0
 SPELLING_MIN_ZIPF = 1.5
@@ -509,6 +511,16 @@ class _Builder:
         starts = np.flatnonzero(np.r_[True, A[1:] != A[:-1]])
         rank = np.arange(len(A)) - np.repeat(starts, np.diff(np.r_[starts, len(A)]))
         keep = rank < cap
+        # Also keep each key's most frequent thesaurus candidates: spinners replace common words
+        # (said, front, agency) with rarer ones, and a rich key's cap would otherwise crowd them out.
+        if FREQUENT_EXTRA:
+            curated = (M & ~(_BIT["glove"] | _BIT["inflection"])) != 0
+            by_freq = np.lexsort((-zipf[B], A))
+            f_starts = np.flatnonzero(np.r_[True, A[by_freq][1:] != A[by_freq][:-1]])
+            f_rank = np.arange(len(A)) - np.repeat(f_starts, np.diff(np.r_[f_starts, len(A)]))
+            extra = np.zeros(len(A), dtype=bool)
+            extra[by_freq] = f_rank < FREQUENT_EXTRA
+            keep |= extra & curated
         return A[keep], B[keep], M[keep], cos[keep]
 
     def _inflect(self, A, B, M):
