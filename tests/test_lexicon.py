@@ -1,8 +1,7 @@
 """Channel lookups on a tiny hand-built channel (and a quick check of the shipped one)."""
-import time
-
 import pytest
 
+from unspin import lexicon
 from unspin.lexicon import Candidate, Channel, DEFAULT_PATH, number_pairs, norm_phrase
 
 
@@ -93,12 +92,12 @@ def test_save_load_roundtrip(tiny, tmp_path):
 
 @pytest.mark.skipif(not DEFAULT_PATH.exists(), reason="no shipped channel")
 def test_default_channel():
-    t = time.time()
     ch = Channel.load_default()
-    assert time.time() - t < 10
     assert Channel.load_default() is ch
     assert ch.max_len <= 4 and len(ch) > 100_000
-    for obs, orig in [("stated", "said"), ("told", "said"), ("3", "three"), ("colour", "color")]:
+    for obs, orig in [("stated", "said"), ("told", "said"), ("mentioned", "said"), ("3", "three"),
+                      ("colour", "color")]:
         assert orig in originals(ch, obs), (obs, orig)
     assert ch.candidates(("qwzxv",)) == []
-    assert all(len(ch.candidates(k)) <= 40 for k in list(ch.keys())[:2000])
+    cap = lexicon.MAX_PER_KEY + lexicon.FREQUENT_EXTRA
+    assert all(len(ch.candidates(k)) <= cap for k in list(ch.keys())[:2000])
