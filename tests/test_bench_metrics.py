@@ -1,7 +1,6 @@
 """Benchmark metric functions, and the harness end to end with a small fake engine."""
 import json
 import math
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -10,6 +9,7 @@ from unspin.bench import (
     Article, binary_metrics, detection_metrics, edit_distance, false_edits_per_100, prf, relative_cut, roc_auc,
     span_token_mask, token_counts, token_prf, wer, word_tokens,
 )
+from unspin.detect import CheckResult, RestoreResult, Span
 from unspin.spin import Spinner
 
 
@@ -68,11 +68,8 @@ def test_relative_cut_and_false_edits():
     assert false_edits_per_100("one two three four", "one 2 three four") == 25.0
 
 
-@dataclass
-class S:
-    start: int
-    end: int
-    confidence: float = 1.0
+def S(start: int, end: int, confidence: float = 1.0) -> Span:
+    return Span(start, end, "", None, confidence)
 
 
 def test_span_token_mask_and_token_prf():
@@ -97,23 +94,6 @@ REVERSE = {"large": "big", "kitten": "cat", "fast": "quick", "rapid": "quick", "
            "home": "house", "street": "road"}
 
 
-@dataclass
-class FakeSpan:
-    start: int
-    end: int
-    text: str
-    suggestion: str | None
-    confidence: float
-    evidence: dict = field(default_factory=dict)
-
-
-@dataclass
-class FakeResult:
-    spin_probability: float
-    spans: list
-    restored: str
-
-
 class OracleEngine:
     """Knows the spinner's dictionary: flags and reverts the replacement words."""
 
@@ -123,17 +103,17 @@ class OracleEngine:
     def check(self, text):
         from unspin.text import match_case, tokenize
 
-        spans = [FakeSpan(t.start, t.end, t.text, match_case(t.text, REVERSE[t.norm]), 0.9)
+        spans = [Span(t.start, t.end, t.text, match_case(t.text, REVERSE[t.norm]), 0.9)
                  for t in tokenize(text) if t.norm in REVERSE]
         out = text
         for s in sorted(spans, key=lambda s: -s.start):
             out = out[:s.start] + s.suggestion + out[s.end:]
         words = max(1, len(text.split()))
-        return FakeResult(min(1.0, 10 * len(spans) / words), spans, out)
+        return CheckResult(min(1.0, 10 * len(spans) / words), "", spans, out)
 
     def restore(self, text, min_confidence=0.5):
         r = self.check(text)
-        return FakeResult(0, r.spans, r.restored)
+        return RestoreResult(r.restored, r.spans)
 
 
 def _articles():

@@ -286,7 +286,7 @@ class EngineTimer:
             if self.first_error is None:
                 self.first_error = f"{type(e).__name__}: {e}"[:500]
                 print(f"engine.check failed: {self.first_error}", file=sys.stderr)
-            return _BResult(0.5, [], text)
+            return _result(0.5, [], text)
         finally:
             dt = time.perf_counter() - w0
             if self.calls == 0:
@@ -399,21 +399,11 @@ def resolve_factory(spec: str | None) -> Callable:
     return obj
 
 
-@dataclass
-class _BSpan:
-    start: int
-    end: int
-    text: str
-    suggestion: str | None
-    confidence: float
-    evidence: dict = field(default_factory=dict)
+def _result(p: float, spans: list, text: str):
+    """A CheckResult from a reference engine (the bench reads only the documented fields)."""
+    from .detect import CheckResult, verdict
 
-
-@dataclass
-class _BResult:
-    spin_probability: float
-    spans: list
-    restored: str
+    return CheckResult(p, verdict(p), spans, text)
 
 
 class RareWordBaseline:
@@ -430,15 +420,17 @@ class RareWordBaseline:
         self.threshold = zipf_threshold
 
     def check(self, text: str):
+        from .detect import Span
+
         words = [t for t in tokenize(text) if t.is_word and not t.text[0].isupper()]
-        spans = [_BSpan(t.start, t.end, t.text, None, 0.5, {}) for t in words
+        spans = [Span(t.start, t.end, t.text, None, 0.5) for t in words
                  if self._z(t.norm, "en") < self.threshold]
         share = len(spans) / max(len(words), 1)
         p = 1 / (1 + math.exp(-(share - 0.12) * 40))
-        return _BResult(p, spans, text)
+        return _result(p, spans, text)
 
     def restore(self, text: str, min_confidence: float = 0.5):
-        return _BResult(0.0, [], text)
+        return _result(0.0, [], text)
 
 
 # ============================================================================ runs
