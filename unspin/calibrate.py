@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .corpus import iter_articles
-from .detect import DEFAULT_CALIBRATION_PATH, FEATURES, Calibration, Engine
+from .detect import DEFAULT_CALIBRATION_PATH, FEATURES, TOKEN_FEATURES, Calibration, Engine
 
 
 @dataclass
@@ -57,41 +57,91 @@ def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800)
     return rows
 
 
-def fit(engine: Engine, rows, description: str) -> Calibration:
+def token_labels(decoding, spin_changes) -> list[bool]:
+    """For each token of a decoded sentence: was it inside a spinner change?"""
+    return [any(c.start < t.end and t.start < c.end for c in spin_changes) for t in decoding.tokens]
+
+
+def _logistic(X, y, C: float = 1.0):
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    X, y, spans = [], [], []
-    t0 = time.time()
-    for k, (text, label, spin_result) in enumerate(rows):
-        decodings = engine.decode(text)
-        feats = engine.features(text, decodings)
-        X.append([feats[f] for f in FEATURES])
-        y.append(label)
-        if spin_result is not None:
-            spans.extend(span_labels(decodings, spin_result.changes))
-        else:
-            spans.extend(LabelledSpan(c.posterior, False) for d in decodings for c in d.changes)
-        if (k + 1) % 25 == 0:
-            print(f"  decoded {k + 1}/{len(rows)} documents ({time.time() - t0:.0f}s)", file=sys.stderr)
-    X = np.array(X)
-    y = np.array(y)
+    X = np.asarray(X, dtype=float)
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
-    doc_model = LogisticRegression(C=1.0, max_iter=1000).fit((X - mean) / scale, y)
+    model = LogisticRegression(C=C, max_iter=2000).fit((X - mean) / scale, y)
+    return ([float(c) for c in model.coef_[0]], float(model.intercept_[0]),
+            [float(m) for m in mean], [float(x) for x in scale])
+
+
+def fit(engine: Engine, rows, description: str) -> Calibration:
+    """Fit, in order: the token classifier, the document model (which uses it), span Platt scaling."""
+    decoded = []
+    t0 = time.time()
+    for k, (text, label, spin_result) in enumerate(rows):
+        decoded.append((text, label, engine.decode(text), spin_result))
+        if (k + 1) % 25 == 0:
+            print(f"  decoded {k + 1}/{len(rows)} documents ({time.time() - t0:.0f}s)", file=sys.stderr)
+
+    tok_X, tok_y, spans = [], [], []
+    for text, label, decodings, spin_result in decoded:
+        changes = spin_result.changes if spin_result is not None else []
+        for d in decodings:
+            for feats, lab in zip(engine.token_features(d), token_labels(d, changes)):
+                if feats is not None:
+                    tok_X.append(feats)
+                    tok_y.append(lab)
+        if spin_result is not None:
+            spans.extend(span_labels(decodings, changes))
+        else:
+            spans.extend(LabelledSpan(c.posterior, False) for d in decodings for c in d.changes)
+    t_coef, t_icpt, t_mean, t_scale = _logistic(tok_X, tok_y)
+    engine.calibration = Calibration(
+        coef=[0.0] * len(FEATURES), intercept=0.0, mean=[0.0] * len(FEATURES), scale=[1.0] * len(FEATURES),
+        token_coef=t_coef, token_intercept=t_icpt, token_mean=t_mean, token_scale=t_scale)
+    t_threshold = best_f1_threshold([engine.calibration.token_probability(x) for x in tok_X], tok_y,
+                                    [x[TOKEN_FEATURES.index("change_p_spun")] > 0 for x in tok_X])
+    engine.calibration.token_threshold = t_threshold
+
+    X = [[engine.features(text, decodings)[f] for f in FEATURES] for text, _, decodings, _ in decoded]
+    coef, intercept, mean, scale = _logistic(X, [label for _, label, _, _ in decoded])
 
     span_a, span_b = 1.0, 0.0
     if len({s.correct for s in spans}) == 2:
-        logits = np.array([[math.log(min(max(s.posterior, 1e-6), 1 - 1e-6) / (1 - min(max(s.posterior, 1e-6), 1 - 1e-6)))]
-                           for s in spans])
-        span_model = LogisticRegression(C=10.0, max_iter=1000).fit(logits, [s.correct for s in spans])
-        span_a, span_b = float(span_model.coef_[0][0]), float(span_model.intercept_[0])
-    return Calibration(coef=[float(c) for c in doc_model.coef_[0]], intercept=float(doc_model.intercept_[0]),
-                       mean=[float(m) for m in mean], scale=[float(s) for s in scale],
-                       span_a=span_a, span_b=span_b,
-                       trained_on=f"{description}; {len(rows)} documents, {len(spans)} decoded changes "
+        clipped = [min(max(s.posterior, 1e-6), 1 - 1e-6) for s in spans]
+        (span_a,), span_b, _, _ = _logistic_raw([[math.log(p / (1 - p))] for p in clipped],
+                                                 [s.correct for s in spans])
+    return Calibration(coef=coef, intercept=intercept, mean=mean, scale=scale, span_a=span_a, span_b=span_b,
+                       token_coef=t_coef, token_intercept=t_icpt, token_mean=t_mean, token_scale=t_scale,
+                       token_threshold=t_threshold,
+                       trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
+                                  f"({sum(tok_y)} spun), {len(spans)} decoded changes "
                                   f"({sum(s.correct for s in spans)} right)")
+
+
+def best_f1_threshold(probs, labels, already_flagged) -> float:
+    """The flag threshold with the best token F1, counting tokens that decoded changes already cover."""
+    best, best_f1 = 0.5, -1.0
+    for thr in [x / 100 for x in range(5, 96, 5)]:
+        tp = fp = fn = 0
+        for p, y, covered in zip(probs, labels, already_flagged):
+            pred = covered or p >= thr
+            tp += pred and y
+            fp += pred and not y
+            fn += (not pred) and y
+        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+        if f1 > best_f1:
+            best, best_f1 = thr, f1
+    return best
+
+
+def _logistic_raw(X, y, C: float = 10.0):
+    """Logistic regression on unscaled inputs (Platt scaling keeps the logit's own scale)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=C, max_iter=1000).fit(X, y)
+    return [float(c) for c in model.coef_[0]], float(model.intercept_[0]), None, None
 
 
 def main(argv=None) -> int:

@@ -93,12 +93,24 @@ class Change:
 
 
 @dataclass
+class TokenEvidence:
+    """What the decoder saw at one token, for the token-level spin classifier."""
+
+    suspicion: float = 0.0  # 1 - P(identity) against every candidate, in a window of observed context
+    logprob: float = 0.0  # log10 P(token | preceding words) in the sentence as written
+    unigram: float = 0.0  # log10 P(token) with no context
+    ngram: int = 0  # length of the longest n-gram the LM matched ending here
+    n_candidates: int = 0  # channel candidates scored here (spans starting at this token)
+
+
+@dataclass
 class SentenceDecoding:
     tokens: list[Token]
     changes: list[Change]
     observed_logprob: float  # log10 LM score of the sentence as written
     decoded_logprob: float  # log10 LM + channel score of the best path
     n_words: int
+    evidence: list[TokenEvidence] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -143,7 +155,9 @@ class Decoder:
         got = self._key_cache[key] = out[:cfg.max_candidates]
         return got
 
-    def _edges(self, norms: Sequence[str], tokens: Sequence[Token]) -> list[list[_Edge]]:
+    def _edges(self, norms: Sequence[str], tokens: Sequence[Token],
+               evidence: list[TokenEvidence]) -> list[list[_Edge]]:
+        """The lattice: identity and prefiltered candidate edges; fills evidence[i].suspicion."""
         cfg = self.config
         n = len(norms)
         score = self.lm.sentence_score
@@ -152,6 +166,7 @@ class Decoder:
             if tokens[i].kind == "punct":
                 continue
             scored: list[tuple[float, _Edge]] = []
+            alt_mass = 0.0  # sum of 10**(local - identity) over every candidate starting here
             for length in self.channel.spans(norms, i):
                 if any(t.kind == "punct" for t in tokens[i:i + length]):
                     break
@@ -169,13 +184,17 @@ class Decoder:
                 # A capitalized word inside a sentence is likely a name: its GloVe neighbours are
                 # other names (Russia ~ Ukraine), never what a spinner's dictionary holds.
                 name_like = i > 0 and tokens[i].text[:1].isupper()
+                identity = base + cfg.log_p_keep * length
                 for joined, words, ch, cand in cands:
                     if name_like and cand.sources <= _DISTRIBUTIONAL_SOURCES:
                         continue
                     window = score(f"{left} {joined} {right}", bos=bos, eos=eos)
                     local = window + ch
+                    alt_mass += 10 ** min(local - identity, 30.0)
+                    evidence[i].n_candidates += 1
                     if local > threshold:
                         scored.append((local, _Edge(i, i + length, words, ch, cand)))
+            evidence[i].suspicion = alt_mass / (1.0 + alt_mass)
             scored.sort(key=lambda x: -x[0])
             edges[i].extend(e for _, e in scored[:cfg.prefilter_top])
         return edges
@@ -239,12 +258,17 @@ class Decoder:
         norms = [t.norm for t in tokens]
         n = len(tokens)
         n_words = sum(1 for t in tokens if t.kind != "punct")
-        observed_lp = self.lm.sentence_score(norms) if n else 0.0
         if n == 0:
             return SentenceDecoding(tokens, [], 0.0, 0.0, 0)
-        edges = self._edges(norms, tokens)
+        evidence = [TokenEvidence() for _ in range(n)]
+        per_token = self.lm.token_scores(norms)
+        for ev, (lp, ngram), w in zip(evidence, per_token, norms):
+            ev.logprob, ev.ngram, ev.unigram = lp, ngram, self._unigram((w,))
+        observed_lp = self.lm.sentence_score(norms)
+        edges = self._edges(norms, tokens, evidence)
         if all(len(e) == 1 for e in edges):
-            return SentenceDecoding(tokens, [], observed_lp, observed_lp + self.config.log_p_keep * n, n_words)
+            return SentenceDecoding(tokens, [], observed_lp, observed_lp + self.config.log_p_keep * n, n_words,
+                                    evidence)
         path = self._search(edges, n)
         changes = []
         for idx, edge in enumerate(path):
@@ -270,7 +294,7 @@ class Decoder:
                                           key=lambda x: -x[1]))[:4],
             ))
         decoded_lp = self.lm.sentence_score(self._path_words(path)) + sum(e.channel for e in path)
-        return SentenceDecoding(tokens, changes, observed_lp, decoded_lp, n_words)
+        return SentenceDecoding(tokens, changes, observed_lp, decoded_lp, n_words, evidence)
 
 
 def _key(state) -> object:

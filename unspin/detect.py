@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 from .decode import Decoder, DecoderConfig, SentenceDecoding, sigmoid
 from .lexicon import Channel
 from .lm import MODELS_DIR, LanguageModel, load_lm
-from .text import count_rewriter_marks, sentences
+from .text import FUNCTION_WORDS, count_rewriter_marks, sentences
 
 DEFAULT_CALIBRATION_PATH = MODELS_DIR / "calibration.json"
 # Below this share of words the LM knows, a text is not treated as English.
@@ -32,6 +32,22 @@ FEATURES = (
     "logprob_per_word",
     "rewriter_marks_per_100",
     "oov_share",
+    "flagged_per_100",
+    "mean_token_p",
+)
+
+# Per-token evidence for P(this word was substituted): the decoder's local suspicion, how well the
+# word fits its context beyond its own frequency, and whether a decoded change covers it.
+TOKEN_FEATURES = (
+    "suspicion_logit",
+    "logprob",
+    "unigram",
+    "pmi",
+    "ngram",
+    "function_word",
+    "capitalized",
+    "log_candidates",
+    "change_p_spun",
 )
 
 
@@ -93,11 +109,25 @@ class Calibration:
     span_a: float = 1.0
     span_b: float = 0.0
     trained_on: str = ""
+    # Token classifier (logistic regression over TOKEN_FEATURES); absent = no token flags.
+    token_coef: list[float] | None = None
+    token_intercept: float = 0.0
+    token_mean: list[float] | None = None
+    token_scale: list[float] | None = None
+    token_threshold: float = 0.5  # flag a word at or above this P(substituted); chosen for token F1
 
     def doc_probability(self, features: dict[str, float]) -> float:
         z = self.intercept
         for name, c, m, s in zip(FEATURES, self.coef, self.mean, self.scale):
             z += c * (features[name] - m) / s
+        return sigmoid(z)
+
+    def token_probability(self, feats: Sequence[float]) -> float:
+        if self.token_coef is None:
+            return 0.0
+        z = self.token_intercept
+        for x, c, m, sc in zip(feats, self.token_coef, self.token_mean, self.token_scale):
+            z += c * (x - m) / sc
         return sigmoid(z)
 
     def span_confidence(self, posterior: float) -> float:
@@ -115,8 +145,9 @@ class Calibration:
     @classmethod
     def uncalibrated(cls) -> "Calibration":
         """A prior used only until a calibration is trained: more changes and LM gain mean spun."""
-        return cls(coef=[1.5, 1.0, 1.0, 0.5, 0.0, 0.5, 0.0], intercept=-2.0,
-                   mean=[2.0, 2.0, 0.05, 0.05, -1.5, 0.0, 0.02], scale=[2.0, 2.0, 0.05, 0.05, 0.5, 1.0, 0.05],
+        return cls(coef=[1.5, 1.0, 1.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0], intercept=-2.0,
+                   mean=[2.0, 2.0, 0.05, 0.05, -1.5, 0.0, 0.02, 0.0, 0.0],
+                   scale=[2.0, 2.0, 0.05, 0.05, 0.5, 1.0, 0.05, 1.0, 1.0],
                    trained_on="uncalibrated prior")
 
 
@@ -146,7 +177,34 @@ class Engine:
     def decode(self, text: str) -> list[SentenceDecoding]:
         return [self.decoder.decode(toks) for toks in sentences(text)]
 
-    def features(self, text: str, decodings: Sequence[SentenceDecoding]) -> dict[str, float]:
+    def token_features(self, decoding: SentenceDecoding) -> list[list[float] | None]:
+        """TOKEN_FEATURES for each token of a sentence (None for punctuation)."""
+        covered = {}
+        for c in decoding.changes:
+            for i in range(c.first, c.last):
+                covered[i] = 1 - c.p_identity
+        out: list[list[float] | None] = []
+        for i, (tok, ev) in enumerate(zip(decoding.tokens, decoding.evidence)):
+            if tok.kind == "punct":
+                out.append(None)
+                continue
+            susp = min(max(ev.suspicion, 1e-6), 1 - 1e-6)
+            out.append([
+                math.log(susp / (1 - susp)), ev.logprob, ev.unigram, ev.logprob - ev.unigram, float(ev.ngram),
+                float(tok.norm in FUNCTION_WORDS), float(i > 0 and tok.text[:1].isupper()),
+                math.log1p(ev.n_candidates), covered.get(i, 0.0),
+            ])
+        return out
+
+    def token_probabilities(self, decoding: SentenceDecoding) -> list[float]:
+        """P(substituted) for each token of a sentence (0 for punctuation)."""
+        return [0.0 if f is None else self.calibration.token_probability(f) for f in self.token_features(decoding)]
+
+    def features(self, text: str, decodings: Sequence[SentenceDecoding],
+                 token_probs: Sequence[Sequence[float]] | None = None) -> dict[str, float]:
+        if token_probs is None:
+            token_probs = [self.token_probabilities(d) for d in decodings]
+        word_probs = [p for d, ps in zip(decodings, token_probs) for t, p in zip(d.tokens, ps) if t.kind != "punct"]
         n_words = sum(d.n_words for d in decodings)
         words = [t for d in decodings for t in d.tokens if t.kind != "punct"]
         n = max(n_words, 1)
@@ -163,6 +221,8 @@ class Engine:
             "logprob_per_word": sum(d.observed_logprob for d in decodings) / n,
             "rewriter_marks_per_100": 100.0 * sum(marks.values()) / n,
             "oov_share": oov / n,
+            "flagged_per_100": 100.0 * sum(1 for p in word_probs if p >= self.calibration.token_threshold) / n,
+            "mean_token_p": sum(word_probs) / n,
         }
 
     def english_share(self, decodings: Sequence[SentenceDecoding]) -> float:
@@ -179,7 +239,8 @@ class Engine:
         if n_words == 0:
             return CheckResult(0.0, "no text", [], text, language="none", reliable=False,
                                warnings=["the input holds no words"], n_words=0)
-        feats = self.features(text, decodings)
+        token_probs = [self.token_probabilities(d) for d in decodings]
+        feats = self.features(text, decodings, token_probs)
         english = self.english_share(decodings)
         if english < MIN_ENGLISH_SHARE:
             return CheckResult(
@@ -188,6 +249,9 @@ class Engine:
                 features=feats, n_words=n_words)
         p = self.calibration.doc_probability(feats)
         spans = [self._span(c) for d in decodings for c in d.changes]
+        spans += [s for d, ps in zip(decodings, token_probs)
+                  for s in flagged_spans(text, d, ps, self.calibration.token_threshold)]
+        spans.sort(key=lambda s: s.start)
         restored = apply_spans(text, spans, min_confidence)
         warnings = []
         if n_words < 40:
@@ -213,6 +277,26 @@ class Engine:
                 "alternatives": [{"text": t, "posterior": round(p, 4)} for t, p in change.alternatives],
             },
         )
+
+
+def flagged_spans(text: str, decoding: SentenceDecoding, token_probs: Sequence[float],
+                  threshold: float = 0.5) -> list[Span]:
+    """Runs of words the token classifier flags that no decoded change covers: spun, original unknown."""
+    covered = {i for c in decoding.changes for i in range(c.first, c.last)}
+    spans: list[Span] = []
+    run: list[int] = []
+    for i in range(len(decoding.tokens) + 1):
+        flagged = (i < len(decoding.tokens) and i not in covered and token_probs[i] >= threshold)
+        if flagged:
+            run.append(i)
+            continue
+        if run:
+            toks = [decoding.tokens[j] for j in run]
+            p = max(token_probs[j] for j in run)
+            spans.append(Span(toks[0].start, toks[-1].end, text[toks[0].start:toks[-1].end], None,
+                              round(p, 4), {"p_spun": round(p, 4), "note": "no likely original in the channel"}))
+            run = []
+    return spans
 
 
 def verdict(p: float) -> str:

@@ -32,6 +32,10 @@ class LanguageModel(Protocol):
 
     def contains(self, word: str) -> bool: ...
 
+    def token_scores(self, words: Sequence[str]) -> list[tuple[float, int]]:
+        """(log10 P(word | history), matched n-gram length) for each word, the sentence starting at <s>."""
+        ...
+
 
 class KenLM:
     """A KenLM n-gram model (ARPA or binary)."""
@@ -67,6 +71,10 @@ class KenLM:
 
     def contains(self, word: str) -> bool:
         return word in self.model
+
+    def token_scores(self, words: Sequence[str]) -> list[tuple[float, int]]:
+        scores = list(self.model.full_scores(" ".join(words), bos=True, eos=False))
+        return [(lp, ngram) for lp, ngram, _oov in scores]
 
 
 class LanguageModelMissing(RuntimeError):
