@@ -1,7 +1,7 @@
 """Calibration: fitting, monotonicity, persistence, and span labels."""
 import random
 
-from unspin.calibrate import LabelledSpan, span_labels
+from unspin.calibrate import change_correct, spin_truth
 from unspin.decode import Change, SentenceDecoding
 from unspin.detect import FEATURES, Calibration
 from unspin.spin import Change as SpinChange
@@ -50,12 +50,23 @@ def test_span_confidence_platt_scaling():
 
 def _change(start, end, original, posterior):
     return Change(first=0, last=1, start=start, end=end, observed="x", original=original, posterior=posterior,
-                  p_identity=1 - posterior, lm_gain=1.0, channel_score=-1.0, sources=("wordnet",), alternatives=())
+                  p_identity=1 - posterior, lm_gain=1.0, channel_score=-1.0, sources=("wordnet",), cosine=0.5,
+                  zipf_gain=1.0, alternatives=())
 
 
-def test_span_labels_match_spinner_changes():
-    dec = SentenceDecoding(tokens=[], changes=[_change(4, 13, "said", 0.9), _change(20, 25, "big", 0.7)],
-                           observed_logprob=0.0, decoded_logprob=0.0, n_words=5)
-    truth = [SpinChange(4, 13, "Said", "mentioned"), SpinChange(20, 25, "large", "giant")]
-    labels = span_labels([dec], truth)
-    assert labels == [LabelledSpan(0.9, True), LabelledSpan(0.7, False)]
+def test_changes_are_right_only_where_the_spinner_had_that_original():
+    truth = spin_truth([SpinChange(4, 13, "Said", "mentioned"), SpinChange(20, 25, "large", "giant")])
+    assert change_correct(_change(4, 13, "said", 0.9), truth)
+    assert not change_correct(_change(20, 25, "big", 0.7), truth)
+    assert not change_correct(_change(30, 35, "big", 0.7), truth)
+
+
+def test_span_confidence_model_uses_features():
+    from unspin.detect import SPAN_FEATURES, Engine
+
+    n = len(SPAN_FEATURES)
+    cal = Calibration(**{**Calibration.uncalibrated().__dict__, "span_coef": [1.0] + [0.0] * (n - 1),
+                         "span_intercept": 0.0, "span_mean": [0.0] * n, "span_scale": [1.0] * n})
+    strong = Engine.span_features(_change(0, 1, "said", 0.95), [0.9])
+    weak = Engine.span_features(_change(0, 1, "said", 0.30), [0.9])
+    assert cal.span_confidence(0.95, strong) > 0.9 > 0.5 > cal.span_confidence(0.30, weak)

@@ -14,28 +14,20 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from .corpus import iter_articles
 from .detect import DEFAULT_CALIBRATION_PATH, FEATURES, TOKEN_FEATURES, Calibration, Engine
 
 
-@dataclass
-class LabelledSpan:
-    posterior: float
-    correct: bool
+def change_correct(change, truth: dict[tuple[int, int], str]) -> bool:
+    """A decoded change is right when a spinner change at the same place had that original."""
+    right = truth.get((change.start, change.end))
+    return right is not None and right == change.original.lower()
 
 
-def span_labels(decodings, spin_changes) -> list[LabelledSpan]:
-    """Each decoded change, labelled right when a spinner change at the same place had that original."""
-    truth = {(c.start, c.end): c.original_text.lower() for c in spin_changes}
-    out = []
-    for d in decodings:
-        for c in d.changes:
-            right = truth.get((c.start, c.end))
-            out.append(LabelledSpan(c.posterior, right is not None and right == c.original.lower()))
-    return out
+def spin_truth(spin_changes) -> dict[tuple[int, int], str]:
+    return {(c.start, c.end): c.original_text.lower() for c in spin_changes}
 
 
 def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800):
@@ -84,7 +76,7 @@ def fit(engine: Engine, rows, description: str) -> Calibration:
         if (k + 1) % 25 == 0:
             print(f"  decoded {k + 1}/{len(rows)} documents ({time.time() - t0:.0f}s)", file=sys.stderr)
 
-    tok_X, tok_y, spans = [], [], []
+    tok_X, tok_y = [], []
     for text, label, decodings, spin_result in decoded:
         changes = spin_result.changes if spin_result is not None else []
         for d in decodings:
@@ -92,10 +84,6 @@ def fit(engine: Engine, rows, description: str) -> Calibration:
                 if feats is not None:
                     tok_X.append(feats)
                     tok_y.append(lab)
-        if spin_result is not None:
-            spans.extend(span_labels(decodings, changes))
-        else:
-            spans.extend(LabelledSpan(c.posterior, False) for d in decodings for c in d.changes)
     t_coef, t_icpt, t_mean, t_scale = _logistic(tok_X, tok_y)
     engine.calibration = Calibration(
         coef=[0.0] * len(FEATURES), intercept=0.0, mean=[0.0] * len(FEATURES), scale=[1.0] * len(FEATURES),
@@ -107,17 +95,27 @@ def fit(engine: Engine, rows, description: str) -> Calibration:
     X = [[engine.features(text, decodings)[f] for f in FEATURES] for text, _, decodings, _ in decoded]
     coef, intercept, mean, scale = _logistic(X, [label for _, label, _, _ in decoded])
 
-    span_a, span_b = 1.0, 0.0
-    if len({s.correct for s in spans}) == 2:
-        clipped = [min(max(s.posterior, 1e-6), 1 - 1e-6) for s in spans]
-        (span_a,), span_b, _, _ = _logistic_raw([[math.log(p / (1 - p))] for p in clipped],
-                                                 [s.correct for s in spans])
-    return Calibration(coef=coef, intercept=intercept, mean=mean, scale=scale, span_a=span_a, span_b=span_b,
+    # Changes: right when the spinner put exactly that original there; every change on genuine text is wrong.
+    span_X, span_y = [], []
+    for text, label, decodings, spin_result in decoded:
+        truth = spin_truth(spin_result.changes) if spin_result is not None else {}
+        for d in decodings:
+            token_probs = engine.token_probabilities(d)
+            for c in d.changes:
+                span_X.append(engine.span_features(c, token_probs))
+                span_y.append(change_correct(c, truth))
+    span_fit: dict = {}
+    if len(set(span_y)) == 2:
+        posterior_logit = [[x[0]] for x in span_X]
+        (span_a,), span_b, _, _ = _logistic_raw(posterior_logit, span_y)
+        s_coef, s_icpt, s_mean, s_scale = _logistic(span_X, span_y)
+        span_fit = dict(span_a=span_a, span_b=span_b, span_coef=s_coef, span_intercept=s_icpt,
+                        span_mean=s_mean, span_scale=s_scale)
+    return Calibration(coef=coef, intercept=intercept, mean=mean, scale=scale, **span_fit,
                        token_coef=t_coef, token_intercept=t_icpt, token_mean=t_mean, token_scale=t_scale,
                        token_threshold=t_threshold,
                        trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
-                                  f"({sum(tok_y)} spun), {len(spans)} decoded changes "
-                                  f"({sum(s.correct for s in spans)} right)")
+                                  f"({sum(tok_y)} spun), {len(span_y)} decoded changes ({sum(span_y)} right)")
 
 
 def best_f1_threshold(probs, labels, already_flagged) -> float:

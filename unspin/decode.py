@@ -89,6 +89,8 @@ class Change:
     lm_gain: float  # log10 LM improvement over keeping the observed words
     channel_score: float
     sources: tuple[str, ...]
+    cosine: float  # GloVe cosine of observed and original
+    zipf_gain: float  # how much more frequent the original is (wordfreq zipf)
     alternatives: tuple[tuple[str, float], ...]  # other candidates and their posteriors
 
 
@@ -290,6 +292,7 @@ class Decoder:
                 original=match_case(observed[0].text, edge.cand.original),
                 posterior=p_edge, p_identity=p_id, lm_gain=lm_gain,
                 channel_score=edge.channel, sources=tuple(sorted(edge.cand.sources)),
+                cosine=edge.cand.cosine, zipf_gain=edge.cand.zipf_original - edge.cand.zipf_observed,
                 alternatives=tuple(sorted(((" ".join(e.words), p) for e, p in post if e is not edge),
                                           key=lambda x: -x[1]))[:4],
             ))

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .decode import Decoder, DecoderConfig, SentenceDecoding, sigmoid
+from .decode import Change, Decoder, DecoderConfig, SentenceDecoding, sigmoid
 from .lexicon import Channel
 from .lm import MODELS_DIR, LanguageModel, load_lm
 from .text import FUNCTION_WORDS, count_rewriter_marks, sentences
@@ -48,6 +48,19 @@ TOKEN_FEATURES = (
     "capitalized",
     "log_candidates",
     "change_p_spun",
+)
+
+# Per-change evidence for P(the suggestion is the original wording).
+SPAN_FEATURES = (
+    "posterior_logit",
+    "lm_gain",
+    "channel",
+    "n_sources",
+    "cosine",
+    "zipf_gain",
+    "token_p",
+    "length_change",
+    "glove_only",
 )
 
 
@@ -115,22 +128,24 @@ class Calibration:
     token_mean: list[float] | None = None
     token_scale: list[float] | None = None
     token_threshold: float = 0.5  # flag a word at or above this P(substituted); chosen for token F1
+    # Change confidence model (logistic regression over SPAN_FEATURES); absent = Platt scaling above.
+    span_coef: list[float] | None = None
+    span_intercept: float = 0.0
+    span_mean: list[float] | None = None
+    span_scale: list[float] | None = None
 
     def doc_probability(self, features: dict[str, float]) -> float:
-        z = self.intercept
-        for name, c, m, s in zip(FEATURES, self.coef, self.mean, self.scale):
-            z += c * (features[name] - m) / s
-        return sigmoid(z)
+        return _linear_probability([features[f] for f in FEATURES], self.coef, self.intercept, self.mean, self.scale)
 
     def token_probability(self, feats: Sequence[float]) -> float:
         if self.token_coef is None:
             return 0.0
-        z = self.token_intercept
-        for x, c, m, sc in zip(feats, self.token_coef, self.token_mean, self.token_scale):
-            z += c * (x - m) / sc
-        return sigmoid(z)
+        return _linear_probability(feats, self.token_coef, self.token_intercept, self.token_mean, self.token_scale)
 
-    def span_confidence(self, posterior: float) -> float:
+    def span_confidence(self, posterior: float, feats: Sequence[float] | None = None) -> float:
+        """P(a change's suggestion is the original), from its SPAN_FEATURES when a model is fitted."""
+        if self.span_coef is not None and feats is not None:
+            return _linear_probability(feats, self.span_coef, self.span_intercept, self.span_mean, self.span_scale)
         p = min(max(posterior, 1e-6), 1 - 1e-6)
         return sigmoid(self.span_a * math.log(p / (1 - p)) + self.span_b)
 
@@ -149,6 +164,15 @@ class Calibration:
                    mean=[2.0, 2.0, 0.05, 0.05, -1.5, 0.0, 0.02, 0.0, 0.0],
                    scale=[2.0, 2.0, 0.05, 0.05, 0.5, 1.0, 0.05, 1.0, 1.0],
                    trained_on="uncalibrated prior")
+
+
+def _linear_probability(x: Sequence[float], coef: Sequence[float], intercept: float,
+                        mean: Sequence[float], scale: Sequence[float]) -> float:
+    """A standardized logistic regression's P(y=1 | x)."""
+    z = intercept
+    for xi, c, m, s in zip(x, coef, mean, scale):
+        z += c * (xi - m) / s
+    return sigmoid(z)
 
 
 class Engine:
@@ -248,7 +272,8 @@ class Engine:
                 warnings=[f"only {english:.0%} of the words are English; unspin models English only"],
                 features=feats, n_words=n_words)
         p = self.calibration.doc_probability(feats)
-        spans = [self._span(c) for d in decodings for c in d.changes]
+        spans = [self._span(c, self.span_features(c, ps)) for d, ps in zip(decodings, token_probs)
+                 for c in d.changes]
         spans += [s for d, ps in zip(decodings, token_probs)
                   for s in flagged_spans(text, d, ps, self.calibration.token_threshold)]
         spans.sort(key=lambda s: s.start)
@@ -265,12 +290,24 @@ class Engine:
         applied = [s for s in result.spans if s.suggestion is not None and s.confidence >= min_confidence]
         return RestoreResult(result.restored, applied)
 
-    def _span(self, change) -> Span:
+    @staticmethod
+    def span_features(change: Change, token_probs: Sequence[float]) -> list[float]:
+        """SPAN_FEATURES of one decoded change."""
+        p = min(max(change.posterior, 1e-6), 1 - 1e-6)
+        thesauri = [s for s in change.sources if s not in ("glove", "inflection")]
+        return [
+            math.log(p / (1 - p)), change.lm_gain, change.channel_score, float(len(thesauri)), change.cosine,
+            change.zipf_gain, max(token_probs[change.first:change.last], default=0.0),
+            float(abs(len(change.original.split()) - (change.last - change.first))), float(not thesauri),
+        ]
+
+    def _span(self, change: Change, feats: Sequence[float]) -> Span:
+        token_p = feats[SPAN_FEATURES.index("token_p")]
         return Span(
             start=change.start, end=change.end, text=change.observed, suggestion=change.original,
-            confidence=round(self.calibration.span_confidence(change.posterior), 4),
+            confidence=round(self.calibration.span_confidence(change.posterior, feats), 4),
             evidence={
-                "p_spun": round(1 - change.p_identity, 4),
+                "p_spun": round(max(1 - change.p_identity, token_p), 4),
                 "lm_gain_log10": round(change.lm_gain, 3),
                 "channel_log10": round(change.channel_score, 3),
                 "sources": list(change.sources),
