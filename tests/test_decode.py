@@ -95,3 +95,27 @@ def test_apply_spans_skips_unconfident():
     text = "a b c"
     spans = [Span(0, 1, "a", "x", 0.9), Span(4, 5, "c", "z", 0.1)]
     assert apply_spans(text, spans, 0.5) == "x b c"
+
+
+def test_flagged_spans_merge_runs_and_skip_decoded_changes(tiny_lm, tiny_channel):
+    from unspin.detect import flagged_spans
+
+    text = "The minister mentioned odd weird plans."
+    toks = next(sentences(text))
+    heavy = DecoderConfig(weights=replace(ChannelWeights(), log_p_sub=-1.6))
+    decoding = Decoder(tiny_lm, tiny_channel, heavy).decode(toks)
+    assert [c.observed for c in decoding.changes] == ["mentioned"]
+    probs = [0.0, 0.1, 0.9, 0.8, 0.7, 0.2, 0.0]  # The minister mentioned odd weird plans .
+    spans = flagged_spans(text, decoding, probs, threshold=0.5)
+    assert [(s.text, s.suggestion) for s in spans] == [("odd weird", None)]
+    assert spans[0].confidence == 0.8 and text[spans[0].start:spans[0].end] == "odd weird"
+
+
+def test_decoder_reports_token_evidence(tiny_lm, tiny_channel):
+    toks = next(sentences("The minister mentioned the plan."))
+    decoding = Decoder(tiny_lm, tiny_channel).decode(toks)
+    assert len(decoding.evidence) == len(toks)
+    by_word = {t.text: ev for t, ev in zip(toks, decoding.evidence)}
+    assert by_word["mentioned"].suspicion > 0.5 and by_word["mentioned"].n_candidates > 0
+    assert by_word["The"].n_candidates == 0 and by_word["The"].suspicion == 0.0
+    assert all(ev.logprob <= 0 for ev in decoding.evidence)
