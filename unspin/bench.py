@@ -461,15 +461,21 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
     per_article = []
     fe_edits, fe_words = 0, 0
     gen_cache = genuine_cache if genuine_cache is not None else {}
+    # Restore at other --min-confidence settings: [after-edits on spun, false edits on genuine, genuine words].
+    tradeoff = {thr: [0, 0, 0] for thr in RESTORE_THRESHOLDS}
     t0 = time.perf_counter()
     for i, art in enumerate(articles):
         # Genuine side.
         if art.id not in gen_cache:
             g = timer.check(art.text)
-            gen_cache[art.id] = (g.spin_probability, false_edits_raw(art.text, g.restored))
-        p_gen, (edits, words) = gen_cache[art.id]
+            gen_cache[art.id] = (g.spin_probability, false_edits_raw(art.text, g.restored), g.spans)
+        p_gen, (edits, words), gen_spans = gen_cache[art.id]
         fe_edits += edits
         fe_words += words
+        for thr, acc in tradeoff.items():
+            e, w = false_edits_raw(art.text, _apply(art.text, gen_spans, thr))
+            acc[1] += e
+            acc[2] += w
         labels.append(0); scores.append(p_gen); sources.append(art.source)
         # Spun side.
         sr = spinner.spin_to_fraction(art.text, target_fraction, seed=seed + i)
@@ -483,6 +489,8 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
         before = edit_distance(word_tokens(sr.text), ref)
         after = edit_distance(word_tokens(r.restored), ref)
         wer_before += before; wer_after += after; ref_words += len(ref)
+        for thr, acc in tradeoff.items():
+            acc[0] += edit_distance(word_tokens(_apply(sr.text, r.spans, thr)), ref)
         per_article.append({"id": art.id, "source": art.source, "words": len(ref),
                             "changed_share": round(sum(gold) / max(len(gold), 1), 4),
                             "p_genuine": round(p_gen, 4), "p_spun": round(r.spin_probability, 4),
@@ -511,6 +519,11 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
                         "mean_article_wer_before": _mean([a["wer_before"] for a in per_article]),
                         "mean_article_wer_after": _mean([a["wer_after"] for a in per_article])},
         "false_edits_per_100_genuine": 100.0 * fe_edits / max(fe_words, 1),
+        "restore_tradeoff": [
+            {"min_confidence": thr,
+             "wer_cut": relative_cut(wer_before / max(ref_words, 1), acc[0] / max(ref_words, 1)),
+             "false_edits_per_100_genuine": 100.0 * acc[1] / max(acc[2], 1)}
+            for thr, acc in tradeoff.items()],
         "per_article": per_article,
     }
     # Paragraph level: single paragraphs of >= 40 words, genuine vs spun (spun on their own).
@@ -526,6 +539,16 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
     out["detection_paragraphs"] = detection_metrics(pl, ps)
     log(f"  {spinner.name}: {len(paras)} paragraphs done")
     return out
+
+
+RESTORE_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.7)
+
+
+def _apply(text: str, spans, min_confidence: float) -> str:
+    """The text restored at another confidence threshold, from spans of the documented contract."""
+    from .detect import apply_spans
+
+    return apply_spans(text, spans, min_confidence)
 
 
 def _changed_mask(sr) -> list[bool]:
@@ -745,6 +768,11 @@ def render_markdown(rep: dict) -> str:
             ("WER relative cut", lambda c: _f(rep[c]["restoration"]["relative_cut"])),
             ("false edits / 100 words (genuine)", lambda c: _f(rep[c]["false_edits_per_100_genuine"], 2)),
         ]
+        for k, thr in enumerate(RESTORE_THRESHOLDS):
+            rows.append((f"restore at min-confidence {thr}: WER cut / false edits per 100",
+                         lambda c, k=k: (f"{_f(rep[c]['restore_tradeoff'][k]['wer_cut'])} / "
+                                         f"{_f(rep[c]['restore_tradeoff'][k]['false_edits_per_100_genuine'], 2)}")
+                         if rep[c].get("restore_tradeoff") else "-"))
         for name, fn in rows:
             L.append(f"| {name} | " + " | ".join(str(fn(c)) for c in conds) + " |")
         L.append("")
