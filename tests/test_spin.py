@@ -140,3 +140,16 @@ def test_main_json(tmp_path, capsys, monkeypatch):
     assert len(out["changes"]) == 2
     assert main([str(p), "--rate", "0"]) == 0
     assert capsys.readouterr().out == "The big cat.\n"
+
+
+def test_rewriter_marks_are_the_ones_detection_counts():
+    import random
+
+    from unspin.spin import add_rewriter_marks
+    from unspin.text import count_rewriter_marks
+
+    text = "The U.K. team said that the 4,000 fans and 12,500 guests were welcome."
+    marked = add_rewriter_marks(text, random.Random(3), rate=1.0)
+    assert count_rewriter_marks(text) == {"split_thousands": 0, "spaced_abbrev": 0, "flipped_quote": 0}
+    assert count_rewriter_marks(marked) == {"split_thousands": 2, "spaced_abbrev": 1, "flipped_quote": 1}
+    assert add_rewriter_marks(text, random.Random(3), rate=0.0) == text

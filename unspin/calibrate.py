@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .corpus import iter_articles
 from .detect import DEFAULT_CALIBRATION_PATH, FEATURES, TOKEN_FEATURES, Calibration, Engine
+from .spin import add_rewriter_marks
 
 
 def change_correct(change, truth: dict[tuple[int, int], str]) -> bool:
@@ -44,6 +45,8 @@ def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800)
             rows.append((art, 0, None))
         else:
             fraction = rng.choice([0.08, 0.15, 0.25, 0.35, 0.45])
+            if i % 6 == 1:  # a third of the spun ones also carry AI-rewriter marks
+                art = add_rewriter_marks(art, rng)
             res = spinner.spin_to_fraction(art, fraction, seed=seed + i)
             rows.append((res.text, 1, res))
     return rows
@@ -162,8 +165,10 @@ def main(argv=None) -> int:
     engine = Engine.load(lm_path=args.lm, channel=channel, calibration=Calibration.uncalibrated())
     spinner = Spinner.from_name(args.dictionary)
     rows = make_documents(args.n_docs, args.seed, spinner)
-    channel_desc = (f"channel file {Path(args.channel).name}" if args.channel
-                    else f"channel without {','.join(args.exclude) or 'nothing'}")
+    if args.channel:
+        channel_desc = f"channel file {Path(args.channel).name}"
+    else:
+        channel_desc = f"channel without {','.join(args.exclude)}" if args.exclude else "the shipped channel"
     desc = f"corpus split 'calib' (Wikinews); spinner dictionary {args.dictionary}; {channel_desc}"
     cal = fit(engine, rows, desc)
     cal.save(args.out)

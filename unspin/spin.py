@@ -41,6 +41,7 @@ import json
 import os
 import pickle
 import random
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -271,6 +272,25 @@ class Spinner:
 
 
 # ---------------------------------------------------------------------- building term sets
+
+_THOUSANDS_RE = re.compile(r"\b(\d{1,3}),(\d{3})\b")
+_ABBREV_RE = re.compile(r"\b([A-Z])\.([A-Z])\.")
+_THAT_THE_RE = re.compile(r"\b(said|says|that) (the|a|an)\b")
+
+
+def add_rewriter_marks(text: str, rng: random.Random, rate: float = 0.5) -> str:
+    """The formatting marks AI rewriters leave, each occurrence with probability `rate`:
+    "4,000" -> "4, 000", "U.S." -> "U. S.", and one quote flipped in ("said that” the").
+    Applied to text before spinning, so that the spinner's change offsets stay right."""
+    def maybe(pattern: re.Pattern, repl: str, s: str) -> str:
+        return pattern.sub(lambda m: m.expand(repl) if rng.random() < rate else m.group(), s)
+
+    text = maybe(_THOUSANDS_RE, r"\1, \2", text)
+    text = maybe(_ABBREV_RE, r"\1. \2.", text)
+    if rng.random() < rate:
+        text = _THAT_THE_RE.sub(r"\1” \2", text, count=1)
+    return text
+
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
