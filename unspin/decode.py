@@ -103,6 +103,7 @@ class TokenEvidence:
     unigram: float = 0.0  # log10 P(token) with no context
     ngram: int = 0  # length of the longest n-gram the LM matched ending here
     n_candidates: int = 0  # channel candidates scored here (spans starting at this token)
+    best_gain: float = 0.0  # best candidate's window score over the identity's, channel included (<= 0: none)
 
 
 @dataclass
@@ -194,6 +195,7 @@ class Decoder:
                     local = window + ch
                     alt_mass += 10 ** min(local - identity, 30.0)
                     evidence[i].n_candidates += 1
+                    evidence[i].best_gain = max(evidence[i].best_gain, local - identity)
                     if local > threshold:
                         scored.append((local, _Edge(i, i + length, words, ch, cand)))
             evidence[i].suspicion = alt_mass / (1.0 + alt_mass)

@@ -48,6 +48,10 @@ TOKEN_FEATURES = (
     "capitalized",
     "log_candidates",
     "change_p_spun",
+    "next_pmi",
+    "best_alternative_gain",
+    "next_ngram",
+    "after_next_ngram",
 )
 
 # Per-change evidence for P(the suggestion is the original wording).
@@ -208,15 +212,21 @@ class Engine:
             for i in range(c.first, c.last):
                 covered[i] = 1 - c.p_identity
         out: list[list[float] | None] = []
-        for i, (tok, ev) in enumerate(zip(decoding.tokens, decoding.evidence)):
+        evidence = decoding.evidence
+        for i, (tok, ev) in enumerate(zip(decoding.tokens, evidence)):
             if tok.kind == "punct":
                 out.append(None)
                 continue
             susp = min(max(ev.suspicion, 1e-6), 1 - 1e-6)
+            # A substituted word also makes the next word less predictable than its frequency says.
+            nxt = evidence[i + 1] if i + 1 < len(evidence) else None
             out.append([
                 math.log(susp / (1 - susp)), ev.logprob, ev.unigram, ev.logprob - ev.unigram, float(ev.ngram),
                 float(tok.norm in FUNCTION_WORDS), float(i > 0 and tok.text[:1].isupper()),
                 math.log1p(ev.n_candidates), covered.get(i, 0.0),
+                (nxt.logprob - nxt.unigram) if nxt else 0.0, ev.best_gain,
+                float(nxt.ngram) if nxt else 4.0,
+                float(evidence[i + 2].ngram) if i + 2 < len(evidence) else 4.0,
             ])
         return out
 
