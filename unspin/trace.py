@@ -1,0 +1,262 @@
+"""Find the original source of a spun copy in an `Index` of reference documents.
+
+Candidates come from the index's LSH buckets (immutable-token and synonym-class
+fingerprints); each is verified by a word-level alignment of query and candidate in
+which a mismatched pair counts as a *channel substitution* when the channel lists one
+as a candidate original of the other.
+
+    python -m unspin.trace --index refs.sqlite spun.txt [--top 5] [--format text|json|html]
+    python -m unspin.trace --index refs.sqlite --jsonl queries.jsonl > matches.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import html
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .inputs import MAX_DOCUMENT_BYTES, InputError, read_document, read_jsonl_rows
+
+# A match needs at least this share of query words aligned (identical or channel-explained).
+# Unrelated text aligns by chance on common words well below it (see bench/trace.md).
+MIN_COVERAGE = 0.35
+# Candidates from the LSH buckets that get a full alignment.
+VERIFY = 20
+
+
+@dataclass
+class Match:
+    doc_id: str
+    score: float        # in [0, 1]: mostly coverage, a little source-side coverage
+    coverage: float     # share of query words aligned (identical or channel substitution)
+    alignment: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
+    # rows (op, query_text, source_text), op in same | sub | sub_channel | ins | del
+
+    def to_dict(self, alignment: bool = False) -> dict:
+        d = {"doc_id": self.doc_id, "score": round(self.score, 4), "coverage": round(self.coverage, 4)}
+        if alignment:
+            d["alignment"] = [list(r) for r in self.alignment]
+        return d
+
+
+def _explained(q: Sequence[str], s: Sequence[str]) -> bool:
+    """True if the channel relates query span q and source span s (either direction)."""
+    from .index import _channel, canonical
+
+    if len(q) == 1 and len(s) == 1 and canonical(q[0]) == canonical(s[0]):
+        return True
+    ch = _channel()
+    qs, ss = " ".join(q), " ".join(s)
+    if any(c.original == ss for c in ch.candidates(tuple(q))):
+        return True
+    return any(c.original == qs for c in ch.candidates(tuple(s)))
+
+
+def align(query_words: list[tuple[str, str]], source_words: list[tuple[str, str]]) -> tuple[list, int, int]:
+    """Alignment rows and the number of aligned query and source words."""
+    qn = [n for _, n in query_words]
+    sn = [n for _, n in source_words]
+    sm = difflib.SequenceMatcher(None, qn, sn, autojunk=False)
+    rows: list[tuple[str, str, str]] = []
+    aligned_q = aligned_s = 0
+
+    def text(words, i, j):
+        return " ".join(w for w, _ in words[i:j])
+
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        if op == "equal":
+            rows.append(("same", text(query_words, i1, i2), text(source_words, j1, j2)))
+            aligned_q += i2 - i1
+            aligned_s += j2 - j1
+        elif op == "insert":
+            rows.append(("del", "", text(source_words, j1, j2)))
+        elif op == "delete":
+            rows.append(("ins", text(query_words, i1, i2), ""))
+        else:  # replace
+            nq, ns = i2 - i1, j2 - j1
+            if nq != ns and nq <= 4 and ns <= 4 and _explained(qn[i1:i2], sn[j1:j2]):
+                rows.append(("sub_channel", text(query_words, i1, i2), text(source_words, j1, j2)))
+                aligned_q += nq
+                aligned_s += ns
+                continue
+            k = min(nq, ns)
+            for t in range(k):
+                ok = _explained(qn[i1 + t:i1 + t + 1], sn[j1 + t:j1 + t + 1])
+                rows.append(("sub_channel" if ok else "sub", query_words[i1 + t][0], source_words[j1 + t][0]))
+                aligned_q += ok
+                aligned_s += ok
+            if nq > k:
+                rows.append(("ins", text(query_words, i1 + k, i2), ""))
+            if ns > k:
+                rows.append(("del", "", text(source_words, j1 + k, j2)))
+    return rows, aligned_q, aligned_s
+
+
+def verify(query_words, source_words, doc_id: str) -> Match:
+    rows, aq, as_ = align(query_words, source_words)
+    coverage = aq / max(len(query_words), 1)
+    source_cov = as_ / max(len(source_words), 1)
+    score = 0.85 * coverage + 0.15 * source_cov
+    return Match(doc_id, min(max(score, 0.0), 1.0), coverage, rows)
+
+
+def trace(index, text: str, top: int = 5, min_coverage: float = MIN_COVERAGE, verify_n: int = VERIFY) -> list[Match]:
+    """The most likely sources of `text` in `index`, best first; [] when nothing is plausible."""
+    from .index import words_of
+
+    query_words = words_of(text)
+    if not query_words:
+        return []
+    matches = []
+    for rowid, _hits in index.candidates(text, limit=verify_n):
+        got = index._get_by_rowid(rowid)
+        if got is None:
+            continue
+        doc_id, doc_text = got
+        m = verify(query_words, words_of(doc_text), doc_id)
+        if m.coverage >= min_coverage:
+            matches.append(m)
+    matches.sort(key=lambda m: (-m.score, m.doc_id))
+    return matches[:top]
+
+
+# ---- display ----------------------------------------------------------------------------
+def render_alignment_text(match: Match, width: int = 100, changes_only: bool = False) -> str:
+    """A side-by-side view: query | source, with a marker per row."""
+    col = max((width - 5) // 2, 10)
+    marks = {"same": " ", "sub": "!", "sub_channel": "~", "ins": "+", "del": "-"}
+    lines = [f"source {match.doc_id}  score {match.score:.3f}  coverage {match.coverage:.3f}",
+             f"  {'query':<{col}} | source", "  " + "-" * (2 * col + 3)]
+    for op, q, s in match.alignment:
+        if changes_only and op == "same":
+            continue
+        qs = _wrap(q, col)
+        ss = _wrap(s, col)
+        for i in range(max(len(qs), len(ss))):
+            a = qs[i] if i < len(qs) else ""
+            b = ss[i] if i < len(ss) else ""
+            lines.append(f"{marks[op] if i == 0 else ' '} {a:<{col}} | {b}")
+    lines.append("  (~ channel substitution, ! other substitution, + only in query, - only in source)")
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(s: str, width: int) -> list[str]:
+    if not s:
+        return []
+    out, cur = [], ""
+    for w in s.split():
+        if cur and len(cur) + 1 + len(w) > width:
+            out.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    if cur:
+        out.append(cur)
+    return out
+
+
+def render_alignment_html(matches: Match | list[Match], title: str = "unspin trace") -> str:
+    """A self-contained page: per match, query and source side by side, substitutions highlighted."""
+    if isinstance(matches, Match):
+        matches = [matches]
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>"
+             "body{font:15px/1.5 system-ui,sans-serif;margin:2em;max-width:1200px}"
+             "table{border-collapse:collapse;width:100%}td{vertical-align:top;padding:2px 8px;width:50%}"
+             ".sub_channel{background:#ffe08a}.sub{background:#f8b4b4}.ins{background:#c9e7ff}"
+             ".del{background:#ddd;text-decoration:line-through}h2{margin-top:1.5em}"
+             ".legend span{padding:0 6px;margin-right:8px}</style></head><body>",
+             f"<h1>{e(title)}</h1>",
+             "<p class='legend'><span class='sub_channel'>channel substitution</span>"
+             "<span class='sub'>other substitution</span><span class='ins'>only in query</span>"
+             "<span class='del'>only in source</span></p>"]
+    if not matches:
+        parts.append("<p>No plausible source found.</p>")
+    for m in matches:
+        parts.append(f"<h2>{e(str(m.doc_id))} &mdash; score {m.score:.3f}, coverage {m.coverage:.3f}</h2>")
+        q_html, s_html = [], []
+        for op, q, s in m.alignment:
+            cls = "" if op == "same" else f" class='{op}'"
+            if q:
+                q_html.append(f"<span{cls}>{e(q)}</span>")
+            if s:
+                s_html.append(f"<span{cls}>{e(s)}</span>")
+        parts.append("<table><tr><th>query</th><th>source</th></tr><tr>"
+                     f"<td>{' '.join(q_html)}</td><td>{' '.join(s_html)}</td></tr></table>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+# ---- command line -----------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="unspin trace", description="Find the original source of a spun text.")
+    parser.add_argument("file", nargs="?", help="a .txt, .md or .html file, or - for stdin")
+    parser.add_argument("--index", required=True, help="the SQLite index (python -m unspin.index add)")
+    parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--format", choices=("text", "json", "html"), default="text")
+    parser.add_argument("--jsonl", help="batch: rows {id, text}; one row {id, matches} out per row in, in order")
+    parser.add_argument("-o", "--output", help="write here instead of stdout")
+    parser.add_argument("--max-bytes", type=int, default=MAX_DOCUMENT_BYTES)
+    args = parser.parse_args(argv)
+    from .index import Index
+
+    try:
+        if args.top < 1:
+            raise InputError("--top must be at least 1")
+        if not args.jsonl and not args.file:
+            raise InputError("give a FILE (or - for stdin), or --jsonl Q.jsonl")
+        if args.jsonl and args.file:
+            raise InputError("give either a FILE or --jsonl, not both")
+        with Index(args.index, create=False) as idx:
+            if args.jsonl:
+                return _batch(idx, args)
+            text = read_document(args.file, args.max_bytes)
+            matches = trace(idx, text, top=args.top)
+            if args.format == "json":
+                out = json.dumps({"file": args.file, "matches": [m.to_dict(alignment=True) for m in matches]},
+                                 ensure_ascii=False) + "\n"
+            elif args.format == "html":
+                out = render_alignment_html(matches, title=f"unspin trace: {args.file}")
+            else:
+                out = "".join(render_alignment_text(m, changes_only=True) + "\n" for m in matches) \
+                    or "no plausible source found\n"
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as f:
+                    f.write(out)
+            else:
+                sys.stdout.write(out)
+    except InputError as err:
+        print(f"unspin trace: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _batch(idx, args) -> int:
+    import os
+
+    if not os.path.exists(args.jsonl) and args.jsonl != "-":
+        raise InputError(f"{args.jsonl}: no such file")
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for row in read_jsonl_rows(args.jsonl, args.max_bytes):
+            if row.error:
+                rec = {"id": row.id, "error": row.error, "line": row.line_no}
+            else:
+                rec = {"id": row.id, "matches": [m.to_dict() for m in trace(idx, row.text, top=args.top)]}
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
