@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import html
 import json
 import sys
@@ -55,6 +56,60 @@ def _explained(q: Sequence[str], s: Sequence[str]) -> bool:
     return any(c.original == qs for c in ch.candidates(tuple(s)))
 
 
+@functools.lru_cache(maxsize=100_000)
+def _explained_cached(q: tuple[str, ...], s: tuple[str, ...]) -> bool:
+    return _explained(q, s)
+
+
+MAX_PHRASE = 3
+MAX_BLOCK = 12
+
+
+def _align_block(q: tuple[str, ...], s: tuple[str, ...]) -> list[tuple[str, int, int, int, int]]:
+    """Steps (kind, q_from, q_to, s_from, s_to) through one replaced block, most query words explained."""
+    nq, ns = len(q), len(s)
+    if nq > MAX_BLOCK or ns > MAX_BLOCK:  # long blocks: pair word by word
+        steps = [("sub_channel" if _explained_cached(q[t:t + 1], s[t:t + 1]) else "sub", t, t + 1, t, t + 1)
+                 for t in range(min(nq, ns))]
+        k = min(nq, ns)
+        if nq > k:
+            steps.append(("ins", k, nq, k, k))
+        if ns > k:
+            steps.append(("del", k, k, k, ns))
+        return steps
+    # best[i][j] = (explained query words, -steps) for q[i:], s[j:]
+    best = [[(0, 0)] * (ns + 1) for _ in range(nq + 1)]
+    choice: list[list[tuple | None]] = [[None] * (ns + 1) for _ in range(nq + 1)]
+    for i in range(nq, -1, -1):
+        for j in range(ns, -1, -1):
+            if i == nq and j == ns:
+                continue
+            opts = []
+            if i < nq:
+                opts.append(((best[i + 1][j][0], best[i + 1][j][1] - 1), ("ins", 1, 0)))
+            if j < ns:
+                opts.append(((best[i][j + 1][0], best[i][j + 1][1] - 1), ("del", 0, 1)))
+            if i < nq and j < ns:
+                opts.append(((best[i + 1][j + 1][0], best[i + 1][j + 1][1] - 1), ("sub", 1, 1)))
+                for a in range(1, min(MAX_PHRASE, nq - i) + 1):
+                    for b in range(1, min(MAX_PHRASE, ns - j) + 1):
+                        if _explained_cached(q[i:i + a], s[j:j + b]):
+                            nxt = best[i + a][j + b]
+                            opts.append(((nxt[0] + a, nxt[1] - 1), ("sub_channel", a, b)))
+            best[i][j], choice[i][j] = max(opts, key=lambda o: o[0])
+    steps = []
+    i = j = 0
+    while i < nq or j < ns:
+        kind, a, b = choice[i][j]
+        if steps and kind in ("ins", "del") and steps[-1][0] == kind:  # merge runs
+            k0, a1, _, b1, _ = steps[-1]
+            steps[-1] = (kind, a1, i + a, b1, j + b)
+        else:
+            steps.append((kind, i, i + a, j, j + b))
+        i, j = i + a, j + b
+    return steps
+
+
 def align(query_words: list[tuple[str, str]], source_words: list[tuple[str, str]]) -> tuple[list, int, int]:
     """Alignment rows and the number of aligned query and source words."""
     qn = [n for _, n in query_words]
@@ -75,23 +130,17 @@ def align(query_words: list[tuple[str, str]], source_words: list[tuple[str, str]
             rows.append(("del", "", text(source_words, j1, j2)))
         elif op == "delete":
             rows.append(("ins", text(query_words, i1, i2), ""))
-        else:  # replace
-            nq, ns = i2 - i1, j2 - j1
-            if nq != ns and nq <= 4 and ns <= 4 and _explained(qn[i1:i2], sn[j1:j2]):
-                rows.append(("sub_channel", text(query_words, i1, i2), text(source_words, j1, j2)))
-                aligned_q += nq
-                aligned_s += ns
-                continue
-            k = min(nq, ns)
-            for t in range(k):
-                ok = _explained(qn[i1 + t:i1 + t + 1], sn[j1 + t:j1 + t + 1])
-                rows.append(("sub_channel" if ok else "sub", query_words[i1 + t][0], source_words[j1 + t][0]))
-                aligned_q += ok
-                aligned_s += ok
-            if nq > k:
-                rows.append(("ins", text(query_words, i1 + k, i2), ""))
-            if ns > k:
-                rows.append(("del", "", text(source_words, j1 + k, j2)))
+        else:  # replace: a small alignment of phrases (up to 3 words a side) the channel relates
+            for kind, a1, a2, b1, b2 in _align_block(tuple(qn[i1:i2]), tuple(sn[j1:j2])):
+                if kind == "ins":
+                    rows.append(("ins", text(query_words, i1 + a1, i1 + a2), ""))
+                elif kind == "del":
+                    rows.append(("del", "", text(source_words, j1 + b1, j1 + b2)))
+                else:
+                    rows.append((kind, text(query_words, i1 + a1, i1 + a2), text(source_words, j1 + b1, j1 + b2)))
+                    if kind == "sub_channel":
+                        aligned_q += a2 - a1
+                        aligned_s += b2 - b1
     return rows, aligned_q, aligned_s
 
 
