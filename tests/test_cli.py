@@ -136,3 +136,14 @@ def test_console_script_runs_from_stdin(models):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["spans"][0]["suggestion"] == "said"
+
+
+def test_french_prose_is_not_judged_even_with_known_words(tmp_path, models, capsys):
+    # Every word below is in the tiny model's vocabulary or not: the function-word test decides.
+    f = tmp_path / "fr.txt"
+    f.write_text("Le ministre a dit que le plan coûterait plus cher que prévu, selon les services "
+                 "du budget qui ont publié leurs chiffres mardi.", encoding="utf-8")
+    code, out, err = run(["check", str(f), "--format", "json", *models], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["verdict"].startswith("not English") and doc["spans"] == []

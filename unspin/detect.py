@@ -17,11 +17,13 @@ from typing import Iterable, Sequence
 from .decode import Change, Decoder, DecoderConfig, SentenceDecoding, sigmoid
 from .lexicon import Channel
 from .lm import MODELS_DIR, LanguageModel, load_lm
-from .text import FUNCTION_WORDS, count_rewriter_marks, sentences
+from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences
 
 DEFAULT_CALIBRATION_PATH = MODELS_DIR / "calibration.json"
 # Below this share of words the LM knows, a text is not treated as English.
 MIN_ENGLISH_SHARE = 0.6
+# English prose runs at 40-55% function words; French or German at a few percent of ours.
+MIN_FUNCTION_WORD_SHARE = 0.10
 DEFAULT_MIN_CONFIDENCE = 0.5
 
 FEATURES = (
@@ -259,28 +261,39 @@ class Engine:
             "mean_token_p": sum(word_probs) / n,
         }
 
-    def english_share(self, decodings: Sequence[SentenceDecoding]) -> float:
-        words = [t for d in decodings for t in d.tokens if t.kind == "word"]
+    def not_english(self, token_lists: Sequence[Sequence[Token]]) -> str | None:
+        """Why a text does not look English (None when it does), judged before any decoding.
+
+        The LM's vocabulary alone is a weak test (Wikipedia holds many French and German
+        words); English prose is also dense in English function words.
+        """
+        words = [t for toks in token_lists for t in toks if t.kind == "word"]
         if not words:
-            return 1.0
-        return sum(1 for t in words if self.lm.contains(t.norm)) / len(words)
+            return None
+        known = sum(1 for t in words if self.lm.contains(t.norm)) / len(words)
+        if known < MIN_ENGLISH_SHARE:
+            return f"only {known:.0%} of the words are known English words"
+        function = sum(1 for t in words if t.norm in FUNCTION_WORDS) / len(words)
+        if len(words) >= 12 and function < MIN_FUNCTION_WORD_SHARE:
+            return f"only {function:.0%} of the words are English function words (the, of, and, ...)"
+        return None
 
     # -- public operations -------------------------------------------------
     def check(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> CheckResult:
         """How likely `text` is spun, its suspicious spans, and the restored text."""
-        decodings = self.decode(text)
-        n_words = sum(d.n_words for d in decodings)
+        token_lists = list(sentences(text))
+        n_words = sum(1 for toks in token_lists for t in toks if t.kind != "punct")
         if n_words == 0:
             return CheckResult(0.0, "no text", [], text, language="none", reliable=False,
                                warnings=["the input holds no words"], n_words=0)
-        token_probs = [self.token_probabilities(d) for d in decodings]
-        feats = self.features(text, decodings, token_probs)
-        english = self.english_share(decodings)
-        if english < MIN_ENGLISH_SHARE:
+        foreign = self.not_english(token_lists)
+        if foreign:
             return CheckResult(
                 0.5, "not English: cannot judge", [], text, language="non-English", reliable=False,
-                warnings=[f"only {english:.0%} of the words are English; unspin models English only"],
-                features=feats, n_words=n_words)
+                warnings=[f"{foreign}; unspin models English only"], n_words=n_words)
+        decodings = [self.decoder.decode(toks) for toks in token_lists]
+        token_probs = [self.token_probabilities(d) for d in decodings]
+        feats = self.features(text, decodings, token_probs)
         p = self.calibration.doc_probability(feats)
         spans = [self._span(c, self.span_features(c, ps)) for d, ps in zip(decodings, token_probs)
                  for c in d.changes]
