@@ -53,7 +53,7 @@ class ChannelWeights:
         thesauri = len(cand.sources - {"glove", "inflection"})
         s += self.per_extra_source * max(0, thesauri - 1)
         # The most trusted source counts: a pair found by GloVe and a thesaurus is a thesaurus pair.
-        s += max((self.source_bonus.get(src, 0.0) for src in cand.sources), default=0.0)
+        s += max((self.source_bonus.get(src, 0.0) for src in cand.sources if src != "inflection"), default=0.0)
         s += self.cosine * max(0.0, cand.cosine)
         gain = cand.zipf_original - cand.zipf_observed
         s += self.zipf_gain * max(-self.zipf_gain_cap, min(self.zipf_gain_cap, gain))
@@ -214,9 +214,11 @@ class Decoder:
     def _search(self, edges: list[list[_Edge]], n: int) -> list[_Edge]:
         lm = self.lm
         beam = self.config.beam
-        # hyps[pos]: state -> (score, backpointer chain as tuple of edges)
+        # hyps[pos]: LM state -> (score, state, edges so far). Hypotheses that end in the same
+        # LM state can never be told apart again: keep the best (recombination).
         hyps: list[dict] = [dict() for _ in range(n + 1)]
-        hyps[0][_key(lm.begin_state())] = (0.0, lm.begin_state(), ())
+        start = lm.begin_state()
+        hyps[0][start] = (0.0, start, ())
         for pos in range(n):
             if not hyps[pos]:
                 continue
@@ -228,10 +230,9 @@ class Decoder:
                         inc, st = lm.score(st, w)
                         s += inc
                     bucket = hyps[edge.last]
-                    k = _key(st)
-                    old = bucket.get(k)
+                    old = bucket.get(st)
                     if old is None or old[0] < s:
-                        bucket[k] = (s, st, path + (edge,))
+                        bucket[st] = (s, st, path + (edge,))
         final = [(s + lm.end_score(st), p) for s, st, p in hyps[n].values()]
         return max(final, key=lambda x: x[0])[1] if final else []
 
@@ -300,11 +301,6 @@ class Decoder:
             ))
         decoded_lp = self.lm.sentence_score(self._path_words(path)) + sum(e.channel for e in path)
         return SentenceDecoding(tokens, changes, observed_lp, decoded_lp, n_words, evidence)
-
-
-def _key(state) -> object:
-    # KenLM states hash and compare by their context words; other LMs may hand out tuples.
-    return state
 
 
 def _surface(tokens: Sequence[Token]) -> str:

@@ -14,7 +14,11 @@ DEFAULT_LM_PATH = MODELS_DIR / "lm.binary"
 
 
 class LanguageModel(Protocol):
-    """What the decoder needs from a language model: incremental scoring with a state."""
+    """What the decoder needs from a language model: incremental scoring with a state.
+
+    States must be hashable and equal exactly when they predict alike (the decoder merges
+    hypotheses that reach the same state).
+    """
 
     order: int
 
