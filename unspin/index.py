@@ -74,11 +74,20 @@ _CANON: dict[str, str] = {}
 
 @functools.lru_cache(maxsize=200_000)
 def _top_candidates(word: str) -> tuple[str, ...]:
+    ch = _channel()
+    i = ch._index.get((word,))  # read the CSR arrays directly: building Candidates is slow
+    if i is None:
+        return ()
+    from .lexicon import _BIT
+
+    spelling = _BIT.get("spelling", 0)
     out = []
-    for c in _channel().candidates((word,)):
-        if " " in c.original or c.sources == frozenset({"spelling"}):
+    lo, hi = int(ch._offsets[i]), int(ch._offsets[i + 1])
+    for o, m in zip(ch._originals[lo:hi].tolist(), ch._masks[lo:hi].tolist()):
+        w = ch._strings[o]
+        if " " in w or m == spelling:
             continue
-        out.append(c.original)
+        out.append(w)
         if len(out) >= CANON_TOP:
             break
     return tuple(out)
@@ -127,9 +136,17 @@ def minhash(shingles: list[bytes], num_perm: int = 64) -> np.ndarray | None:
         return None
     from datasketch import MinHash
 
-    m = MinHash(num_perm=num_perm, seed=1)
+    base = _base(num_perm)
+    m = MinHash(num_perm=num_perm, seed=1, permutations=base.permutations, scheme=base.scheme)
     m.update_batch(set(shingles))
     return m.hashvalues
+
+
+@functools.lru_cache(maxsize=4)
+def _base(num_perm: int):
+    from datasketch import MinHash
+
+    return MinHash(num_perm=num_perm, seed=1, scheme="affine32")  # pinned: the index stores its bands
 
 
 def band_hashes(sig: np.ndarray, kind_no: int, rows: int) -> list[tuple[int, int]]:
