@@ -8,7 +8,7 @@ import pytest
 kenlm = pytest.importorskip("kenlm")
 
 from unspin import text  # noqa: E402
-from unspin.lm import DEFAULT_LM_PATH, KenLM, LanguageModelMissing, load_lm  # noqa: E402
+from unspin.lm import DEFAULT_LM_PATH, KenLM, ModelMissing, load_lm  # noqa: E402
 from unspin.train_lm import KenLMToolsMissing, fast_lm_sentences, find_kenlm_tool, write_arpa  # noqa: E402
 
 # Hand-written toy sentences (LM format: lowercased, space-separated tokens).
@@ -112,7 +112,7 @@ def test_other_orders_load(tmp_path):
 
 
 def test_load_lm_missing(tmp_path):
-    with pytest.raises(LanguageModelMissing):
+    with pytest.raises(ModelMissing):
         load_lm(str(tmp_path / "nope.binary"))
 
 

@@ -140,9 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # the last resort: a clear message, never a traceback
-        from .lm import LanguageModelMissing
+        from .lm import ModelMissing
 
-        if isinstance(err, LanguageModelMissing):
+        if isinstance(err, ModelMissing):
             print(f"unspin: {err}", file=sys.stderr)
             return 2
         print(f"unspin: internal error: {type(err).__name__}: {err} (please report it)", file=sys.stderr)

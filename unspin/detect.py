@@ -9,14 +9,13 @@ from __future__ import annotations
 import functools
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from .decode import Change, Decoder, DecoderConfig, SentenceDecoding, sigmoid
 from .lexicon import Channel
-from .lm import MODELS_DIR, LanguageModel, load_lm
+from .lm import MODELS_DIR, LanguageModel, ModelMissing, load_lm
 from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences
 
 DEFAULT_CALIBRATION_PATH = MODELS_DIR / "calibration.json"
@@ -165,7 +164,7 @@ class Calibration:
 
     @classmethod
     def uncalibrated(cls) -> "Calibration":
-        """A prior used only until a calibration is trained: more changes and LM gain mean spun."""
+        """A neutral starting point for fitting and for tests; never what `Engine.load` ships."""
         return cls(coef=[1.5, 1.0, 1.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0], intercept=-2.0,
                    mean=[2.0, 2.0, 0.05, 0.05, -1.5, 0.0, 0.02, 0.0, 0.0],
                    scale=[2.0, 2.0, 0.05, 0.05, 0.5, 1.0, 0.05, 1.0, 1.0],
@@ -199,8 +198,10 @@ class Engine:
         if isinstance(calibration, (str, Path)):
             calibration = Calibration.load(calibration)
         elif calibration is None:
-            calibration = (Calibration.load(DEFAULT_CALIBRATION_PATH) if DEFAULT_CALIBRATION_PATH.exists()
-                           else Calibration.uncalibrated())
+            if not DEFAULT_CALIBRATION_PATH.exists():
+                raise ModelMissing(f"calibration not found at {DEFAULT_CALIBRATION_PATH}; "
+                                   f"fit it with `unspin calibrate`")
+            calibration = Calibration.load(DEFAULT_CALIBRATION_PATH)
         return cls(lm, channel, calibration, config)
 
     # -- decoding ----------------------------------------------------------
@@ -391,9 +392,3 @@ def check(text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> CheckRes
 def restore(text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> RestoreResult:
     """Restore one text with the shipped models (loaded once per process)."""
     return default_engine().restore(text, min_confidence)
-
-
-def timed_load(**kwargs) -> tuple[Engine, float]:
-    t0 = time.perf_counter()
-    engine = Engine.load(**kwargs)
-    return engine, time.perf_counter() - t0

@@ -81,8 +81,8 @@ class KenLM:
         return [(lp, ngram) for lp, ngram, _oov in scores]
 
 
-class LanguageModelMissing(RuntimeError):
-    pass
+class ModelMissing(RuntimeError):
+    """A shipped model file (LM, channel, calibration) is not where it should be."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -90,7 +90,7 @@ def load_lm(path: str | None = None) -> KenLM:
     """Load a model once per process; the default is the one shipped in the package."""
     lm_path = Path(path) if path else Path(os.environ.get("UNSPIN_LM", DEFAULT_LM_PATH))
     if not lm_path.exists():
-        raise LanguageModelMissing(
+        raise ModelMissing(
             f"language model not found at {lm_path}; build it with `unspin train-lm` or set UNSPIN_LM"
         )
     return KenLM(lm_path)
