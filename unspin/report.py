@@ -12,7 +12,10 @@ def _marked_text(text: str, spans: list[Span], open_mark: str = "[", close_mark:
     out, pos = [], 0
     for s in sorted(spans, key=lambda s: s.start):
         out.append(text[pos:s.start])
-        out.append(f"{open_mark}{text[s.start:s.end]} -> {s.suggestion} {s.confidence:.0%}{close_mark}")
+        if s.suggestion is None:
+            out.append(f"{open_mark}{text[s.start:s.end]} -> ? {s.confidence:.0%} spun{close_mark}")
+        else:
+            out.append(f"{open_mark}{text[s.start:s.end]} -> {s.suggestion} {s.confidence:.0%}{close_mark}")
         pos = s.end
     out.append(text[pos:])
     return "".join(out)
@@ -28,13 +31,17 @@ def render_text(result: CheckResult, source: str, text: str) -> str:
         lines.append(f"warning: {w}")
     if result.spans:
         lines.append("")
-        lines.append("text, each suspicious span marked [observed -> likely original confidence]:")
+        lines.append("text, each suspicious span marked [observed -> likely original confidence]"
+                     " or [observed -> ? P(spun)] where no original is known:")
         for para in _marked_text(text, result.spans).split("\n"):
             lines.extend(textwrap.wrap(para, 100) or [""])
         lines.append("")
         lines.append("spans:")
         for s in result.spans:
             ev = s.evidence
+            if s.suggestion is None:
+                lines.append(f"  {s.start:>6}-{s.end:<6} {s.text!r} -> (original unknown)  p_spun {s.confidence:.2f}")
+                continue
             lines.append(
                 f"  {s.start:>6}-{s.end:<6} {s.text!r} -> {s.suggestion!r}  confidence {s.confidence:.2f}"
                 f"  p_spun {ev.get('p_spun', 0):.2f}  LM gain {ev.get('lm_gain_log10', 0):+.2f}"
@@ -70,10 +77,13 @@ def render_html(result: CheckResult, source: str, text: str) -> str:
         parts.append(html.escape(text[pos:s.start]))
         ev = s.evidence
         alts = ", ".join(f"{a['text']} ({a['posterior']:.2f})" for a in ev.get("alternatives", []))
-        tip = (f"original: {s.suggestion} &middot; confidence {s.confidence:.2f} &middot; "
-               f"P(spun) {ev.get('p_spun', 0):.2f} &middot; LM gain {ev.get('lm_gain_log10', 0):+.2f} "
-               f"&middot; via {html.escape(', '.join(ev.get('sources', [])))}"
-               + (f"<br>alternatives: {html.escape(alts)}" if alts else ""))
+        if s.suggestion is None:
+            tip = f"looks substituted (P(spun) {s.confidence:.2f}); no likely original in the channel"
+        else:
+            tip = (f"original: {html.escape(s.suggestion)} &middot; confidence {s.confidence:.2f} &middot; "
+                   f"P(spun) {ev.get('p_spun', 0):.2f} &middot; LM gain {ev.get('lm_gain_log10', 0):+.2f} "
+                   f"&middot; via {html.escape(', '.join(ev.get('sources', [])))}"
+                   + (f"<br>alternatives: {html.escape(alts)}" if alts else ""))
         cls = "" if s.confidence >= 0.5 else ' class="low"'
         parts.append(f'<mark{cls} tabindex="0" data-suggestion="{html.escape(s.suggestion or "")}">'
                      f'{html.escape(text[s.start:s.end])}<span class="tip">{tip}</span></mark>')
