@@ -81,12 +81,11 @@ def cmd_restore(args) -> int:
     return 0
 
 
-def _forward(module: str, *prefix: str):
-    """Hand the remaining arguments to another module's `main` (its own --help applies)."""
-    def run(args) -> int:
-        mod = __import__(f"unspin.{module}", fromlist=["main"])
-        return mod.main([*prefix, *args.rest]) or 0
-    return run
+def _run_module(module: str, argv: list[str]) -> int:
+    """Hand the arguments to another module's `main` (its own --help applies)."""
+    import importlib
+
+    return importlib.import_module(f"unspin.{module}").main(argv) or 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_restore)
 
     for name, help_ in (
+        ("index", "add, remove and count reference documents in a trace index (add, remove, stats)"),
+        ("trace", "find the original source of a spun copy in an index, with an alignment"),
         ("spin", "spin text with the synthetic spinner (for evaluation)"),
-        ("bench", "run the benchmarks and write results under bench/"),
+        ("bench", "run the benchmarks and write results under bench/ (core, all, trace)"),
         ("train-lm", "train the n-gram language model with KenLM's lmplz"),
         ("build-channel", "build the substitution channel from the lexical resources"),
         ("calibrate", "fit the spin-probability and confidence calibration"),
@@ -120,17 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands that hand all their arguments to another module's own parser.
 _FORWARDED = {"spin": ("spin",), "bench": ("bench",), "train-lm": ("train_lm",),
-              "build-channel": ("lexicon", "build"), "calibrate": ("calibrate",)}
+              "build-channel": ("lexicon", "build"), "calibrate": ("calibrate",),
+              "index": ("index",), "trace": ("trace",)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _FORWARDED:
-        # argparse's REMAINDER drops leading options ("train-lm --out X"), so forward by hand.
-        module, *prefix = _FORWARDED[argv[0]]
-        return _forward(module, *prefix)(argparse.Namespace(rest=argv[1:]))
-    args = build_parser().parse_args(argv)
     try:
+        if argv[:2] == ["bench", "trace"]:
+            return _run_module("bench_trace", argv[2:])
+        if argv and argv[0] in _FORWARDED:
+            # Forwarded by hand: argparse sub-parsers cannot pass on "--out X" untouched.
+            module, *prefix = _FORWARDED[argv[0]]
+            return _run_module(module, [*prefix, *argv[1:]])
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except InputError as err:
         print(f"unspin: {err}", file=sys.stderr)
