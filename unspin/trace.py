@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .inputs import MAX_DOCUMENT_BYTES, InputError, read_document, read_jsonl_rows
+from .text import FUNCTION_WORDS
 
 # A match needs at least this share of query words aligned (identical or channel-explained).
 # Unrelated text aligns by chance on common words well below it (see bench/trace.md).
-MIN_COVERAGE = 0.35
-# Candidates from the LSH buckets that get a full alignment.
-VERIFY = 20
+MIN_COVERAGE = 0.4
+# Candidates from the LSH buckets (most bucket hits first) that get a cheap word-overlap
+# check, and how many of those (best overlap first) get a full alignment.
+PREFILTER = 40
+VERIFY = 5
 
 
 @dataclass
@@ -45,15 +48,27 @@ class Match:
 
 def _explained(q: Sequence[str], s: Sequence[str]) -> bool:
     """True if the channel relates query span q and source span s (either direction)."""
-    from .index import _channel, canonical
+    from .index import canonical
 
+    if len(q) == 1 and len(s) == 1 and (q[0] in FUNCTION_WORDS and s[0] in FUNCTION_WORDS
+                                        or q[0][:1].isdigit() or s[0][:1].isdigit()):
+        return False  # spinners leave function words and numbers alone: no credit for those
     if len(q) == 1 and len(s) == 1 and canonical(q[0]) == canonical(s[0]):
         return True
+    return " ".join(s) in _originals_of(tuple(q)) or " ".join(q) in _originals_of(tuple(s))
+
+
+@functools.lru_cache(maxsize=500_000)
+def _originals_of(span: tuple[str, ...]) -> frozenset[str]:
+    """All candidate originals the channel lists for an observed span (read from its arrays)."""
+    from .index import _channel
+
     ch = _channel()
-    qs, ss = " ".join(q), " ".join(s)
-    if any(c.original == ss for c in ch.candidates(tuple(q))):
-        return True
-    return any(c.original == qs for c in ch.candidates(tuple(s)))
+    i = ch._index.get(span)
+    if i is None:
+        return frozenset()
+    lo, hi = int(ch._offsets[i]), int(ch._offsets[i + 1])
+    return frozenset(ch._strings[o] for o in ch._originals[lo:hi].tolist())
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -62,7 +77,7 @@ def _explained_cached(q: tuple[str, ...], s: tuple[str, ...]) -> bool:
 
 
 MAX_PHRASE = 3
-MAX_BLOCK = 12
+MAX_BLOCK = 8
 
 
 def _align_block(q: tuple[str, ...], s: tuple[str, ...]) -> list[tuple[str, int, int, int, int]]:
@@ -159,13 +174,20 @@ def trace(index, text: str, top: int = 5, min_coverage: float = MIN_COVERAGE, ve
     query_words = words_of(text)
     if not query_words:
         return []
-    matches = []
-    for rowid, _hits in index.candidates(text, limit=verify_n):
+    # Cheap pre-ranking of the LSH candidates by shared word types; the best few get aligned.
+    qset = {n for _, n in query_words}
+    pre = []
+    for rowid, hits in index.candidates(text, limit=PREFILTER):
         got = index._get_by_rowid(rowid)
         if got is None:
             continue
-        doc_id, doc_text = got
-        m = verify(query_words, words_of(doc_text), doc_id)
+        doc_words = words_of(got[1])
+        shared = len(qset & {n for _, n in doc_words}) / len(qset)
+        pre.append((shared, hits, got[0], doc_words))
+    pre.sort(key=lambda p: (-p[0], -p[1], p[2]))
+    matches = []
+    for _shared, _hits, doc_id, doc_words in pre[:verify_n]:
+        m = verify(query_words, doc_words, doc_id)
         if m.coverage >= min_coverage:
             matches.append(m)
     matches.sort(key=lambda m: (-m.score, m.doc_id))
