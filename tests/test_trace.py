@@ -203,6 +203,11 @@ def test_bad_inputs(tmp_path, capsys):
     with pytest.raises(InputError):
         with Index(idx) as ix:
             ix.add([{"text": "no id"}], progress=False)
+    # an index built with other fingerprint settings is refused, not silently mismatched
+    with Index(idx) as ix:
+        ix._db.execute("UPDATE meta SET value='[]' WHERE key='kinds'")
+    with pytest.raises(InputError, match="rebuild"):
+        Index(idx)
 
 
 def _generated_docs(n):

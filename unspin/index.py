@@ -195,6 +195,12 @@ class Index:
             if self._db.execute("SELECT 1 FROM sqlite_master WHERE name='band'").fetchone() is None:
                 self._db.executescript(_SCHEMA)
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
+            row = self._db.execute("SELECT value FROM meta WHERE key='kinds'").fetchone()
+            if row is None or json.loads(row[0]) != json.loads(json.dumps(KINDS)):
+                self._db.close()
+                raise InputError(f"{self.path}: built with other fingerprint settings ({row[0] if row else '?'}); "
+                                 f"rebuild it with this version")
         except sqlite3.DatabaseError as err:
             raise InputError(f"{self.path}: cannot open or create the index ({err})") from None
         self.last_skipped = 0
