@@ -75,23 +75,17 @@ _CANON: dict[str, str] = {}
 
 @functools.lru_cache(maxsize=200_000)
 def _top_candidates(word: str) -> tuple[str, ...]:
-    ch = _channel()
-    i = ch._index.get((word,))  # read the CSR arrays directly: building Candidates is slow
-    if i is None:
-        return ()
-    from .lexicon import _BIT
-
-    spelling = _BIT.get("spelling", 0)
     out = []
-    lo, hi = int(ch._offsets[i]), int(ch._offsets[i + 1])
-    for o, m in zip(ch._originals[lo:hi].tolist(), ch._masks[lo:hi].tolist()):
-        w = ch._strings[o]
-        if " " in w or m == spelling:
+    for w, sources in _channel().originals((word,)):
+        if " " in w or sources == _SPELLING_ONLY:
             continue
         out.append(w)
         if len(out) >= CANON_TOP:
             break
     return tuple(out)
+
+
+_SPELLING_ONLY = frozenset({"spelling"})
 
 
 def canonical(word: str) -> str:

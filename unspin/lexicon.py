@@ -162,6 +162,16 @@ class Channel:
             self._cache[i] = got
         return list(got)
 
+    def originals(self, observed: tuple[str, ...]) -> list[tuple[str, frozenset[str]]]:
+        """(original, sources) for an observed span, in candidate order: a lighter `candidates()`
+        for callers that need no features (tracing looks up many spans)."""
+        i = self._index.get(observed)
+        if i is None:
+            return []
+        lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
+        return [(self._strings[o], _mask_to_sources(m))
+                for o, m in zip(self._originals[lo:hi].tolist(), self._masks[lo:hi].tolist())]
+
     def __contains__(self, observed) -> bool:
         return tuple(observed) in self._index
 

@@ -60,15 +60,10 @@ def _explained(q: Sequence[str], s: Sequence[str]) -> bool:
 
 @functools.lru_cache(maxsize=500_000)
 def _originals_of(span: tuple[str, ...]) -> frozenset[str]:
-    """All candidate originals the channel lists for an observed span (read from its arrays)."""
+    """All candidate originals the channel lists for an observed span."""
     from .index import _channel
 
-    ch = _channel()
-    i = ch._index.get(span)
-    if i is None:
-        return frozenset()
-    lo, hi = int(ch._offsets[i]), int(ch._offsets[i + 1])
-    return frozenset(ch._strings[o] for o in ch._originals[lo:hi].tolist())
+    return frozenset(original for original, _ in _channel().originals(span))
 
 
 @functools.lru_cache(maxsize=100_000)
