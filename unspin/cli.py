@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
 
-from .inputs import MAX_DOCUMENT_BYTES, InputError, read_document, read_jsonl_rows
+from .inputs import MAX_DOCUMENT_BYTES, InputError, map_jsonl, read_document
 
 
 def _engine(args):
@@ -52,21 +51,8 @@ def cmd_check(args) -> int:
 
 
 def _check_jsonl(engine, args) -> int:
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        for row in read_jsonl_rows(args.jsonl, args.max_bytes):
-            if row.error:
-                rec = {"id": row.id, "error": row.error, "line": row.line_no}
-            else:
-                result = engine.check(row.text, args.min_confidence)
-                rec = {"id": row.id, **result.to_dict()}
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            out.flush()
-    except FileNotFoundError:
-        raise InputError(f"{args.jsonl}: no such file") from None
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    map_jsonl(args.jsonl, args.output, lambda text: engine.check(text, args.min_confidence).to_dict(),
+              args.max_bytes)
     return 0
 
 

@@ -9,7 +9,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .text import is_mostly_text
 
@@ -123,3 +123,23 @@ def read_jsonl_rows(path: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> Iterator[
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+
+
+def map_jsonl(in_path: str, out_path: str | None, handle: Callable[[str], dict],
+              max_bytes: int = MAX_DOCUMENT_BYTES) -> None:
+    """Batch mode: one JSON row out per row in, in order; `handle(text)` gives a row's fields, and
+    a row that cannot be read gives {"id", "error", "line"} while the run goes on."""
+    if in_path != "-" and not Path(in_path).is_file():
+        raise InputError(f"{in_path}: no such file")
+    out = open(out_path, "w", encoding="utf-8") if out_path else sys.stdout
+    try:
+        for row in read_jsonl_rows(in_path, max_bytes):
+            if row.error:
+                rec = {"id": row.id, "error": row.error, "line": row.line_no}
+            else:
+                rec = {"id": row.id, **handle(row.text)}
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .inputs import MAX_DOCUMENT_BYTES, InputError, read_document, read_jsonl_rows
+from .inputs import MAX_DOCUMENT_BYTES, InputError, map_jsonl, read_document
 from .text import FUNCTION_WORDS
 
 # A match needs at least this share of query words aligned (identical or channel-explained).
@@ -305,22 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _batch(idx, args) -> int:
-    import os
-
-    if not os.path.exists(args.jsonl) and args.jsonl != "-":
-        raise InputError(f"{args.jsonl}: no such file")
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        for row in read_jsonl_rows(args.jsonl, args.max_bytes):
-            if row.error:
-                rec = {"id": row.id, "error": row.error, "line": row.line_no}
-            else:
-                rec = {"id": row.id, "matches": [m.to_dict() for m in trace(idx, row.text, top=args.top)]}
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            out.flush()
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    map_jsonl(args.jsonl, args.output,
+              lambda text: {"matches": [m.to_dict() for m in trace(idx, text, top=args.top)]}, args.max_bytes)
     return 0
 
 
