@@ -163,6 +163,23 @@ def test_cli_add_inputs(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"removed": 1, "documents": 2}
 
 
+def test_cli_add_parquet(tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "text": [DOCS[0], DOCS[1]], "lang": ["en", "en"]}), path)
+    idx = str(tmp_path / "p.sqlite")
+    assert index_main(["add", "--index", idx, str(path), "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"] == 2
+    with Index(idx) as ix:
+        assert ix.get("1")["text"] == DOCS[0] and ix.get("2")["lang"] == "en"
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"body": ["x"]}), bad)
+    assert index_main(["add", "--index", idx, str(bad), "--quiet"]) == 2
+    assert "'id' and 'text'" in capsys.readouterr().err
+
+
 def test_bad_inputs(tmp_path, capsys):
     idx = str(tmp_path / "i.sqlite")
     unknown = tmp_path / "docs.csv"

@@ -11,6 +11,7 @@ a plain datasketch MinHashLSH over raw word 5-gram shingles, run on the same dat
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -28,8 +29,10 @@ FRACTIONS = (0.10, 0.25, 0.40, 0.60)
 
 
 def _paragraphs(n: int, min_words: int = 30) -> list[str]:
+    """Distinct paragraphs: held-out ones first, then the LM's training split (trace learns
+    nothing from the corpora, so any English text serves as reference documents)."""
     out, seen = [], set()
-    for p in iter_paragraphs("heldout"):
+    for p in itertools.chain(iter_paragraphs("heldout"), iter_paragraphs("train")):
         if len(p.split()) < min_words or len(p.split()) > 400:
             continue
         key = p[:80]

@@ -351,9 +351,17 @@ def iter_input_docs(path: str) -> Iterator[dict]:
         except ImportError:
             raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), "
                              f"or convert it to JSONL rows {{\"id\", \"text\"}}") from None
-        table = pq.read_table(p)
-        for row in table.to_pylist():
-            yield row
+        try:
+            parquet = pq.ParquetFile(p)
+        except Exception as err:  # pyarrow raises its own error types for files that are not Parquet
+            raise InputError(f"{path}: not a readable Parquet file ({err})") from None
+        if not {"id", "text"} <= set(parquet.schema_arrow.names):
+            raise InputError(f"{path}: Parquet input needs 'id' and 'text' columns, "
+                             f"found {', '.join(parquet.schema_arrow.names)}")
+        for batch in parquet.iter_batches(batch_size=1000):  # stream: a corpus need not fit in memory
+            for row in batch.to_pylist():
+                row["id"] = str(row["id"])
+                yield row
     else:
         raise InputError(f"{path}: unknown input format; give JSONL rows {{\"id\", \"text\"}} (.jsonl), "
                          f"a folder of .txt/.html files, or .parquet")
