@@ -3,8 +3,11 @@
 >>> from unspin import check
 >>> result = check("The minister mentioned the plan.")   # doctest: +SKIP
 >>> result.spin_probability, result.spans                 # doctest: +SKIP
+>>> from unspin import Index
+>>> Index("refs.sqlite").trace(spun_text)                # doctest: +SKIP
 """
 from .detect import CheckResult, Engine, RestoreResult, Span, check, restore
+from .index import Index
 
 __version__ = "0.1.0"
-__all__ = ["check", "restore", "Engine", "CheckResult", "RestoreResult", "Span"]
+__all__ = ["check", "restore", "Engine", "CheckResult", "RestoreResult", "Span", "Index"]
