@@ -5,7 +5,8 @@ import argparse
 import sys
 from typing import Sequence
 
-from .inputs import MAX_DOCUMENT_BYTES, InputError, map_jsonl, read_document
+from .inputs import MAX_DOCUMENT_BYTES, InputError, map_jsonl, read_document, run_command
+from .lm import ModelMissing
 
 
 def _engine(args):
@@ -113,7 +114,8 @@ _FORWARDED = {"spin": ("spin",), "bench": ("bench",), "train-lm": ("train_lm",),
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+
+    def command() -> int:
         if argv[:2] == ["bench", "trace"]:
             return _run_module("bench_trace", argv[2:])
         if argv and argv[0] in _FORWARDED:
@@ -122,19 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_module(module, [*prefix, *argv[1:]])
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except InputError as err:
-        print(f"unspin: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
-    except KeyboardInterrupt:
-        return 130
-    except Exception as err:  # the last resort: a clear message, never a traceback
-        from .lm import ModelMissing
 
-        if isinstance(err, ModelMissing):
-            print(f"unspin: {err}", file=sys.stderr)
-            return 2
+    try:
+        return run_command("unspin", command, (InputError, ModelMissing))
+    except Exception as err:  # the last resort: a clear message, never a traceback
         print(f"unspin: internal error: {type(err).__name__}: {err} (please report it)", file=sys.stderr)
         return 1
 

@@ -32,7 +32,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .inputs import InputError, html_to_text, looks_like_html, read_document
+from .inputs import InputError, html_to_text, looks_like_html, read_document, run_command
 from .text import FUNCTION_WORDS, tokenize
 
 # (kind, shingle size, permutations, rows per band). Immutable-token 3-grams keep a
@@ -176,7 +176,7 @@ class Index:
             raise InputError(f"{self.path}: is a folder; give a file path for the index")
         if not p.exists():
             if not create:
-                raise InputError(f"{self.path}: no such index (build one with `python -m unspin.index add`)")
+                raise InputError(f"{self.path}: no such index (build one with `unspin index add`)")
             parent = p.parent if str(p.parent) else Path(".")
             if not parent.is_dir():
                 raise InputError(f"{self.path}: folder {parent} does not exist")
@@ -401,34 +401,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--index", required=True)
     p.add_argument("ids", nargs="+", metavar="ID")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "add":
-            for inp in args.inputs:  # fail early on a missing or unknown input
-                if not Path(inp).is_dir() and not Path(inp).exists():
-                    raise InputError(f"{inp}: no such file or folder")
-            with Index(args.index) as idx:
-                total = skipped = 0
-                for inp in args.inputs:
-                    total += idx.add(iter_input_docs(inp), progress=not args.quiet)
-                    skipped += idx.last_skipped
-                print(json.dumps({"added": total, "skipped_empty": skipped, "documents": len(idx)}))
-        elif args.command == "stats":
-            with Index(args.index, create=False) as idx:
-                print(json.dumps(idx.stats()))
-        else:
-            with Index(args.index, create=False) as idx:
-                n = idx.remove(args.ids)
-                print(json.dumps({"removed": n, "documents": len(idx)}))
-    except InputError as err:
-        print(f"unspin index: {err}", file=sys.stderr)
-        return 2
-    except sqlite3.DatabaseError as err:
-        print(f"unspin index: {args.index}: database error: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
-    except KeyboardInterrupt:
-        return 130
+    return run_command("unspin index", lambda: _run(args), (InputError, sqlite3.DatabaseError))
+
+
+def _run(args) -> int:
+    if args.command == "add":
+        for inp in args.inputs:  # fail early on a missing or unknown input
+            if not Path(inp).is_dir() and not Path(inp).exists():
+                raise InputError(f"{inp}: no such file or folder")
+        with Index(args.index) as idx:
+            total = skipped = 0
+            for inp in args.inputs:
+                total += idx.add(iter_input_docs(inp), progress=not args.quiet)
+                skipped += idx.last_skipped
+            print(json.dumps({"added": total, "skipped_empty": skipped, "documents": len(idx)}))
+    elif args.command == "stats":
+        with Index(args.index, create=False) as idx:
+            print(json.dumps(idx.stats()))
+    else:
+        with Index(args.index, create=False) as idx:
+            n = idx.remove(args.ids)
+            print(json.dumps({"removed": n, "documents": len(idx)}))
     return 0
 
 

@@ -143,3 +143,18 @@ def map_jsonl(in_path: str, out_path: str | None, handle: Callable[[str], dict],
     finally:
         if out is not sys.stdout:
             out.close()
+
+
+def run_command(prog: str, command: Callable[[], int | None],
+                user_errors: tuple[type[BaseException], ...] = (InputError,)) -> int:
+    """Run one command-line action: a user error becomes one line on stderr and exit status 2,
+    never a traceback; a closed pipe (`| head`) is a normal end."""
+    try:
+        return command() or 0
+    except user_errors as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130

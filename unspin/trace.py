@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .inputs import MAX_DOCUMENT_BYTES, InputError, map_jsonl, read_document
+from .inputs import MAX_DOCUMENT_BYTES, InputError, map_jsonl, read_document, run_command
 from .text import FUNCTION_WORDS
 
 # A match needs at least this share of query words aligned (identical or channel-explained).
@@ -267,40 +267,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--output", help="write here instead of stdout")
     parser.add_argument("--max-bytes", type=int, default=MAX_DOCUMENT_BYTES)
     args = parser.parse_args(argv)
+    return run_command("unspin trace", lambda: _run(args))
+
+
+def _run(args) -> int:
     from .index import Index
 
-    try:
-        if args.top < 1:
-            raise InputError("--top must be at least 1")
-        if not args.jsonl and not args.file:
-            raise InputError("give a FILE (or - for stdin), or --jsonl Q.jsonl")
-        if args.jsonl and args.file:
-            raise InputError("give either a FILE or --jsonl, not both")
-        with Index(args.index, create=False) as idx:
-            if args.jsonl:
-                return _batch(idx, args)
-            text = read_document(args.file, args.max_bytes)
-            matches = trace(idx, text, top=args.top)
-            if args.format == "json":
-                out = json.dumps({"file": args.file, "matches": [m.to_dict(alignment=True) for m in matches]},
-                                 ensure_ascii=False) + "\n"
-            elif args.format == "html":
-                out = render_alignment_html(matches, title=f"unspin trace: {args.file}")
-            else:
-                out = "".join(render_alignment_text(m, changes_only=True) + "\n" for m in matches) \
-                    or "no plausible source found\n"
-            if args.output:
-                with open(args.output, "w", encoding="utf-8") as f:
-                    f.write(out)
-            else:
-                sys.stdout.write(out)
-    except InputError as err:
-        print(f"unspin trace: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
-    except KeyboardInterrupt:
-        return 130
+    if args.top < 1:
+        raise InputError("--top must be at least 1")
+    if not args.jsonl and not args.file:
+        raise InputError("give a FILE (or - for stdin), or --jsonl Q.jsonl")
+    if args.jsonl and args.file:
+        raise InputError("give either a FILE or --jsonl, not both")
+    with Index(args.index, create=False) as idx:
+        if args.jsonl:
+            return _batch(idx, args)
+        text = read_document(args.file, args.max_bytes)
+        matches = trace(idx, text, top=args.top)
+        if args.format == "json":
+            out = json.dumps({"file": args.file, "matches": [m.to_dict(alignment=True) for m in matches]},
+                             ensure_ascii=False) + "\n"
+        elif args.format == "html":
+            out = render_alignment_html(matches, title=f"unspin trace: {args.file}")
+        else:
+            out = "".join(render_alignment_text(m, changes_only=True) + "\n" for m in matches) \
+                or "no plausible source found\n"
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(out)
+        else:
+            sys.stdout.write(out)
     return 0
 
 
