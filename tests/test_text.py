@@ -55,3 +55,14 @@ def test_match_case():
     assert match_case("NASA", "agency") == "AGENCY"
     assert match_case("said", "Stated") == "Stated"
     assert match_case("x", "") == ""
+
+
+def test_long_runs_without_sentence_ends_are_cut_after_punctuation():
+    from unspin.text import sentences, split_long
+
+    text = " ".join(f"word{i % 10}," if i % 7 == 6 else f"word{i % 10}" for i in range(1000))
+    pieces = list(sentences(text.replace("word", "item")))
+    assert sum(len(p) for p in pieces) == len(tokenize(text.replace("word", "item")))
+    assert all(len(p) <= 80 for p in pieces)
+    assert all(p[-1].text == "," for p in pieces[:-1])  # cut after a comma, never mid-phrase
+    assert split_long(tokenize("a b c"), 80) == [tokenize("a b c")]

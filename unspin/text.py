@@ -105,10 +105,25 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def sentences(text: str) -> Iterator[list[Token]]:
-    """Tokens grouped by sentence, offsets relative to the whole text."""
+    """Tokens grouped by sentence (over-long ones cut by `split_long`), offsets into the whole text."""
     for start, end in sentence_spans(text):
         toks = tokenize(text[start:end])
-        yield [Token(t.text, t.start + start, t.end + start, t.kind) for t in toks]
+        yield from split_long([Token(t.text, t.start + start, t.end + start, t.kind) for t in toks])
+
+
+def split_long(tokens: list[Token], max_tokens: int = 80) -> list[list[Token]]:
+    """A sentence cut into pieces of at most `max_tokens`, after punctuation where possible:
+    text without sentence ends (lists, logs, one-line dumps) must not make one huge sentence,
+    whose decoding cost grows with the square of its length."""
+    pieces = []
+    while len(tokens) > max_tokens:
+        cut = max((i + 1 for i in range(max_tokens // 2, max_tokens) if tokens[i].kind == "punct"),
+                  default=max_tokens)
+        pieces.append(tokens[:cut])
+        tokens = tokens[cut:]
+    if tokens:
+        pieces.append(tokens)
+    return pieces
 
 
 def lm_tokens(text: str) -> list[str]:
