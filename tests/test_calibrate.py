@@ -2,7 +2,7 @@
 import random
 
 from unspin.calibrate import change_correct, spin_truth
-from unspin.decode import Change, SentenceDecoding
+from unspin.decode import Change
 from unspin.detect import FEATURES, Calibration
 from unspin.spin import Change as SpinChange
 

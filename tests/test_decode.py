@@ -7,7 +7,7 @@ from unspin.decode import ChannelWeights, Decoder, DecoderConfig
 from unspin.detect import Calibration, Engine, apply_spans
 from unspin.lexicon import Channel
 from unspin.lm import KenLM
-from unspin.text import sentences, tokenize
+from unspin.text import sentences
 from unspin.train_lm import write_arpa
 
 CORPUS = [

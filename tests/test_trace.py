@@ -11,7 +11,7 @@ import pytest
 
 from unspin.index import Index, main as index_main
 from unspin.inputs import InputError
-from unspin.trace import Match, render_alignment_html, render_alignment_text, trace, main as trace_main
+from unspin.trace import render_alignment_html, render_alignment_text, trace, main as trace_main
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -44,7 +44,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -734,7 +734,7 @@ def _f(x, nd=3) -> str:
 
 
 def render_markdown(rep: dict) -> str:
-    L = [f"# unspin core benchmark", "",
+    L = ["# unspin core benchmark", "",
          f"- date: {rep['date']}  commit: `{rep['git_commit']}`",
          f"- config: {json.dumps(rep['config'], sort_keys=True)}",
          f"- channel (moby condition): {rep.get('channel', {}).get('channel')}"
