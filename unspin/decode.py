@@ -240,8 +240,10 @@ class Decoder:
     def _path_words(self, path: Sequence[_Edge]) -> list[str]:
         return [w for e in path for w in e.words]
 
-    def _posteriors(self, path: list[_Edge], edges: list[list[_Edge]], idx: int) -> list[tuple[_Edge, float]]:
-        """Posterior of every edge that covers exactly the span of path[idx], the rest held fixed."""
+    def _posteriors(self, path: list[_Edge], edges: list[list[_Edge]],
+                    idx: int) -> list[tuple[_Edge, float, float]]:
+        """(edge, posterior, LM log10 score of the sentence with it) for every edge that covers
+        exactly the span of path[idx], the rest held fixed; the identity is always among them."""
         target = path[idx]
         before = self._path_words(path[:idx])
         after = self._path_words(path[idx + 1:])
@@ -251,11 +253,12 @@ class Decoder:
             identity_words = tuple(w for i in range(target.first, target.last) for w in edges[i][0].words)
             alts.append(_Edge(target.first, target.last, identity_words,
                               self.config.log_p_keep * (target.last - target.first), None))
-        scores = [self.lm.sentence_score(before + list(e.words) + after) + e.channel for e in alts]
+        lm_scores = [self.lm.sentence_score(before + list(e.words) + after) for e in alts]
+        scores = [lm + e.channel for lm, e in zip(lm_scores, alts)]
         top = max(scores)
         mass = [10 ** (s - top) for s in scores]
         z = sum(mass)
-        return [(e, m / z) for e, m in zip(alts, mass)]
+        return [(e, m / z, lm) for e, m, lm in zip(alts, mass, lm_scores)]
 
     # -- entry point -------------------------------------------------------
     def decode(self, tokens: Sequence[Token]) -> SentenceDecoding:
@@ -280,12 +283,9 @@ class Decoder:
             if edge.cand is None:
                 continue
             post = self._posteriors(path, edges, idx)
-            p_edge = next(p for e, p in post if e is edge)
-            p_id = sum(p for e, p in post if e.cand is None)
-            before = self._path_words(path[:idx])
-            after = self._path_words(path[idx + 1:])
-            lm_gain = self.lm.sentence_score(before + list(edge.words) + after) - \
-                self.lm.sentence_score(before + norms[edge.first:edge.last] + after)
+            p_edge, lm_edge = next((p, lm) for e, p, lm in post if e is edge)
+            p_id = sum(p for e, p, _ in post if e.cand is None)
+            lm_gain = lm_edge - next(lm for e, _, lm in post if e.cand is None)
             observed = tokens[edge.first:edge.last]
             observed_text = _surface(observed)
             changes.append(Change(
@@ -296,7 +296,7 @@ class Decoder:
                 posterior=p_edge, p_identity=p_id, lm_gain=lm_gain,
                 channel_score=edge.channel, sources=tuple(sorted(edge.cand.sources)),
                 cosine=edge.cand.cosine, zipf_gain=edge.cand.zipf_original - edge.cand.zipf_observed,
-                alternatives=tuple(sorted(((" ".join(e.words), p) for e, p in post if e is not edge),
+                alternatives=tuple(sorted(((" ".join(e.words), p) for e, p, _ in post if e is not edge),
                                           key=lambda x: -x[1]))[:4],
             ))
         decoded_lp = self.lm.sentence_score(self._path_words(path)) + sum(e.channel for e in path)
