@@ -317,8 +317,7 @@ def _lexicon_fingerprint() -> str:
 
 
 def _channel_cache_path(exclude: tuple[str, ...]) -> Path:
-    return (Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
-            / f"bench_channel_{'-'.join(exclude)}_{_lexicon_fingerprint()}.npz")
+    return corpus.cache_dir() / f"bench_channel_{'-'.join(exclude)}_{_lexicon_fingerprint()}.npz"
 
 
 def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tuple[Any, dict]:

@@ -36,6 +36,12 @@ def default_data_dir() -> Path:
     return here.parent / "shared" / "data"
 
 
+def cache_dir() -> Path:
+    """Where derived, rebuildable files go (spinner term sets, benchmark channels): $UNSPIN_CACHE
+    or ~/.cache/unspin."""
+    return Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
+
+
 def _corpus_files(data_dir: Path) -> list[str]:
     root = data_dir / "corpora"
     return sorted(str(p.relative_to(root)) for p in root.glob("*/*.txt.gz"))

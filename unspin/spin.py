@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from .corpus import cache_dir
 from .text import FUNCTION_WORDS, match_case, normalize_token, tokenize
 
 MAX_TERM_WORDS = 4
@@ -292,12 +293,8 @@ def add_rewriter_marks(text: str, rng: random.Random, rate: float = 0.5) -> str:
     return text
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("UNSPIN_CACHE", Path.home() / ".cache" / "unspin"))
-
-
 def _cached(name: str, build):
-    path = _cache_dir() / f"{name}.v{CACHE_VERSION}.pkl.gz"
+    path = cache_dir() / f"{name}.v{CACHE_VERSION}.pkl.gz"
     try:
         with gzip.open(path, "rb") as f:
             return pickle.load(f)
