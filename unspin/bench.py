@@ -312,15 +312,11 @@ def _channel_cache_path(exclude: tuple[str, ...]) -> Path:
 
 
 def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tuple[Any, dict]:
-    """A channel without the spinner's dictionary, or (None, info) when lexicon is unavailable."""
+    """A channel without the spinner's dictionary (and how it was obtained)."""
+    from .lexicon import Channel, build_channel
+
     info: dict[str, Any] = {"exclude": list(exclude)}
     t0 = time.perf_counter()
-    try:
-        from .lexicon import Channel, build_channel
-    except Exception as e:  # lexicon.py missing or broken: shipped default (may contain the dictionary!)
-        info.update(channel="shipped default", warning=f"unspin.lexicon unavailable ({e!r}); "
-                    "the channel may contain the spinner's dictionary")
-        return None, info
     cache = _channel_cache_path(exclude)
     if use_cache and cache.exists():
         try:
@@ -347,13 +343,7 @@ def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tup
             return ch, info
         except Exception as e:
             info["subprocess_build_error"] = repr(e)[:300]
-    try:
-        ch = build_channel(exclude=exclude, progress=False)
-    except TypeError:
-        ch = build_channel(exclude=exclude)
-    except Exception as e:
-        info.update(channel="shipped default", warning=f"build_channel failed ({e!r})")
-        return None, info
+    ch = build_channel(exclude=exclude, progress=False)
     info.update(channel=f"build_channel(exclude={exclude})", build_s=round(time.perf_counter() - t0, 2))
     return ch, info
 
@@ -361,10 +351,7 @@ def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tup
 def _build_and_save(exclude, path) -> None:
     from .lexicon import build_channel
 
-    try:
-        ch = build_channel(exclude=tuple(exclude), progress=False)
-    except TypeError:
-        ch = build_channel(exclude=tuple(exclude))
+    ch = build_channel(exclude=tuple(exclude), progress=False)
     tmp = Path(str(path) + f".tmp{os.getpid()}.npz")
     ch.save(tmp)
     os.replace(tmp, path)
