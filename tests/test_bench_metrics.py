@@ -4,13 +4,13 @@ import math
 
 import pytest
 
-from unspin import bench
-from unspin.bench import (
+from unspin.build import bench_core as bench
+from unspin.build.bench_core import (
     Article, binary_metrics, detection_metrics, edit_distance, false_edits_per_100, prf, relative_cut, roc_auc,
     span_token_mask, token_counts, token_prf, wer, word_tokens,
 )
 from unspin.detect import CheckResult, RestoreResult, Span
-from unspin.spin import Spinner
+from unspin.build.spinner import Spinner
 
 
 def test_auc_perfect_and_inverted():

@@ -1,10 +1,10 @@
 """Calibration: fitting, monotonicity, persistence, and span labels."""
 import random
 
-from unspin.calibrate import change_correct, spin_truth
+from unspin.build.calibrate import change_correct, spin_truth
 from unspin.decode import Change
 from unspin.detect import FEATURES, Calibration
-from unspin.spin import Change as SpinChange
+from unspin.build.spinner import Change as SpinChange
 
 
 def _fit(rows):

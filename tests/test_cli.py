@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from unspin.cli import main
-from unspin.lexicon import Channel
-from unspin.train_lm import write_arpa
+from unspin.build.channel import channel_from_relations
+from unspin.build.train_lm import write_arpa
 
 SENTENCES = [
     "the minister said the plan would cost more than expected .",
@@ -21,7 +21,7 @@ SENTENCES = [
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
     write_arpa(SENTENCES * 3, d / "tiny.arpa", order=3)
-    Channel.from_relations([("say", "mention"), ("more", "extra"), ("plan", "scheme")]).save(d / "tiny.npz")
+    channel_from_relations([("say", "mention"), ("more", "extra"), ("plan", "scheme")]).save(d / "tiny.npz")
     return ["--lm", str(d / "tiny.arpa"), "--channel", str(d / "tiny.npz")]
 
 

@@ -5,10 +5,10 @@ import pytest
 
 from unspin.decode import ChannelWeights, Decoder, DecoderConfig
 from unspin.detect import Calibration, Engine, apply_spans
-from unspin.lexicon import Channel
+from unspin.build.channel import channel_from_relations
 from unspin.lm import KenLM
 from unspin.text import sentences
-from unspin.train_lm import write_arpa
+from unspin.build.train_lm import write_arpa
 
 CORPUS = [
     "the minister said the plan would cost more than expected .",
@@ -33,7 +33,7 @@ def tiny_lm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_channel():
-    return Channel.from_relations([
+    return channel_from_relations([
         ("say", "mention"), ("say", "state"), ("more", "extra"), ("front", "entrance"),
         ("line", "trace"), ("soldier", "infantryman"), ("plan", "scheme"), ("cost", "price"),
     ])

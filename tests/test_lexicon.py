@@ -1,8 +1,9 @@
 """Channel lookups on a tiny hand-built channel (and a quick check of the shipped one)."""
 import pytest
 
-from unspin import lexicon
-from unspin.lexicon import Candidate, Channel, DEFAULT_PATH, number_pairs, norm_phrase
+from unspin.build import channel as channel_build
+from unspin.build.channel import channel_from_relations, number_pairs
+from unspin.lexicon import Candidate, Channel, DEFAULT_PATH, norm_phrase
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +16,7 @@ def tiny():
         ("large", "big"),
         ("brain web", "neural network", "tortured")  # (observed, original),
     ]
-    return Channel.from_relations(rels, numbers=True, spelling_pairs=[("honour", "honor")])
+    return channel_from_relations(rels, numbers=True, spelling_pairs=[("honour", "honor")])
 
 
 def originals(ch, span):
@@ -99,5 +100,5 @@ def test_default_channel():
                       ("colour", "color")]:
         assert orig in originals(ch, obs), (obs, orig)
     assert ch.candidates(("qwzxv",)) == []
-    cap = lexicon.MAX_PER_KEY + lexicon.FREQUENT_EXTRA
+    cap = channel_build.MAX_PER_KEY + channel_build.FREQUENT_EXTRA
     assert all(len(ch.candidates(k)) <= cap for k in list(ch.keys())[:2000])

@@ -9,7 +9,7 @@ kenlm = pytest.importorskip("kenlm")
 
 from unspin import text  # noqa: E402
 from unspin.lm import DEFAULT_LM_PATH, KenLM, ModelMissing, load_lm  # noqa: E402
-from unspin.train_lm import KenLMToolsMissing, fast_lm_sentences, find_kenlm_tool, write_arpa  # noqa: E402
+from unspin.build.train_lm import KenLMToolsMissing, fast_lm_sentences, find_kenlm_tool, write_arpa  # noqa: E402
 
 # Hand-written toy sentences (LM format: lowercased, space-separated tokens).
 SENTENCES = [
@@ -160,7 +160,7 @@ def _kenlm_tools_available() -> bool:
 def test_train_lm_end_to_end(tmp_path, vocab_size):
     import gzip
 
-    from unspin.train_lm import train_lm
+    from unspin.build.train_lm import train_lm
 
     folder = tmp_path / "data" / "corpora" / "toy"
     folder.mkdir(parents=True)

@@ -3,7 +3,12 @@ import json
 
 import pytest
 
-from unspin.spin import Change, SpinResult, Spinner, changed_token_mask, main
+from unspin.build.spinner import Change, SpinResult, Spinner, changed_token_mask
+from unspin.cli import main as cli_main
+
+
+def main(argv):
+    return cli_main(["spin", *argv])
 from unspin.text import tokenize
 
 SETS = [
@@ -145,7 +150,7 @@ def test_main_json(tmp_path, capsys, monkeypatch):
 def test_rewriter_marks_are_the_ones_detection_counts():
     import random
 
-    from unspin.spin import add_rewriter_marks
+    from unspin.build.spinner import add_rewriter_marks
     from unspin.text import count_rewriter_marks
 
     text = "The U.K. team said that the 4,000 fans and 12,500 guests were welcome."

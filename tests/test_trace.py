@@ -9,9 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from unspin.index import Index, main as index_main
+from unspin.cli import main
+from unspin.index import Index
 from unspin.inputs import InputError
-from unspin.trace import render_alignment_html, render_alignment_text, trace, main as trace_main
+from unspin.report import render_alignment_html, render_alignment_text
+from unspin.trace import trace
+
+
+def index_main(argv):
+    return main(["index", *argv])
+
+
+def trace_main(argv):
+    return main(["trace", *argv])
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -73,22 +83,22 @@ UNRELATED = ("My grandmother kept a garden full of tomatoes and beans, and every
 def index_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("idx") / "refs.sqlite"
     with Index(path) as idx:
-        idx.add(({"id": f"doc{i}", "text": t, "n": i} for i, t in enumerate(DOCS)), progress=False)
+        idx.add(({"id": f"doc{i}", "text": t, "n": i} for i, t in enumerate(DOCS)))
     return path
 
 
 def test_round_trip_add_replace_remove_stats(tmp_path):
     path = tmp_path / "i.sqlite"
     with Index(path) as idx:
-        assert idx.add([{"id": "a", "text": DOCS[0], "lang": "en"}, {"id": "b", "text": DOCS[1]}], progress=False) == 2
+        assert idx.add([{"id": "a", "text": DOCS[0], "lang": "en"}, {"id": "b", "text": DOCS[1]}]) == 2
         assert len(idx) == 2
         assert idx.get("a") == {"id": "a", "text": DOCS[0], "lang": "en"}
-        idx.add([{"id": "a", "text": DOCS[3]}], progress=False)  # replace
+        idx.add([{"id": "a", "text": DOCS[3]}])  # replace
         assert len(idx) == 2 and idx.get("a")["text"] == DOCS[3] and "lang" not in idx.get("a")
         assert idx.trace(DOCS[0]) == []  # its old bands are gone
         assert idx.trace(DOCS[3])[0].doc_id == "a"
         # duplicate ids within one add: the last wins; empty text is skipped and counted
-        idx.add([{"id": "c", "text": DOCS[4]}, {"id": "d", "text": "  "}, {"id": "c", "text": DOCS[5]}], progress=False)
+        idx.add([{"id": "c", "text": DOCS[4]}, {"id": "d", "text": "  "}, {"id": "c", "text": DOCS[5]}])
         assert idx.last_skipped == 1 and idx.get("c")["text"] == DOCS[5] and idx.get("d") is None
         st = idx.stats()
         assert st["documents"] == 3 and st["words"] > 50 and st["size_bytes"] > 0
@@ -152,7 +162,7 @@ def test_cli_add_inputs(tmp_path, capsys):
     rows.write_text(json.dumps({"id": "r1", "text": DOCS[2], "url": "http://x"}) + "\n"
                     + json.dumps({"id": "r2", "text": ""}) + "\n")
     idx = str(tmp_path / "i.sqlite")
-    assert index_main(["add", "--index", idx, str(folder), str(rows), "--quiet"]) == 0
+    assert index_main(["add", "--index", idx, str(folder), str(rows), "--no-progress"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == {"added": 3, "skipped_empty": 1, "documents": 3}
     with Index(idx) as ix:
@@ -170,13 +180,13 @@ def test_cli_add_parquet(tmp_path, capsys):
     path = tmp_path / "docs.parquet"
     pq.write_table(pa.table({"id": [1, 2], "text": [DOCS[0], DOCS[1]], "lang": ["en", "en"]}), path)
     idx = str(tmp_path / "p.sqlite")
-    assert index_main(["add", "--index", idx, str(path), "--quiet"]) == 0
+    assert index_main(["add", "--index", idx, str(path), "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["documents"] == 2
     with Index(idx) as ix:
         assert ix.get("1")["text"] == DOCS[0] and ix.get("2")["lang"] == "en"
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"body": ["x"]}), bad)
-    assert index_main(["add", "--index", idx, str(bad), "--quiet"]) == 2
+    assert index_main(["add", "--index", idx, str(bad), "--no-progress"]) == 2
     assert "'id' and 'text'" in capsys.readouterr().err
 
 
@@ -212,14 +222,14 @@ def test_bad_inputs(tmp_path, capsys):
     assert trace_main(["--index", str(tmp_path / "absent.sqlite"), str(unknown)]) == 2
     assert trace_main(["--index", idx]) == 2
     with Index(idx) as ix:
-        ix.add([{"id": "a", "text": DOCS[0]}], progress=False)
+        ix.add([{"id": "a", "text": DOCS[0]}])
     assert trace_main(["--index", idx, str(tmp_path / "nofile.txt")]) == 2
     assert trace_main(["--index", idx, "--jsonl", str(tmp_path / "nofile.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "no such" in err
     with pytest.raises(InputError):
         with Index(idx) as ix:
-            ix.add([{"text": "no id"}], progress=False)
+            ix.add([{"text": "no id"}])
     # an index built with other fingerprint settings is refused, not silently mismatched
     with Index(idx) as ix:
         ix._db.execute("UPDATE meta SET value='[]' WHERE key='kinds'")
@@ -239,7 +249,7 @@ def test_add_survives_kill_mid_way(tmp_path):
     src = tmp_path / "gen.jsonl"
     src.write_text("".join(json.dumps(d) + "\n" for d in _generated_docs(n)))
     path = tmp_path / "crash.sqlite"
-    cmd = [sys.executable, "-m", "unspin.index", "add", "--index", str(path), str(src)]
+    cmd = [sys.executable, "-m", "unspin.cli", "index", "add", "--index", str(path), str(src)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60

@@ -6,8 +6,9 @@
 >>> from unspin import Index
 >>> Index("refs.sqlite").trace(spun_text)                # doctest: +SKIP
 """
-from .detect import CheckResult, Engine, RestoreResult, Span, check, restore
-from .index import Index
-
 __version__ = "0.1.0"
-__all__ = ["check", "restore", "Engine", "CheckResult", "RestoreResult", "Span", "Index"]
+
+from .detect import CheckResult, Engine, RestoreResult, Span, check, restore  # noqa: E402
+from .index import Index  # noqa: E402
+
+__all__ = ["check", "restore", "Engine", "CheckResult", "RestoreResult", "Span", "Index", "__version__"]

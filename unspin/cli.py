@@ -1,135 +1,364 @@
-"""The `unspin` command line: a thin layer over the library functions."""
+"""The `unspin` command line: one argparse tree, a thin layer over the library.
+
+Exit status: 0 done; 1 a checked text reached the `--fail-on` verdict; 2 bad input or
+usage (one line on stderr, never a traceback); 70 an internal error; 130 interrupted.
+
+    unspin check article.txt
+    unspin check --jsonl rows.jsonl -o results.jsonl --fail-on likely
+    unspin trace --index refs.sqlite copy.html --format html -o alignment.html
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import sqlite3
 import sys
-from typing import Sequence
+from contextlib import nullcontext
+from typing import Callable, Sequence
 
-from .inputs import MAX_DOCUMENT_BYTES, InputError, map_jsonl, read_document, run_command
+from . import __version__
+from .build import bench_core, bench_trace, calibrate, channel as channel_build, coverage, spinner, train_lm
+from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SPUN, Engine, VerdictThresholds)
+from .index import Index
+from .inputs import (MAX_DOCUMENT_BYTES, InputError, atomic_output, check_output_path, iter_input_docs,
+                     load_document, map_jsonl)
+from .lexicon import Channel, norm_phrase
 from .lm import ModelMissing
+from .report import render_alignment_html, render_alignment_text, render_html, render_json, render_text
+from .trace import MIN_COVERAGE, trace
+
+# Exit status of a bug in unspin (sysexits' EX_SOFTWARE), apart from 1 (--fail-on) and 2 (user error).
+INTERNAL_ERROR = 70
+# `--fail-on` choices and the verdicts that reach each.
+FAIL_ON = {"spun": {SPUN}, "likely": {SPUN, LIKELY_SPUN}}
 
 
-def _engine(args):
-    from .detect import Engine
-    from .lexicon import Channel
-
-    channel = Channel.load(args.channel) if getattr(args, "channel", None) else None
-    return Engine.load(lm_path=getattr(args, "lm", None), channel=channel)
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--min-confidence", type=float, default=0.5,
-                   help="apply a suggestion only at or above this confidence (default 0.5)")
-    p.add_argument("--max-bytes", type=int, default=MAX_DOCUMENT_BYTES,
-                   help=f"refuse single documents larger than this (default {MAX_DOCUMENT_BYTES:,})")
-    p.add_argument("--lm", help="KenLM model to use instead of the shipped one")
-    p.add_argument("--channel", help="channel file to use instead of the shipped one")
+# ---- argument types: out-of-range values are usage errors (exit 2) -----------------------
+def probability(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return x
 
 
-def cmd_check(args) -> int:
-    from .report import render_html, render_json, render_text
+def positive_int(value: str) -> int:
+    try:
+        x = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return x
 
-    engine = _engine(args)
-    if args.jsonl:
-        return _check_jsonl(engine, args)
-    if not args.file:
-        raise InputError("give a FILE (or - for stdin), or --jsonl IN.jsonl")
-    text = read_document(args.file, args.max_bytes)
-    result = engine.check(text, args.min_confidence)
-    if args.format == "json":
-        out = render_json(result, source=args.file) + "\n"
-    elif args.format == "html":
-        out = render_html(result, args.file, text)
-    else:
-        out = render_text(result, args.file, text)
+
+# ---- progress ----------------------------------------------------------------------------
+def progress_bar(args: argparse.Namespace, desc: str, unit: str, total: int | None = None):
+    """A tqdm bar on stderr, or a no-op: shown when stderr is a terminal, or with --progress."""
+    enabled = args.progress if args.progress is not None else sys.stderr.isatty()
+    if not enabled:
+        return nullcontext(None)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+
+
+def _tick(bar) -> Callable[..., None] | None:
+    return None if bar is None else (lambda *_: bar.update(1))
+
+
+# ---- check / restore ---------------------------------------------------------------------
+def _engine(args: argparse.Namespace) -> Engine:
+    try:
+        thresholds = VerdictThresholds(spun=args.spun_at, likely=args.likely_at, possibly=args.possibly_at)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    channel = Channel.load(args.channel) if args.channel else None
+    return Engine.load(lm_path=args.lm, channel=channel, thresholds=thresholds)
+
+
+def _write(args: argparse.Namespace, text: str) -> None:
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(out)
+        with atomic_output(args.output) as f:
+            f.write(text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
-        sys.stdout.write(out)
-    return 0
+        sys.stdout.write(text)
 
 
-def _check_jsonl(engine, args) -> int:
-    map_jsonl(args.jsonl, args.output, lambda text: engine.check(text, args.min_confidence).to_dict(),
-              args.max_bytes)
-    return 0
-
-
-def cmd_restore(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
+    _require_one_input(args, "--jsonl IN.jsonl")
+    check_output_path(args.output, inputs=[args.file, args.jsonl])
     engine = _engine(args)
-    text = read_document(args.file, args.max_bytes)
-    result = engine.restore(text, args.min_confidence)
-    sys.stdout.write(result.text if result.text.endswith("\n") or not result.text else result.text + "\n")
+    failing = FAIL_ON.get(args.fail_on, set())
+    if args.jsonl:
+        reached = False
+
+        def handle(text: str) -> dict:
+            nonlocal reached
+            result = engine.check(text, args.min_confidence)
+            reached |= result.verdict in failing
+            return result.to_dict()
+
+        with progress_bar(args, "check", "doc") as bar:
+            map_jsonl(args.jsonl, args.output, handle, args.max_bytes, html=args.html, on_row=_tick(bar))
+        return 1 if reached else 0
+    doc = load_document(args.file, args.max_bytes, html=args.html)
+    result = engine.check(doc.text, args.min_confidence)
+    if args.format == "json":
+        out = render_json(result, file=args.file, input_format=doc.format) + "\n"
+    elif args.format == "html":
+        out = render_html(result, args.file, doc.text)
+    else:
+        out = render_text(result, args.file, doc.text)
+    _write(args, out)
+    return 1 if result.verdict in failing else 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    check_output_path(args.output, inputs=[args.file])
+    engine = _engine(args)
+    doc = load_document(args.file, args.max_bytes, html=args.html)
+    result = engine.restore(doc.text, args.min_confidence)
+    _write(args, result.text if result.text.endswith("\n") or not result.text else result.text + "\n")
     if args.changes:
         for s in result.changes:
             print(f"{s.start}-{s.end}\t{s.text}\t{s.suggestion}\t{s.confidence:.2f}", file=sys.stderr)
     return 0
 
 
-def _run_module(module: str, argv: list[str]) -> int:
-    """Hand the arguments to another module's `main` (its own --help applies)."""
-    import importlib
+def _require_one_input(args: argparse.Namespace, batch_flag: str) -> None:
+    if not args.jsonl and not args.file:
+        raise InputError(f"give a FILE (or - for stdin), or {batch_flag}")
+    if args.jsonl and args.file:
+        raise InputError(f"give either a FILE or {batch_flag.split()[0]}, not both")
 
-    return importlib.import_module(f"unspin.{module}").main(argv) or 0
+
+# ---- trace and the index -----------------------------------------------------------------
+def cmd_trace(args: argparse.Namespace) -> int:
+    _require_one_input(args, "--jsonl Q.jsonl")
+    check_output_path(args.output, inputs=[args.file, args.jsonl, args.index])
+    with Index(args.index, create=False) as idx:
+        if args.jsonl:
+            with progress_bar(args, "trace", "doc") as bar:
+                map_jsonl(args.jsonl, args.output,
+                          lambda text: {"matches": [m.to_dict() for m in trace(
+                              idx, text, top=args.top, min_coverage=args.min_coverage)]},
+                          args.max_bytes, html=args.html, on_row=_tick(bar))
+            return 0
+        doc = load_document(args.file, args.max_bytes, html=args.html)
+        matches = trace(idx, doc.text, top=args.top, min_coverage=args.min_coverage)
+        if args.format == "json":
+            out = json.dumps({"file": args.file, "input_format": doc.format,
+                              "matches": [m.to_dict(alignment=True) for m in matches]}, ensure_ascii=False) + "\n"
+        elif args.format == "html":
+            out = render_alignment_html(matches, title=f"unspin trace: {args.file}")
+        else:
+            out = "".join(render_alignment_text(m, changes_only=True) + "\n" for m in matches) \
+                or "no plausible source found\n"
+        _write(args, out)
+    return 0
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    docs_in = list(args.inputs)
+    for path in docs_in:  # fail before anything is written on a missing input
+        iter_input_docs(path, check_only=True)
+    with Index(args.index) as idx, progress_bar(args, "index", "doc") as bar:
+        total = skipped = 0
+        done = 0
+
+        def on_batch(n_written: int) -> None:
+            nonlocal done
+            if bar is not None:
+                bar.update(total + n_written - done)
+                done = total + n_written
+
+        for path in docs_in:
+            total += idx.add(iter_input_docs(path), progress=on_batch)
+            skipped += idx.last_skipped
+        print(json.dumps({"added": total, "skipped_empty": skipped, "documents": len(idx)}))
+    if skipped:
+        print(f"unspin index add: skipped {skipped:,} rows with empty text", file=sys.stderr)
+    return 0
+
+
+def cmd_index_stats(args: argparse.Namespace) -> int:
+    with Index(args.index, create=False) as idx:
+        print(json.dumps(idx.stats()))
+    return 0
+
+
+def cmd_index_remove(args: argparse.Namespace) -> int:
+    with Index(args.index, create=False) as idx:
+        n = idx.remove(args.ids)
+        print(json.dumps({"removed": n, "documents": len(idx)}))
+    return 0
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    channel = Channel.load(args.channel) if args.channel else Channel.load_default()
+    key = tuple(norm_phrase(" ".join(args.phrase)).split())
+    candidates = channel.candidates(key)
+    if not candidates:
+        print(f"no candidates for {' '.join(key)!r}", file=sys.stderr)
+    for c in candidates:
+        print(f"{c.original:30s} {','.join(sorted(c.sources)):40s} cos={c.cosine:.2f} "
+              f"zipf observed={c.zipf_observed:.2f} original={c.zipf_original:.2f}")
+    return 0
+
+
+# ---- the parser tree ---------------------------------------------------------------------
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-bytes", type=positive_int, default=MAX_DOCUMENT_BYTES,
+                   help=f"refuse single documents larger than this many bytes (default {MAX_DOCUMENT_BYTES:,})")
+    p.add_argument("--html", action=argparse.BooleanOptionalAction, default=None,
+                   help="treat the input as HTML and check its main text (--no-html: as plain text); "
+                        "default: by file extension (.html, .htm), or for stdin and JSONL rows when the "
+                        "text is clearly an HTML document")
+    p.add_argument("-o", "--output", help="write the result here instead of stdout (written in full or not at all)")
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE,
+                   help=f"apply a suggestion only at or above this confidence, 0-1 (default {DEFAULT_MIN_CONFIDENCE})")
+    t = DEFAULT_THRESHOLDS
+    p.add_argument("--spun-at", type=probability, default=t.spun,
+                   help=f"spin probability from which the verdict is 'spun' (default {t.spun})")
+    p.add_argument("--likely-at", type=probability, default=t.likely,
+                   help=f"spin probability from which the verdict is 'likely spun' (default {t.likely})")
+    p.add_argument("--possibly-at", type=probability, default=t.possibly,
+                   help=f"spin probability from which the verdict is 'possibly spun' (default {t.possibly})")
+    p.add_argument("--lm", help="KenLM model file to use instead of the shipped one")
+    p.add_argument("--channel", help="channel file (unspin build-channel) to use instead of the shipped one")
+    _add_input_options(p)
+
+
+def _add_progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show progress on stderr (default: only when stderr is a terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unspin", description="Catch machine-spun text and undo it.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="unspin", description="Catch machine-spun text and undo it.",
+        epilog="Exit status: 0 done, 1 a text reached the --fail-on verdict, 2 bad input or usage, "
+               "70 internal error.")
+    parser.add_argument("--version", action="version", version=f"unspin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check", help="how likely a text is spun, its suspicious spans and their originals")
+    p = sub.add_parser("check", help="how likely a text is spun, its suspicious spans and their originals",
+                       description="How likely a text is spun, its suspicious spans and their likely originals.")
     p.add_argument("file", nargs="?", help="a .txt, .md or .html file, or - for stdin")
-    p.add_argument("--jsonl", help="batch: rows {\"id\", \"text\"}; one JSON row out per row in")
-    p.add_argument("--format", choices=("text", "json", "html"), default="text")
-    p.add_argument("-o", "--output", help="write here instead of stdout")
-    _add_common(p)
+    p.add_argument("--jsonl", help="batch: read rows {\"id\", \"text\"} from this file (- for stdin); "
+                   "one JSON row out per row in, in order")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text",
+                   help="report format for a single file (default text; --jsonl always writes JSON rows)")
+    p.add_argument("--fail-on", choices=tuple(FAIL_ON),
+                   help="exit with status 1 when a checked text reaches this verdict "
+                        "('likely' also counts 'spun'); for screening submissions")
+    _add_engine_options(p)
+    _add_progress_option(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("restore", help="print the likely original wording")
+    p = sub.add_parser("restore", help="print the likely original wording",
+                       description="Print the likely original wording: confident suggestions applied.")
     p.add_argument("file", help="a .txt, .md or .html file, or - for stdin")
-    p.add_argument("--changes", action="store_true", help="list applied changes on stderr")
-    _add_common(p)
+    p.add_argument("--changes", action="store_true", help="list the applied changes on stderr "
+                   "(start-end, observed, original, confidence)")
+    _add_engine_options(p)
     p.set_defaults(func=cmd_restore)
 
-    for name, help_ in (
-        ("index", "add, remove and count reference documents in a trace index (add, remove, stats)"),
-        ("trace", "find the original source of a spun copy in an index, with an alignment"),
-        ("spin", "spin text with the synthetic spinner (for evaluation)"),
-        ("bench", "run the benchmarks and write results under bench/ (core, all, trace)"),
-        ("train-lm", "train the n-gram language model with KenLM's lmplz"),
-        ("build-channel", "build the substitution channel from the lexical resources"),
-        ("calibrate", "fit the spin-probability and confidence calibration"),
+    p = sub.add_parser("trace", help="find the original source of a spun copy in an index, with an alignment",
+                       description="Find the original source of a spun copy in an index of reference documents.")
+    p.add_argument("file", nargs="?", help="a .txt, .md or .html file, or - for stdin")
+    p.add_argument("--index", required=True, help="the SQLite index file (built with `unspin index add`)")
+    p.add_argument("--top", type=positive_int, default=5, help="report at most this many sources (default 5)")
+    p.add_argument("--min-coverage", type=probability, default=MIN_COVERAGE,
+                   help="a source must explain at least this share of the query's words, 0-1 "
+                        f"(default {MIN_COVERAGE})")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text",
+                   help="report format for a single file (default text)")
+    p.add_argument("--jsonl", help="batch: rows {\"id\", \"text\"}; one row {\"id\", \"matches\"} out per row in")
+    _add_input_options(p)
+    _add_progress_option(p)
+    p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("index", help="add, remove and count reference documents in a trace index",
+                       description="Build and maintain a trace index (one SQLite file).")
+    isub = p.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    q = isub.add_parser("add", help="add or replace documents (by id)",
+                        description="Add or replace documents; written in transactions of 500.")
+    q.add_argument("--index", required=True, help="the SQLite index file (created if missing)")
+    q.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL rows {id, text, ...}, a folder of "
+                   ".txt/.html files (id = relative path), one .txt/.html file, or .parquet")
+    _add_progress_option(q)
+    q.set_defaults(func=cmd_index_add)
+    q = isub.add_parser("stats", help="documents, words and size of an index")
+    q.add_argument("--index", required=True, help="the SQLite index file")
+    q.set_defaults(func=cmd_index_stats)
+    q = isub.add_parser("remove", help="remove documents by id")
+    q.add_argument("--index", required=True, help="the SQLite index file")
+    q.add_argument("ids", nargs="+", metavar="ID", help="document ids to remove")
+    q.set_defaults(func=cmd_index_remove)
+
+    p = sub.add_parser("lookup", help="list the channel's candidate originals of a word or phrase")
+    p.add_argument("phrase", nargs="+", help="the observed word or phrase (1-4 words)")
+    p.add_argument("--channel", help="channel file to use instead of the shipped one")
+    p.set_defaults(func=cmd_lookup)
+
+    # The offline wing: evaluation and model building (needs ../shared/data).
+    p = sub.add_parser("spin", help="spin a text with the synthetic spinner (for evaluation)",
+                       description="Spin a text like a dictionary spinner.")
+    spinner.add_arguments(p)
+    p.set_defaults(func=spinner.run)
+
+    p = sub.add_parser("bench", help="run a benchmark and write its results under bench/",
+                       description="Run a benchmark and write its results under bench/.")
+    bsub = p.add_subparsers(dest="part", required=True, metavar="BENCHMARK")
+    for part, help_ in (("core", "detection, localization, restoration and speed (bench/core.md)"),
+                        ("all", "core plus the spinner calibration table")):
+        q = bsub.add_parser(part, help=help_, description=help_)
+        bench_core.add_arguments(q)
+        q.set_defaults(func=bench_core.run)
+    q = bsub.add_parser("trace", help="trace recall, false matches, latency and index size (bench/trace.md)")
+    bench_trace.add_arguments(q)
+    q.set_defaults(func=bench_trace.run_command)
+
+    for name, module, help_ in (
+        ("train-lm", train_lm, "train the n-gram language model with KenLM's lmplz"),
+        ("build-channel", channel_build, "build the substitution channel from the lexical resources"),
+        ("coverage", coverage, "how often the channel holds the original of a real substitution (dev pairs)"),
+        ("calibrate", calibrate, "fit the spin-probability and confidence calibration"),
     ):
-        sub.add_parser(name, help=help_, add_help=False)  # listed in --help; main() forwards them
+        p = sub.add_parser(name, help=help_, description=help_)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
     return parser
 
 
-# Subcommands that hand all their arguments to another module's own parser.
-_FORWARDED = {"spin": ("spin",), "bench": ("bench",), "train-lm": ("train_lm",),
-              "build-channel": ("lexicon", "build"), "calibrate": ("calibrate",),
-              "index": ("index",), "trace": ("trace",)}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-
-    def command() -> int:
-        if argv[:2] == ["bench", "trace"]:
-            return _run_module("bench_trace", argv[2:])
-        if argv and argv[0] in _FORWARDED:
-            # Forwarded by hand: argparse sub-parsers cannot pass on "--out X" untouched.
-            module, *prefix = _FORWARDED[argv[0]]
-            return _run_module(module, [*prefix, *argv[1:]])
-        args = build_parser().parse_args(argv)
-        return args.func(args)
-
+    """Run one command; returns the exit status (usage errors give 2, as argparse does)."""
+    parser = build_parser()
     try:
-        return run_command("unspin", command, (InputError, ModelMissing))
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error
+        return int(exit_.code or 0)
+    try:
+        return args.func(args) or 0
+    except (InputError, ModelMissing, sqlite3.DatabaseError) as err:
+        print(f"unspin {args.command}: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `| head`: a normal end
+        return 0
+    except KeyboardInterrupt:
+        return 130
     except Exception as err:  # the last resort: a clear message, never a traceback
-        print(f"unspin: internal error: {type(err).__name__}: {err} (please report it)", file=sys.stderr)
-        return 1
+        print(f"unspin {args.command}: internal error: {type(err).__name__}: {err} (please report it)",
+              file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

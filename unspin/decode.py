@@ -11,16 +11,12 @@ Scores are log10 probabilities throughout, as KenLM returns them.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .lexicon import Candidate, Channel
+from .lexicon import DISTRIBUTIONAL_SOURCES, FUNCTION_WORD_SOURCES, Candidate, Channel, curated_sources
 from .lm import LanguageModel
 from .text import FUNCTION_WORDS, Token, match_case
-
-_FUNCTION_SOURCES = frozenset({"function", "numbers", "spelling"})
-_DISTRIBUTIONAL_SOURCES = frozenset({"glove", "inflection"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,7 @@ class ChannelWeights:
 
     def score(self, cand: Candidate, n_observed: int) -> float:
         s = self.log_p_sub
-        thesauri = len(cand.sources - {"glove", "inflection"})
+        thesauri = len(curated_sources(cand.sources))
         s += self.per_extra_source * max(0, thesauri - 1)
         # The most trusted source counts: a pair found by GloVe and a thesaurus is a thesaurus pair.
         s += max((self.source_bonus.get(src, 0.0) for src in cand.sources if src != "inflection"), default=0.0)
@@ -149,7 +145,7 @@ class Decoder:
             words = tuple(cand.original.split())
             # Thesauri link prepositions and pronouns loosely ("at" ~ "by"); for function words
             # only the curated function-word and number sets are trusted.
-            if words == key or (function_key and not cand.sources & _FUNCTION_SOURCES):
+            if words == key or (function_key and not cand.sources & FUNCTION_WORD_SOURCES):
                 continue
             ch = cfg.weights.score(cand, len(key)) - \
                 cfg.weights.frequency_discount * (self._unigram(words) - key_unigram)
@@ -189,7 +185,7 @@ class Decoder:
                 name_like = i > 0 and tokens[i].text[:1].isupper()
                 identity = base + cfg.log_p_keep * length
                 for joined, words, ch, cand in cands:
-                    if name_like and cand.sources <= _DISTRIBUTIONAL_SOURCES:
+                    if name_like and cand.sources <= DISTRIBUTIONAL_SOURCES:
                         continue
                     window = score(f"{left} {joined} {right}", bos=bos, eos=eos)
                     local = window + ch
@@ -308,10 +304,3 @@ def _surface(tokens: Sequence[Token]) -> str:
     for prev, tok in zip(tokens, tokens[1:]):
         out += (" " if tok.start > prev.end else "") + tok.text
     return out
-
-
-def sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .decode import Change, Decoder, DecoderConfig, SentenceDecoding, sigmoid
-from .lexicon import Channel
+from .decode import Change, Decoder, DecoderConfig, SentenceDecoding
+from .lexicon import Channel, curated_sources
+from .logistic import logit, sigmoid
 from .lm import MODELS_DIR, LanguageModel, ModelMissing, load_lm
 from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences
 
@@ -151,8 +152,7 @@ class Calibration:
         """P(a change's suggestion is the original), from its SPAN_FEATURES when a model is fitted."""
         if self.span_coef is not None and feats is not None:
             return _linear_probability(feats, self.span_coef, self.span_intercept, self.span_mean, self.span_scale)
-        p = min(max(posterior, 1e-6), 1 - 1e-6)
-        return sigmoid(self.span_a * math.log(p / (1 - p)) + self.span_b)
+        return sigmoid(self.span_a * logit(posterior) + self.span_b)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_CALIBRATION_PATH) -> "Calibration":
@@ -184,15 +184,17 @@ class Engine:
     """The loaded models; create once (`Engine.load()`), then call `check`/`restore` many times."""
 
     def __init__(self, lm: LanguageModel, channel: Channel, calibration: Calibration,
-                 config: DecoderConfig | None = None):
+                 config: DecoderConfig | None = None, thresholds: "VerdictThresholds | None" = None):
         self.lm = lm
         self.channel = channel
         self.calibration = calibration
         self.decoder = Decoder(lm, channel, config)
+        self.thresholds = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
 
     @classmethod
     def load(cls, lm_path: str | None = None, channel: Channel | None = None,
-             calibration: Calibration | str | Path | None = None, config: DecoderConfig | None = None) -> "Engine":
+             calibration: Calibration | str | Path | None = None, config: DecoderConfig | None = None,
+             thresholds: "VerdictThresholds | None" = None) -> "Engine":
         lm = load_lm(lm_path)
         channel = channel if channel is not None else Channel.load_default()
         if isinstance(calibration, (str, Path)):
@@ -202,7 +204,7 @@ class Engine:
                 raise ModelMissing(f"calibration not found at {DEFAULT_CALIBRATION_PATH}; "
                                    f"fit it with `unspin calibrate`")
             calibration = Calibration.load(DEFAULT_CALIBRATION_PATH)
-        return cls(lm, channel, calibration, config)
+        return cls(lm, channel, calibration, config, thresholds)
 
     # -- decoding ----------------------------------------------------------
     def decode(self, text: str) -> list[SentenceDecoding]:
@@ -220,11 +222,10 @@ class Engine:
             if tok.kind == "punct":
                 out.append(None)
                 continue
-            susp = min(max(ev.suspicion, 1e-6), 1 - 1e-6)
             # A substituted word also makes the next word less predictable than its frequency says.
             nxt = evidence[i + 1] if i + 1 < len(evidence) else None
             out.append([
-                math.log(susp / (1 - susp)), ev.logprob, ev.unigram, ev.logprob - ev.unigram, float(ev.ngram),
+                logit(ev.suspicion), ev.logprob, ev.unigram, ev.logprob - ev.unigram, float(ev.ngram),
                 float(tok.norm in FUNCTION_WORDS), float(i > 0 and tok.text[:1].isupper()),
                 math.log1p(ev.n_candidates), covered.get(i, 0.0),
                 (nxt.logprob - nxt.unigram) if nxt else 0.0, ev.best_gain,
@@ -285,12 +286,12 @@ class Engine:
         token_lists = list(sentences(text))
         n_words = sum(1 for toks in token_lists for t in toks if t.kind != "punct")
         if n_words == 0:
-            return CheckResult(0.0, "no text", [], text, language="none", reliable=False,
+            return CheckResult(0.0, NO_TEXT, [], text, language="none", reliable=False,
                                warnings=["the input holds no words"], n_words=0)
         foreign = self.not_english(token_lists)
         if foreign:
             return CheckResult(
-                0.5, "not English: cannot judge", [], text, language="non-English", reliable=False,
+                0.5, NOT_ENGLISH, [], text, language="non-English", reliable=False,
                 warnings=[f"{foreign}; unspin models English only"], n_words=n_words)
         decodings = [self.decoder.decode(toks) for toks in token_lists]
         token_probs = [self.token_probabilities(d) for d in decodings]
@@ -305,7 +306,7 @@ class Engine:
         warnings = []
         if n_words < 40:
             warnings.append("short text: the spin probability is less reliable under 40 words")
-        return CheckResult(p, verdict(p), spans, restored, reliable=n_words >= 40,
+        return CheckResult(p, self.thresholds.label(p), spans, restored, reliable=n_words >= 40,
                            warnings=warnings, features=feats, n_words=n_words)
 
     def restore(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> RestoreResult:
@@ -317,10 +318,9 @@ class Engine:
     @staticmethod
     def span_features(change: Change, token_probs: Sequence[float]) -> list[float]:
         """SPAN_FEATURES of one decoded change."""
-        p = min(max(change.posterior, 1e-6), 1 - 1e-6)
-        thesauri = [s for s in change.sources if s not in ("glove", "inflection")]
+        thesauri = curated_sources(change.sources)
         return [
-            math.log(p / (1 - p)), change.lm_gain, change.channel_score, float(len(thesauri)), change.cosine,
+            logit(change.posterior), change.lm_gain, change.channel_score, float(len(thesauri)), change.cosine,
             change.zipf_gain, max(token_probs[change.first:change.last], default=0.0),
             float(abs(len(change.original.split()) - (change.last - change.first))), float(not thesauri),
         ]
@@ -360,14 +360,42 @@ def flagged_spans(text: str, decoding: SentenceDecoding, token_probs: Sequence[f
     return spans
 
 
-def verdict(p: float) -> str:
-    if p >= 0.9:
-        return "spun"
-    if p >= 0.5:
-        return "likely spun"
-    if p >= 0.2:
-        return "possibly spun"
-    return "not spun"
+@dataclass(frozen=True)
+class VerdictThresholds:
+    """Where the spin probability turns into each verdict label (each bound inclusive).
+
+    >>> VerdictThresholds().label(0.95), VerdictThresholds().label(0.6), VerdictThresholds().label(0.1)
+    ('spun', 'likely spun', 'not spun')
+    """
+
+    spun: float = 0.9      # at or above: "spun"
+    likely: float = 0.5    # at or above: "likely spun"
+    possibly: float = 0.2  # at or above: "possibly spun"; below: "not spun"
+
+    def __post_init__(self):
+        if not 0.0 <= self.possibly <= self.likely <= self.spun <= 1.0:
+            raise ValueError(f"verdict thresholds must satisfy 0 <= possibly <= likely <= spun <= 1, got "
+                             f"possibly={self.possibly}, likely={self.likely}, spun={self.spun}")
+
+    def label(self, p: float) -> str:
+        if p >= self.spun:
+            return SPUN
+        if p >= self.likely:
+            return LIKELY_SPUN
+        if p >= self.possibly:
+            return POSSIBLY_SPUN
+        return NOT_SPUN
+
+
+# Verdict labels; the last two are given without a probability.
+SPUN, LIKELY_SPUN, POSSIBLY_SPUN, NOT_SPUN = "spun", "likely spun", "possibly spun", "not spun"
+NO_TEXT, NOT_ENGLISH = "no text", "not English: cannot judge"
+DEFAULT_THRESHOLDS = VerdictThresholds()
+
+
+def verdict(p: float, thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> str:
+    """The verdict label of a spin probability."""
+    return thresholds.label(p)
 
 
 def apply_spans(text: str, spans: Iterable[Span], min_confidence: float) -> str:

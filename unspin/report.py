@@ -1,4 +1,4 @@
-"""Render a `CheckResult` for people: a terminal report or a self-contained HTML page."""
+"""Render results for people: check reports and trace alignments, as terminal text or self-contained HTML."""
 from __future__ import annotations
 
 import html
@@ -6,6 +6,7 @@ import json
 import textwrap
 
 from .detect import CheckResult, Span
+from .trace import Match
 
 
 def _marked_text(text: str, spans: list[Span], open_mark: str = "[", close_mark: str = "]") -> str:
@@ -97,3 +98,70 @@ def render_html(result: CheckResult, source: str, text: str) -> str:
 
 def render_json(result: CheckResult, **extra) -> str:
     return json.dumps({**extra, **result.to_dict()}, ensure_ascii=False)
+
+
+# ---- trace alignments ---------------------------------------------------------------------
+def render_alignment_text(match: Match, width: int = 100, changes_only: bool = False) -> str:
+    """A side-by-side view: query | source, with a marker per row."""
+    col = max((width - 5) // 2, 10)
+    marks = {"same": " ", "sub": "!", "sub_channel": "~", "ins": "+", "del": "-"}
+    lines = [f"source {match.doc_id}  score {match.score:.3f}  coverage {match.coverage:.3f}",
+             f"  {'query':<{col}} | source", "  " + "-" * (2 * col + 3)]
+    for op, q, s in match.alignment:
+        if changes_only and op == "same":
+            continue
+        qs = _wrap(q, col)
+        ss = _wrap(s, col)
+        for i in range(max(len(qs), len(ss))):
+            a = qs[i] if i < len(qs) else ""
+            b = ss[i] if i < len(ss) else ""
+            lines.append(f"{marks[op] if i == 0 else ' '} {a:<{col}} | {b}")
+    lines.append("  (~ channel substitution, ! other substitution, + only in query, - only in source)")
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(s: str, width: int) -> list[str]:
+    if not s:
+        return []
+    out, cur = [], ""
+    for w in s.split():
+        if cur and len(cur) + 1 + len(w) > width:
+            out.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    if cur:
+        out.append(cur)
+    return out
+
+
+def render_alignment_html(matches: Match | list[Match], title: str = "unspin trace") -> str:
+    """A self-contained page: per match, query and source side by side, substitutions highlighted."""
+    if isinstance(matches, Match):
+        matches = [matches]
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>"
+             "body{font:15px/1.5 system-ui,sans-serif;margin:2em;max-width:1200px}"
+             "table{border-collapse:collapse;width:100%}td{vertical-align:top;padding:2px 8px;width:50%}"
+             ".sub_channel{background:#ffe08a}.sub{background:#f8b4b4}.ins{background:#c9e7ff}"
+             ".del{background:#ddd;text-decoration:line-through}h2{margin-top:1.5em}"
+             ".legend span{padding:0 6px;margin-right:8px}</style></head><body>",
+             f"<h1>{e(title)}</h1>",
+             "<p class='legend'><span class='sub_channel'>channel substitution</span>"
+             "<span class='sub'>other substitution</span><span class='ins'>only in query</span>"
+             "<span class='del'>only in source</span></p>"]
+    if not matches:
+        parts.append("<p>No plausible source found.</p>")
+    for m in matches:
+        parts.append(f"<h2>{e(str(m.doc_id))} &mdash; score {m.score:.3f}, coverage {m.coverage:.3f}</h2>")
+        q_html, s_html = [], []
+        for op, q, s in m.alignment:
+            cls = "" if op == "same" else f" class='{op}'"
+            if q:
+                q_html.append(f"<span{cls}>{e(q)}</span>")
+            if s:
+                s_html.append(f"<span{cls}>{e(s)}</span>")
+        parts.append("<table><tr><th>query</th><th>source</th></tr><tr>"
+                     f"<td>{' '.join(q_html)}</td><td>{' '.join(s_html)}</td></tr></table>")
+    parts.append("</body></html>\n")
+    return "".join(parts)

@@ -1,6 +1,6 @@
 """Benchmark harness for the core engine (detection, localization, restoration, speed).
 
-    python -m unspin.bench [core|all] [--n-articles N] [--out bench/] [--seed S]
+    unspin bench core|all [--n-articles N] [--out bench/] [--seed S]
                            [--engine MODULE:CALLABLE] [--no-wordnet] [--no-dev]
 
 Data (held-out only, see unspin.corpus): articles of 300-800 words mixed from held-out
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from . import corpus
-from .text import tokenize
+from ..text import tokenize
 
 ENWIKI_HELDOUT_FILE = "enwiki_minisearch/enwiki_AG.txt.gz"
 DEFAULT_N_ARTICLES = 120
@@ -299,7 +299,7 @@ class EngineTimer:
 
 def _lexicon_fingerprint() -> str:
     try:
-        from . import lexicon
+        from . import channel as lexicon
 
         p = Path(lexicon.__file__)
         return hashlib.sha1(p.read_bytes()).hexdigest()[:12]
@@ -313,7 +313,8 @@ def _channel_cache_path(exclude: tuple[str, ...]) -> Path:
 
 def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tuple[Any, dict]:
     """A channel without the spinner's dictionary (and how it was obtained)."""
-    from .lexicon import Channel, build_channel
+    from ..lexicon import Channel
+    from .channel import build_channel
 
     info: dict[str, Any] = {"exclude": list(exclude)}
     t0 = time.perf_counter()
@@ -331,9 +332,9 @@ def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tup
     if use_cache:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-c", "import sys; from unspin.bench import _build_and_save; "
+            subprocess.run([sys.executable, "-c", "import sys; from unspin.build.bench_core import _build_and_save; "
                             "_build_and_save(sys.argv[1].split(','), sys.argv[2])", ",".join(exclude), str(cache)],
-                           check=True, cwd=Path(__file__).resolve().parent.parent, timeout=1800)
+                           check=True, cwd=Path(__file__).resolve().parents[2], timeout=1800)
             ch = Channel.load(cache)
             for old in cache.parent.glob(f"bench_channel_{'-'.join(exclude)}_*.npz"):
                 if old != cache:  # caches of older lexicon.py versions
@@ -349,7 +350,7 @@ def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tup
 
 
 def _build_and_save(exclude, path) -> None:
-    from .lexicon import build_channel
+    from .channel import build_channel
 
     ch = build_channel(exclude=tuple(exclude), progress=False)
     tmp = Path(str(path) + f".tmp{os.getpid()}.npz")
@@ -358,7 +359,7 @@ def _build_and_save(exclude, path) -> None:
 
 
 def default_engine_factory(channel):
-    from .detect import Engine
+    from ..detect import Engine
 
     return Engine.load(channel=channel)
 
@@ -378,7 +379,7 @@ def resolve_factory(spec: str | None) -> Callable:
 
 def _result(p: float, spans: list, text: str):
     """A CheckResult from a reference engine (the bench reads only the documented fields)."""
-    from .detect import CheckResult, verdict
+    from ..detect import CheckResult, verdict
 
     return CheckResult(p, verdict(p), spans, text)
 
@@ -397,7 +398,7 @@ class RareWordBaseline:
         self.threshold = zipf_threshold
 
     def check(self, text: str):
-        from .detect import Span
+        from ..detect import Span
 
         words = [t for t in tokenize(text) if t.is_word and not t.text[0].isupper()]
         spans = [Span(t.start, t.end, t.text, None, 0.5) for t in words
@@ -523,13 +524,13 @@ RESTORE_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.7)
 
 def _apply(text: str, spans, min_confidence: float) -> str:
     """The text restored at another confidence threshold, from spans of the documented contract."""
-    from .detect import apply_spans
+    from ..detect import apply_spans
 
     return apply_spans(text, spans, min_confidence)
 
 
 def _changed_mask(sr) -> list[bool]:
-    from .spin import changed_token_mask
+    from .spinner import changed_token_mask
 
     return changed_token_mask(sr)
 
@@ -605,7 +606,7 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
              spinners: dict | None = None, calibration: bool = False, quiet: bool = False,
              build_channels: bool = True, budget_s: float | None = None) -> dict:
     """Run the core benchmark; returns the JSON-able report."""
-    from .spin import Spinner
+    from .spinner import Spinner
 
     log = Progress(quiet)
     factory = engine_factory or default_engine_factory
@@ -808,27 +809,31 @@ def write_report(rep: dict, out_dir: str | os.PathLike, name: str = "core") -> t
     return pj, pm
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m unspin.bench", description=__doc__.split("\n")[0])
-    ap.add_argument("part", nargs="?", default="core", choices=("core", "all"))
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Options of `unspin bench core` and `unspin bench all`."""
     ap.add_argument("--n-articles", type=int, default=DEFAULT_N_ARTICLES,
                     help=f"held-out articles (each checked genuine and spun); default {DEFAULT_N_ARTICLES}")
     ap.add_argument("--n-paragraphs", type=int, default=None, help="paragraphs for paragraph-level detection "
                     "(default 2 x n-articles)")
     ap.add_argument("--n-wordnet", type=int, default=None, help="articles for the WordNet condition "
                     "(default n-articles / 2)")
-    ap.add_argument("--fraction", type=float, default=0.25, help="target share of words changed by the spinner")
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--out", default="bench")
+    ap.add_argument("--fraction", type=float, default=0.25, help="target share of words changed by the spinner "
+                    "(default 0.25)")
+    ap.add_argument("--seed", type=int, default=13, help="random seed for article choice and spinning (default 13)")
+    ap.add_argument("--out", default="bench", help="folder for core.json and core.md (default bench/)")
     ap.add_argument("--engine", default=None, help="MODULE:CALLABLE taking a channel (default unspin.detect.Engine.load);"
                     " 'baseline' = a trivial rare-word reference engine")
-    ap.add_argument("--no-wordnet", action="store_true")
+    ap.add_argument("--no-wordnet", action="store_true", help="skip the WordNet-spinner condition")
     ap.add_argument("--budget-s", type=float, default=540.0,
-                    help="soft wall-time budget: the WordNet condition shrinks to fit (0 = no budget)")
-    ap.add_argument("--no-dev", action="store_true")
-    ap.add_argument("--no-channel-cache", action="store_true")
-    ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args(argv)
+                    help="soft wall-time budget: the WordNet condition shrinks to fit (0 = no budget; default 540)")
+    ap.add_argument("--no-dev", action="store_true", help="skip the real spun/original pairs of the shared data")
+    ap.add_argument("--no-channel-cache", action="store_true",
+                    help="rebuild the held-out-dictionary channels instead of reading them from the cache")
+    ap.add_argument("--quiet", action="store_true", help="no progress messages")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`unspin bench core|all`: run, print the Markdown tables, write bench/core.{json,md}."""
     factory = resolve_factory(args.engine)
     rep = run_core(args.n_articles, args.seed, args.fraction,
                    engine_factory=None if args.engine is None else factory,
@@ -842,7 +847,3 @@ def main(argv: list[str] | None = None) -> int:
     print(render_markdown(rep))
     print(f"wrote {pj} and {pm}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

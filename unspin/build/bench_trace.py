@@ -1,6 +1,6 @@
 """Benchmark for `trace`: find the source of spun copies in an index of corpus paragraphs.
 
-    python -m unspin.bench_trace [--n-docs 20000] [--n-queries 200] [--out bench/]
+    unspin bench trace [--n-docs 20000] [--n-queries 200] [--out bench/]
 
 Documents are held-out corpus paragraphs (>= 30 words), one document each. Queries:
 spun copies (Moby spinner) of indexed documents at 10/25/40/60% changed words, the
@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from .corpus import default_data_dir, iter_paragraphs
-from .index import Index, words_of
-from .trace import trace
+from ..fingerprint import words_of
+from ..index import Index
+from ..trace import trace
 
 FRACTIONS = (0.10, 0.25, 0.40, 0.60)
 
@@ -79,7 +80,7 @@ def _rank(ids: list[str], gold: str) -> int | None:
 
 
 def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: str | None = None) -> dict:
-    from .spin import Spinner
+    from .spinner import Spinner
 
     rng = random.Random(seed)
     t0 = time.time()
@@ -98,7 +99,7 @@ def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: s
     all_docs += [{"id": f"real:{r['id']}", "text": r["original"]} for r in real]
     idx = Index(index_path)
     t = time.time()
-    idx.add(all_docs, progress=True)
+    idx.add(all_docs)
     build_s = time.time() - t
     stats = idx.stats()
 
@@ -186,18 +187,18 @@ def render_md(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m unspin.bench_trace", description=__doc__.split("\n")[0])
-    ap.add_argument("--n-docs", type=int, default=20000)
-    ap.add_argument("--n-queries", type=int, default=200, help="spun queries per rate, and unrelated queries")
-    ap.add_argument("--out", default="bench")
-    ap.add_argument("--seed", type=int, default=0)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Options of `unspin bench trace`."""
+    ap.add_argument("--n-docs", type=int, default=20000, help="corpus paragraphs to index (default 20000)")
+    ap.add_argument("--n-queries", type=int, default=200, help="spun queries per rate, and unrelated queries "
+                    "(default 200)")
+    ap.add_argument("--out", default="bench", help="folder for trace.json and trace.md (default bench/)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument("--index", help="keep the index here (default: a temporary file)")
-    args = ap.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """`unspin bench trace`: run, print the Markdown tables, write bench/trace.{json,md}."""
     result = run(args.n_docs, args.n_queries, Path(args.out), args.seed, args.index)
     print(render_md(result))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

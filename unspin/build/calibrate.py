@@ -15,9 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+from ..detect import DEFAULT_CALIBRATION_PATH, FEATURES, TOKEN_FEATURES, Calibration, Engine
+from ..lexicon import Channel
+from .channel import build_channel
 from .corpus import iter_articles
-from .detect import DEFAULT_CALIBRATION_PATH, FEATURES, TOKEN_FEATURES, Calibration, Engine
-from .spin import add_rewriter_marks
+from .spinner import Spinner, add_rewriter_marks
 
 
 def change_correct(change, truth: dict[tuple[int, int], str]) -> bool:
@@ -144,19 +146,21 @@ def _logistic_raw(X, y, C: float = 10.0):
     return [float(c) for c in model.coef_[0]], float(model.intercept_[0]), None, None
 
 
-def main(argv=None) -> int:
-    from .lexicon import Channel, build_channel
-    from .spin import Spinner
-
-    ap = argparse.ArgumentParser(prog="unspin calibrate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n-docs", type=int, default=400)
-    ap.add_argument("--dictionary", default="moby", help="synthetic spinner dictionary (moby|wordnet)")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Options of `unspin calibrate`."""
+    ap.add_argument("--n-docs", type=int, default=400, help="calibration documents from the 'calib' split (default 400)")
+    ap.add_argument("--dictionary", default="moby", choices=("moby", "wordnet"),
+                    help="synthetic spinner dictionary (default moby)")
     ap.add_argument("--exclude", nargs="*", default=[], help="channel sources to leave out while fitting")
     ap.add_argument("--channel", help="a prebuilt channel file to fit with (instead of building one)")
     ap.add_argument("--lm", help="KenLM model (default: the shipped one)")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--out", default=str(DEFAULT_CALIBRATION_PATH))
-    args = ap.parse_args(argv)
+    ap.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    ap.add_argument("--out", default=str(DEFAULT_CALIBRATION_PATH), help="where to write the calibration JSON "
+                    "(default: the shipped one)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`unspin calibrate`: fit the spin-probability and confidence models and write them."""
     if args.channel:
         channel = Channel.load(args.channel)
     else:
@@ -173,7 +177,3 @@ def main(argv=None) -> int:
     cal.save(args.out)
     print(f"wrote {args.out}: {cal.trained_on}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -38,7 +38,9 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from . import corpus, text
+from .. import text
+from ..lm import DEFAULT_LM_PATH
+from . import corpus
 
 DEFAULT_ORDER = 4
 DEFAULT_PRUNE = (0, 0, 1, 1)
@@ -363,8 +365,8 @@ def _parse_prune(value: str) -> tuple[int, ...]:
     return tuple(int(x) for x in value.replace(",", " ").split())
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = parser or argparse.ArgumentParser(prog="python -m unspin.train_lm", description=__doc__.split("\n\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `unspin train-lm`."""
     p.add_argument("--out", default=None, help="output binary (default: unspin/models/lm.binary)")
     p.add_argument("--data-dir", default=None, help="data folder holding corpora/ (default: ../shared/data or $UNSPIN_DATA)")
     p.add_argument("--order", type=int, default=SHIPPED_ORDER, help="n-gram order (default %(default)s)")
@@ -383,14 +385,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--workers", type=int, default=None, help="tokenizer processes (default: all cores)")
     p.add_argument("--eval", type=int, default=2000, metavar="N",
                    help="report perplexity on N held-out news sentences afterwards (0: skip)")
-    p.add_argument("--quiet", action="store_true")
-    return p
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .lm import DEFAULT_LM_PATH
-
+def run(args: argparse.Namespace) -> int:
+    """`unspin train-lm`: train, binarize and evaluate the n-gram model."""
     out = Path(args.out) if args.out else DEFAULT_LM_PATH
     try:
         train_lm(out, data_dir=args.data_dir, order=args.order, prune=args.prune, vocab_size=args.vocab_size or None,
@@ -405,7 +404,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"held-out news ({args.eval} sentences, {stats['tokens']} tokens): perplexity {stats['ppl']:.1f}, "
               f"without OOVs {stats['ppl_no_oov']:.1f}, OOV rate {stats['oov_rate']:.2%}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,7 +30,7 @@ rate ~0.5. ``Spinner.spin_to_fraction(text, target_fraction)`` picks the rate fr
 text's own dictionary coverage (measured: target 0.25 -> mean 0.25, range 0.22-0.30).
 
 Command line:
-    python -m unspin.spin [--rate R | --fraction F] [--seed S] [--dictionary moby|wordnet] [--json] FILE|-
+    unspin spin [--rate R | --fraction F] [--seed S] [--dictionary moby|wordnet] [--json] FILE|-
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .corpus import cache_dir
-from .text import FUNCTION_WORDS, match_case, normalize_token, tokenize
+from ..text import FUNCTION_WORDS, match_case, normalize_token, tokenize
 
 MAX_TERM_WORDS = 4
 CACHE_VERSION = 4
@@ -504,16 +504,20 @@ def wordnet_term_sets(data_dir: str | None = None, max_set_size: int = 8,
 
 # ---------------------------------------------------------------------- command line
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m unspin.spin", description="Spin text like a dictionary spinner.")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Options of `unspin spin`."""
     ap.add_argument("file", help="input file, or - for stdin")
-    ap.add_argument("--rate", type=float, default=0.25, help="probability that a matched term is replaced")
+    ap.add_argument("--rate", type=float, default=0.25, help="probability that a matched term is replaced (default 0.25)")
     ap.add_argument("--fraction", type=float, default=None,
                     help="target share of words changed (overrides --rate)")
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--dictionary", choices=("moby", "wordnet"), default="moby")
-    ap.add_argument("--json", action="store_true", help="print the SpinResult as JSON")
-    args = ap.parse_args(argv)
+    ap.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one)")
+    ap.add_argument("--dictionary", choices=("moby", "wordnet"), default="moby",
+                    help="the spinner's dictionary (default moby)")
+    ap.add_argument("--json", action="store_true", help="print the SpinResult (text, original, changes) as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`unspin spin`: spin a text with the synthetic spinner."""
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     spinner = Spinner.from_name(args.dictionary)
     if args.fraction is not None:
@@ -527,7 +531,3 @@ def main(argv: list[str] | None = None) -> int:
         if not result.text.endswith("\n"):
             sys.stdout.write("\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
