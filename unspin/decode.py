@@ -178,7 +178,7 @@ class Decoder:
                 right = " ".join(norms[i + length:i + length + cfg.window])
                 bos = i - cfg.window < 0
                 eos = i + length + cfg.window >= n
-                base = score(f"{left} {' '.join(key)} {right}", bos=bos, eos=eos)
+                base = score(_join(left, " ".join(key), right), bos=bos, eos=eos)
                 threshold = -cfg.prefilter_slack + cfg.log_p_keep * length + base
                 # A capitalized word inside a sentence is likely a name: its GloVe neighbours are
                 # other names (Russia ~ Ukraine), never what a spinner's dictionary holds.
@@ -187,7 +187,7 @@ class Decoder:
                 for joined, words, ch, cand in cands:
                     if name_like and cand.sources <= DISTRIBUTIONAL_SOURCES:
                         continue
-                    window = score(f"{left} {joined} {right}", bos=bos, eos=eos)
+                    window = score(_join(left, joined, right), bos=bos, eos=eos)
                     local = window + ch
                     alt_mass += 10 ** min(local - identity, 30.0)
                     evidence[i].n_candidates += 1
@@ -203,7 +203,7 @@ class Decoder:
         """log10 P(words) with no outside context: how common the words are anywhere."""
         got = self._unigram_cache.get(words)
         if got is None:
-            got = self._unigram_cache[words] = self.lm.sentence_score(words, bos=False, eos=False)
+            got = self._unigram_cache[words] = self.lm.sentence_score(" ".join(words), bos=False, eos=False)
         return got
 
     # -- search ------------------------------------------------------------
@@ -249,7 +249,7 @@ class Decoder:
             identity_words = tuple(w for i in range(target.first, target.last) for w in edges[i][0].words)
             alts.append(_Edge(target.first, target.last, identity_words,
                               self.config.log_p_keep * (target.last - target.first), None))
-        lm_scores = [self.lm.sentence_score(before + list(e.words) + after) for e in alts]
+        lm_scores = [self.lm.sentence_score(" ".join([*before, *e.words, *after])) for e in alts]
         scores = [lm + e.channel for lm, e in zip(lm_scores, alts)]
         top = max(scores)
         mass = [10 ** (s - top) for s in scores]
@@ -268,7 +268,7 @@ class Decoder:
         per_token = self.lm.token_scores(norms)
         for ev, (lp, ngram), w in zip(evidence, per_token, norms):
             ev.logprob, ev.ngram, ev.unigram = lp, ngram, self._unigram((w,))
-        observed_lp = self.lm.sentence_score(norms)
+        observed_lp = self.lm.sentence_score(" ".join(norms))
         edges = self._edges(norms, tokens, evidence)
         if all(len(e) == 1 for e in edges):
             return SentenceDecoding(tokens, [], observed_lp, observed_lp + self.config.log_p_keep * n, n_words,
@@ -295,7 +295,7 @@ class Decoder:
                 alternatives=tuple(sorted(((" ".join(e.words), p) for e, p, _ in post if e is not edge),
                                           key=lambda x: -x[1]))[:4],
             ))
-        decoded_lp = self.lm.sentence_score(self._path_words(path)) + sum(e.channel for e in path)
+        decoded_lp = self.lm.sentence_score(" ".join(self._path_words(path))) + sum(e.channel for e in path)
         return SentenceDecoding(tokens, changes, observed_lp, decoded_lp, n_words, evidence)
 
 
@@ -304,3 +304,8 @@ def _surface(tokens: Sequence[Token]) -> str:
     for prev, tok in zip(tokens, tokens[1:]):
         out += (" " if tok.start > prev.end else "") + tok.text
     return out
+
+
+def _join(*parts: str) -> str:
+    """Space-joined non-empty parts: the LanguageModel takes words separated by single spaces."""
+    return " ".join(p for p in parts if p)

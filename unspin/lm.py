@@ -1,43 +1,70 @@
-"""Language model behind a small interface, so that a neural scorer can replace KenLM later.
+"""Language model behind a small interface (`LanguageModel`), so that another scorer (a neural
+LM) can stand in for KenLM.
 
 Scores are log10 probabilities, as KenLM gives them.
+
+>>> lm = load_lm()                                     # doctest: +SKIP
+>>> lm.sentence_score("the minister said the plan would work")   # doctest: +SKIP
+-17.9
 """
 from __future__ import annotations
 
 import functools
 import os
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Hashable, Protocol, Sequence
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_LM_PATH = MODELS_DIR / "lm.binary"
 
 
 class LanguageModel(Protocol):
-    """What the decoder needs from a language model: incremental scoring with a state.
+    """What the decoder and the engine call on a language model, exactly as they call it.
 
-    States must be hashable and equal exactly when they predict alike (the decoder merges
-    hypotheses that reach the same state).
+    Words are normalized tokens (`unspin.text.Token.norm`: lowercased, quotes unified), and
+    every score is a log10 probability. A model need not know every word: unknown words
+    get the model's own unknown-word probability, never an error.
+
+    States are opaque to the caller but must be hashable, and equal exactly when they
+    predict alike: the decoder merges hypotheses that reach equal states and keeps the
+    better one, so two states that compare equal but predict differently lose hypotheses.
     """
 
     order: int
+    """The longest word sequence the model conditions on, the predicted word included (n for an
+    n-gram model); reported with results. The decoder's context window is its own setting
+    (`DecoderConfig.window`)."""
 
-    def begin_state(self) -> Any: ...
-
-    def score(self, state: Any, word: str) -> tuple[float, Any]:
-        """log10 P(word | state) and the state after `word`."""
+    def begin_state(self) -> Hashable:
+        """The state at the start of a sentence (after <s>)."""
         ...
 
-    def end_score(self, state: Any) -> float:
-        """log10 P(</s> | state)."""
+    def score(self, state: Hashable, word: str) -> tuple[float, Hashable]:
+        """log10 P(word | state) and the state after `word`. Called once per word per hypothesis
+        in the decoder's beam search."""
         ...
 
-    def sentence_score(self, words: Sequence[str], bos: bool = True, eos: bool = True) -> float: ...
+    def end_score(self, state: Hashable) -> float:
+        """log10 P(</s> | state): the sentence ends here."""
+        ...
 
-    def contains(self, word: str) -> bool: ...
+    def sentence_score(self, text: str, bos: bool = True, eos: bool = True) -> float:
+        """log10 P of `text`, normalized words joined by single spaces; `bos`: the text starts a
+        sentence (scored after <s>), `eos`: it ends one (</s> is scored). With bos=False the first
+        word is scored without context; this is how the decoder asks how common words are anywhere,
+        and how it scores a candidate inside a window of context cut from a longer sentence.
+        Must equal the sum of `score` steps from `begin_state()` (plus `end_score`) when bos (and eos)."""
+        ...
+
+    def contains(self, word: str) -> bool:
+        """True if `word` is in the model's vocabulary (the engine's English and OOV features)."""
+        ...
 
     def token_scores(self, words: Sequence[str]) -> list[tuple[float, int]]:
-        """(log10 P(word | history), matched n-gram length) for each word, the sentence starting at <s>."""
+        """For each word of a sentence that starts at <s>: (log10 P(word | preceding words), the
+        length of the context the model matched, counting the word itself: 1 to `order`). An
+        n-gram model gives its matched n-gram length; another model gives how many words of
+        context it effectively used, capped at `order`."""
         ...
 
 
@@ -69,9 +96,9 @@ class KenLM:
     def end_score(self, state: Any) -> float:
         return self.model.BaseScore(state, "</s>", self._kenlm.State())
 
-    def sentence_score(self, words: Sequence[str] | str, bos: bool = True, eos: bool = True) -> float:
-        """log10 P of the words (a sequence, or one space-joined string: the fast path)."""
-        return self.model.score(words if isinstance(words, str) else " ".join(words), bos=bos, eos=eos)
+    def sentence_score(self, text: str | Sequence[str], bos: bool = True, eos: bool = True) -> float:
+        """log10 P of space-joined normalized words (a sequence of words is also accepted here)."""
+        return self.model.score(text if isinstance(text, str) else " ".join(text), bos=bos, eos=eos)
 
     def contains(self, word: str) -> bool:
         return word in self.model
