@@ -66,3 +66,10 @@ def test_long_runs_without_sentence_ends_are_cut_after_punctuation():
     assert all(len(p) <= 80 for p in pieces)
     assert all(p[-1].text == "," for p in pieces[:-1])  # cut after a comma, never mid-phrase
     assert split_long(tokenize("a b c"), 80) == [tokenize("a b c")]
+
+
+def test_runs_of_abbreviations_and_initials_do_not_end_sentences():
+    text = "Dr. " * 500 + "Gray met J. K. Lowe. Then they left."
+    spans = sentence_spans(text)
+    assert len(spans) == 2
+    assert text[spans[0][0]:spans[0][1]].endswith("Lowe.") and text[spans[1][0]:spans[1][1]] == "Then they left."

@@ -31,6 +31,7 @@ _SPLIT_THOUSANDS_RE = re.compile(r"\b(\d{1,3}), (\d{3})\b")
 _SPACED_ABBREV_RE = re.compile(r"\b([A-Z])\. ([A-Z])\.")
 _FLIPPED_QUOTE_RE = re.compile(r"\b(?:that|said|says|and|the|of|to)\s?[”\"]\s(?:the|a|an|of|and|to|in)\b")
 
+_LAST_WORD_RE = re.compile(r"([\w.]+)\.$")
 _SENT_END_RE = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*")
 
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "no", "gen", "gov", "sen", "rep", "lt",
@@ -90,7 +91,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for m in _SENT_END_RE.finditer(text):
         end = m.start()
         # Do not split after a known abbreviation ("Mr. Smith", "U.S. forces").
-        prev_word = re.search(r"([\w.]+)\.$", text[start:end])
+        # Only the last word before the break matters; looking at a bounded tail keeps the
+        # split linear when many abbreviations in a row ("Mr. Mr. ...") keep `start` in place.
+        prev_word = _LAST_WORD_RE.search(text, max(start, end - 64), end)
         if prev_word and "\n" not in m.group():
             word = prev_word.group(1).lower().rstrip(".")
             # Known abbreviations and initials ("J. Smith") do not end a sentence.
