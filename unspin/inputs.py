@@ -25,6 +25,32 @@ class InputError(ValueError):
     """Input that unspin cannot read, with the reason."""
 
 
+def replace_surrogates(text: str) -> str:
+    """`text` with lone UTF-16 surrogates (which JSON can carry, "\\ud800", but UTF-8 cannot)
+    replaced by U+FFFD, one character for one, so that offsets stay valid.
+
+    >>> replace_surrogates(json.loads('"a \\\\ud800 b"')) == "a \\ufffd b"
+    True
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+
+
+def json_line(record: dict) -> str:
+    """One JSON line; characters UTF-8 cannot carry (lone surrogates in an id) are escaped."""
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record, ensure_ascii=True)
+    return line + "\n"
+
+
 def decode_bytes(data: bytes, name: str = "input") -> str:
     if b"\x00" in data[:65536]:
         raise InputError(f"{name}: looks like a binary file (NUL bytes); give plain text, Markdown or HTML")
@@ -146,6 +172,8 @@ def read_jsonl_rows(path: str, max_bytes: int = MAX_DOCUMENT_BYTES, html: bool |
                 continue
             row_id = obj.get("id", line_no)
             text = obj.get("text")
+            if isinstance(text, str):
+                text = replace_surrogates(text)
             if not isinstance(text, str):
                 yield Row(line_no, row_id, None, "row has no string field 'text'")
             elif len(text.encode("utf-8", "surrogatepass")) > max_bytes:
@@ -174,7 +202,7 @@ def map_jsonl(in_path: str, out_path: str | None, handle: Callable[[str], dict],
                 rec = {"id": row.id, "error": row.error, "line": row.line_no}
             else:
                 rec = {"id": row.id, **handle(row.text)}
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.write(json_line(rec))
             if out is sys.stdout:
                 out.flush()
             if on_row is not None:
