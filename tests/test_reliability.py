@@ -15,3 +15,17 @@ def test_lone_surrogate_in_a_jsonl_row_is_cleaned_and_later_rows_survive(tmp_pat
     assert [r["id"] for r in out] == ["odd\ud800", 2]
     assert "\ufffd" in out[0]["restored"] and "error" not in out[0]
     assert out[1]["restored"] == "The police said the road was closed."
+
+
+def test_every_per_engine_cache_is_bounded(tiny_lm, tiny_channel):
+    from unspin.decode import Decoder
+    from unspin.fingerprint import Fingerprinter
+
+    decoder = Decoder(tiny_lm, tiny_channel)
+    fingerprinter = Fingerprinter(tiny_channel)
+    caches = [decoder._key_candidates, decoder._unigram, tiny_channel._candidates_at,
+              fingerprinter.canonical, fingerprinter.top_candidates]
+    for cache in caches:
+        assert cache.cache_info().maxsize is not None
+    decoder.decode([])  # and they still work
+    assert fingerprinter.canonical("said") == fingerprinter.canonical("said")

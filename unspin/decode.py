@@ -11,12 +11,17 @@ Scores are log10 probabilities throughout, as KenLM returns them.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from .lexicon import DISTRIBUTIONAL_SOURCES, FUNCTION_WORD_SOURCES, Candidate, Channel, curated_sources
 from .lm import LanguageModel
 from .text import FUNCTION_WORDS, Token, match_case
+
+
+# Observed keys (and word sequences) whose candidates and frequencies stay cached.
+CACHE_KEYS = 100_000
 
 
 @dataclass(frozen=True)
@@ -128,15 +133,13 @@ class Decoder:
         self.lm = lm
         self.channel = channel
         self.config = config or DecoderConfig()
-        self._unigram_cache: dict[tuple[str, ...], float] = {}
-        self._key_cache: dict[tuple[str, ...], list] = {}
+        # Bounded caches: a long batch sees an unbounded number of word types.
+        self._key_candidates = functools.lru_cache(maxsize=CACHE_KEYS)(self._key_candidates_uncached)
+        self._unigram = functools.lru_cache(maxsize=CACHE_KEYS)(self._unigram_uncached)
 
     # -- lattice -----------------------------------------------------------
-    def _key_candidates(self, key: tuple[str, ...]) -> list[tuple[str, tuple[str, ...], float, Candidate]]:
-        """(joined words, words, channel log10 score, candidate) for an observed key, best first; cached."""
-        got = self._key_cache.get(key)
-        if got is not None:
-            return got
+    def _key_candidates_uncached(self, key: tuple[str, ...]) -> list[tuple[str, tuple[str, ...], float, Candidate]]:
+        """(joined words, words, channel log10 score, candidate) for an observed key, best first."""
         cfg = self.config
         function_key = len(key) == 1 and key[0] in FUNCTION_WORDS
         key_unigram = self._unigram(key)
@@ -151,8 +154,7 @@ class Decoder:
                 cfg.weights.frequency_discount * (self._unigram(words) - key_unigram)
             out.append((" ".join(words), words, ch, cand))
         out.sort(key=lambda x: -x[2])
-        got = self._key_cache[key] = out[:cfg.max_candidates]
-        return got
+        return out[:cfg.max_candidates]
 
     def _edges(self, norms: Sequence[str], tokens: Sequence[Token],
                evidence: list[TokenEvidence]) -> list[list[_Edge]]:
@@ -199,12 +201,9 @@ class Decoder:
             edges[i].extend(e for _, e in scored[:cfg.prefilter_top])
         return edges
 
-    def _unigram(self, words: tuple[str, ...]) -> float:
+    def _unigram_uncached(self, words: tuple[str, ...]) -> float:
         """log10 P(words) with no outside context: how common the words are anywhere."""
-        got = self._unigram_cache.get(words)
-        if got is None:
-            got = self._unigram_cache[words] = self.lm.sentence_score(" ".join(words), bos=False, eos=False)
-        return got
+        return self.lm.sentence_score(" ".join(words), bos=False, eos=False)
 
     # -- search ------------------------------------------------------------
     def _search(self, edges: list[list[_Edge]], n: int) -> list[_Edge]:

@@ -56,6 +56,8 @@ FUNCTION_WORD_SOURCES = frozenset({"function", "numbers", "spelling"})
 DEFAULT_PATH = Path(__file__).parent / "models" / "channel.npz"
 # Longest observed span (in tokens) a channel keys.
 MAX_LEN = 4
+# Keys whose candidate lists stay cached (bounded: a long batch sees unbounded vocabulary).
+CACHE_KEYS = 100_000
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ class Channel:
         self.max_len = max_len
         self.multiword_first_tokens: frozenset[str] = frozenset(first)
         self._prefixes: set[tuple[str, ...]] | None = None
-        self._cache: dict[int, list[Candidate]] = {}
+        # Bounded: a long batch looks up an unbounded number of keys.
+        self._candidates_at = functools.lru_cache(maxsize=CACHE_KEYS)(self._candidates_at_uncached)
 
     # ---- lookups -------------------------------------------------------------------
     def candidates(self, observed: tuple[str, ...] | Sequence[str] | str) -> list[Candidate]:
@@ -136,16 +139,15 @@ class Channel:
             i = self._index.get(observed)
             if i is None:
                 return []
-        got = self._cache.get(i)
-        if got is None:
-            lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
-            zo = float(self._zipf[self._keys[i]])
-            got = [Candidate(self._strings[o], mask_to_sources(m), round(float(c), 3), round(zo, 2),
-                             round(float(self._zipf[o]), 2))
-                   for o, m, c in zip(self._originals[lo:hi].tolist(), self._masks[lo:hi].tolist(),
-                                      self._cosines[lo:hi].tolist())]
-            self._cache[i] = got
-        return list(got)
+        return list(self._candidates_at(i))
+
+    def _candidates_at_uncached(self, i: int) -> tuple[Candidate, ...]:
+        lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
+        zo = float(self._zipf[self._keys[i]])
+        return tuple(Candidate(self._strings[o], mask_to_sources(m), round(float(c), 3), round(zo, 2),
+                               round(float(self._zipf[o]), 2))
+                     for o, m, c in zip(self._originals[lo:hi].tolist(), self._masks[lo:hi].tolist(),
+                                        self._cosines[lo:hi].tolist()))
 
     def originals(self, observed: tuple[str, ...]) -> list[tuple[str, frozenset[str]]]:
         """(original, sources) for an observed span, in candidate order: a lighter `candidates()`
