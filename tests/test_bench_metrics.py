@@ -5,12 +5,13 @@ import math
 import pytest
 
 from unspin.build import bench_core as bench
-from unspin.build.bench_core import (
-    Article, binary_metrics, detection_metrics, edit_distance, false_edits_per_100, prf, relative_cut, roc_auc,
-    span_token_mask, token_counts, token_prf, wer, word_tokens,
+from unspin.build.bench_core import Article
+from unspin.build.metrics import (
+    binary_metrics, detection_metrics, edit_distance, false_edits, false_edits_per_100, mean, n_words, per_100, prf,
+    rate, relative_cut, roc_auc, span_token_mask, token_counts, token_prf, wer, word_edits, word_tokens,
 )
-from unspin.detect import CheckResult, RestoreResult, Span
 from unspin.build.spinner import Spinner
+from unspin.detect import CheckResult, RestoreResult, Span
 
 
 def test_auc_perfect_and_inverted():
@@ -60,12 +61,58 @@ def test_wer():
     assert edit_distance(["a", "b"], ["b", "a"]) == 2
 
 
+def _levenshtein(a, b):
+    """Textbook dynamic-programming edit distance, the reference for the rapidfuzz-backed one."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def test_edit_distance_agrees_with_the_textbook_recurrence():
+    import random
+
+    rng = random.Random(7)
+    vocab = ["the", "a", "cat", "dog", "sat", "ran", "on", "mat", ",", "3", "'s"]
+    for _ in range(300):
+        a = [rng.choice(vocab) for _ in range(rng.randint(0, 12))]
+        b = [rng.choice(vocab) for _ in range(rng.randint(0, 12))]
+        assert edit_distance(a, b) == _levenshtein(a, b), (a, b)
+    assert edit_distance([], ["x", "y"]) == 2
+    assert edit_distance(("kept", "as", "tuple"), ["kept", "as", "list"]) == 1
+
+
+def test_word_edits_are_the_sums_of_a_pooled_wer():
+    assert word_edits("a x c d", "a b c d") == (1, 4)
+    assert word_edits("", "a b") == (2, 2)
+    assert word_edits("Same words, other punctuation!", "same words other punctuation") == (0, 4)
+    # Pooled over texts, a long text weighs more than a short one.
+    texts = [("a x", "a b"), ("p q r s t u v w", "p q r s t u v w")]
+    edits = [word_edits(h, r) for h, r in texts]
+    assert rate(sum(e for e, _ in edits), sum(n for _, n in edits)) == pytest.approx(0.1)
+    assert wer("x", "") == 1.0 and wer("", "") == 0.0
+
+
+def test_rates_and_means():
+    assert rate(3, 4) == 0.75 and rate(5, 0) == 5.0 and rate(0, 0) == 0.0
+    assert per_100(1, 8) == 12.5 and per_100(0, 0) == 0.0
+    assert mean([1.0, None, float("nan"), 3.0]) == 2.0
+    assert math.isnan(mean([])) and math.isnan(mean([None]))
+    assert n_words("It's 4 o'clock, isn't it?") == len(word_tokens("It's 4 o'clock, isn't it?"))
+
+
 def test_relative_cut_and_false_edits():
     assert relative_cut(0.2, 0.05) == pytest.approx(0.75)
     assert relative_cut(0.0, 0.0) == 0.0
     assert relative_cut(0.1, 0.2) == pytest.approx(-1.0)
+    assert relative_cut(0.0, 0.1) == float("-inf")
     assert false_edits_per_100("one two three four", "one two three four") == 0.0
     assert false_edits_per_100("one two three four", "one 2 three four") == 25.0
+    assert false_edits("one two three four", "one two four") == (1, 4)
+    assert false_edits_per_100("", "words added to nothing") == 0.0
 
 
 def S(start: int, end: int, confidence: float = 1.0) -> Span:
@@ -124,13 +171,14 @@ def _articles():
     return [Article(f"a{i}", "test", (base * 3 + "\n" + plain * 2 + "\n" + base * 2)) for i in range(4)]
 
 
-def test_run_core_with_fake_engine(tmp_path):
+def test_run_core_with_fake_engine(tmp_path, capsys):
     sp = Spinner(SETS, name="moby")
     wn = Spinner(SETS, name="wordnet")
     pairs = [{"id": "p1", "style": "thesaurus", "spun": "The large kitten.", "original": "The big cat."}]
     rep = bench.run_core(n_articles=4, engine_factory=OracleEngine, articles=_articles(), dev_pairs=pairs,
-                         spinners={"moby": sp, "wordnet": wn}, build_channels=False, quiet=True,
+                         spinners={"moby": sp, "wordnet": wn}, build_channels=False,
                          n_paragraphs=4, n_wordnet=2, target_fraction=0.2)
+    assert capsys.readouterr().err == ""  # a library run is silent unless asked for progress
     m = rep["moby"]
     assert m["detection_articles"]["auc"] == 1.0
     assert m["localization_any_span"]["precision"] == 1.0
@@ -159,3 +207,48 @@ def test_load_articles_shape():
     assert {a.source.split("-")[0] for a in arts} == {"wikinews", "enwiki", "gum"}
     for a in arts:
         assert 300 <= len(a.text.split()) <= 800
+
+
+def test_bench_progress_options():
+    import argparse
+
+    from unspin.build import bench_trace
+
+    for module in (bench, bench_trace):
+        p = argparse.ArgumentParser()
+        module.add_arguments(p)
+        assert p.parse_args([]).progress is None
+        assert p.parse_args(["--progress"]).progress is True
+        assert p.parse_args(["--no-progress"]).progress is False
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    assert p.parse_args(["--quiet"]).progress is False
+
+
+def test_progress_writes_to_stderr_only_when_enabled(capsys):
+    quiet = bench.Progress()
+    quiet("hidden message")
+    assert list(quiet.bar([1, 2, 3], desc="items")) == [1, 2, 3]
+    assert capsys.readouterr() == ("", "")
+    loud = bench.Progress(enabled=True)
+    loud("shown message")
+    assert list(loud.bar(["a", "b"], desc="letters")) == ["a", "b"]
+    captured = capsys.readouterr()
+    assert captured.out == "" and "shown message" in captured.err and "letters" in captured.err
+
+
+def test_data_folder_lookup(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    import unspin
+    from unspin.build.corpus import default_data_dir
+
+    monkeypatch.setenv("UNSPIN_DATA", str(tmp_path))
+    assert default_data_dir() == tmp_path
+    monkeypatch.delenv("UNSPIN_DATA")
+    checkout = Path(unspin.__file__).resolve().parents[1]
+    beside = checkout.parent / "shared" / "data"
+    if beside.exists():
+        assert default_data_dir() == beside
+    else:
+        assert default_data_dir() in (beside, checkout / "shared" / "data")

@@ -1,10 +1,16 @@
 """Calibration: fitting, monotonicity, persistence, and span labels."""
+import dataclasses
+import json
 import random
+
+import pytest
 
 from unspin.build.calibrate import change_correct, spin_truth
 from unspin.decode import Change
-from unspin.detect import FEATURES, Calibration
+from unspin.detect import DEFAULT_CALIBRATION_PATH, FEATURES, Calibration, IncompatibleCalibration
 from unspin.build.spinner import Change as SpinChange
+from unspin.lm import ModelMissing
+from unspin.logistic import LogisticModel
 
 
 def _fit(rows):
@@ -16,7 +22,7 @@ def _fit(rows):
     mean, scale = X.mean(0), X.std(0)
     scale[scale == 0] = 1
     m = LogisticRegression().fit((X - mean) / scale, y)
-    return Calibration(list(m.coef_[0]), float(m.intercept_[0]), list(mean), list(scale))
+    return Calibration(LogisticModel(FEATURES, m.coef_[0], float(m.intercept_[0]), mean, scale))
 
 
 def _features(changes):
@@ -43,7 +49,7 @@ def test_doc_probability_is_monotone_and_bounded(tmp_path):
 def test_span_confidence_platt_scaling():
     cal = Calibration.uncalibrated()
     assert cal.span_confidence(0.5) == 0.5  # identity scaling by default
-    sharp = Calibration(**{**cal.__dict__, "span_a": 2.0, "span_b": -1.0})
+    sharp = dataclasses.replace(cal, span_a=2.0, span_b=-1.0)
     assert sharp.span_confidence(0.9) > sharp.span_confidence(0.6)
     assert 0.0 < sharp.span_confidence(1.0) < 1.0 and 0.0 < sharp.span_confidence(0.0) < 1.0
 
@@ -65,8 +71,81 @@ def test_span_confidence_model_uses_features():
     from unspin.detect import SPAN_FEATURES, Engine
 
     n = len(SPAN_FEATURES)
-    cal = Calibration(**{**Calibration.uncalibrated().__dict__, "span_coef": [1.0] + [0.0] * (n - 1),
-                         "span_intercept": 0.0, "span_mean": [0.0] * n, "span_scale": [1.0] * n})
+    cal = dataclasses.replace(Calibration.uncalibrated(), span=LogisticModel(
+        SPAN_FEATURES, [1.0] + [0.0] * (n - 1), 0.0, [0.0] * n, [1.0] * n))
     strong = Engine.span_features(_change(0, 1, "said", 0.95), [0.9])
     weak = Engine.span_features(_change(0, 1, "said", 0.30), [0.9])
     assert cal.span_confidence(0.95, strong) > 0.9 > 0.5 > cal.span_confidence(0.30, weak)
+
+
+def test_shipped_calibration_carries_the_codes_feature_names():
+    data = json.loads(DEFAULT_CALIBRATION_PATH.read_text(encoding="utf-8"))
+    cal = Calibration.load()
+    for name in ("document", "token", "span"):
+        assert data[name]["features"] == list(getattr(cal, name).features)
+    assert cal.token is not None and cal.span is not None
+
+
+def _saved(tmp_path, data) -> str:
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def test_load_refuses_other_feature_names(tmp_path):
+    data = json.loads(DEFAULT_CALIBRATION_PATH.read_text(encoding="utf-8"))
+    renamed = json.loads(json.dumps(data))
+    renamed["token"]["features"][0] = "suspicion"  # a feature the code no longer has
+    expected = r"token model.*missing \['suspicion_logit'\].*unknown \['suspicion'\]"
+    with pytest.raises(IncompatibleCalibration, match=expected):
+        Calibration.load(_saved(tmp_path, renamed))
+    swapped = json.loads(json.dumps(data))
+    f = swapped["document"]["features"]
+    f[0], f[1] = f[1], f[0]  # same names, other order: the coefficients would be misapplied
+    with pytest.raises(ValueError, match="other order"):
+        Calibration.load(_saved(tmp_path, swapped))
+    shorter = json.loads(json.dumps(data))
+    for key in ("features", "coef", "mean", "scale"):
+        shorter["span"][key] = shorter["span"][key][:-1]
+    with pytest.raises(ModelMissing, match="span model"):
+        Calibration.load(_saved(tmp_path, shorter))
+
+
+def test_load_refuses_the_old_unnamed_format(tmp_path):
+    old = {"coef": [0.0] * len(FEATURES), "intercept": 0.0, "mean": [0.0] * len(FEATURES),
+           "scale": [1.0] * len(FEATURES), "span_a": 1.0, "span_b": 0.0}
+    with pytest.raises(IncompatibleCalibration, match="refit it with `unspin calibrate`"):
+        Calibration.load(_saved(tmp_path, old))
+
+
+def test_calibration_round_trips_every_number(tmp_path):
+    cal = Calibration.load()
+    path = tmp_path / "again.json"
+    cal.save(path)
+    assert Calibration.load(path) == cal
+    assert path.read_text(encoding="utf-8") == DEFAULT_CALIBRATION_PATH.read_text(encoding="utf-8")
+
+
+def test_fit_writes_named_models(tiny_lm, tiny_channel):
+    """`fit` on a handful of hand-made rows gives the named format that `load` accepts."""
+    from unspin.build.calibrate import fit
+    from unspin.build.spinner import SpinResult
+    from unspin.detect import SPAN_FEATURES, TOKEN_FEATURES, Engine
+
+    genuine = ["The minister said the plan would cost more than expected.",
+               "The police said the road was closed.", "The soldiers returned from the front lines."]
+    spun = [("The minister mentioned the scheme would price extra than expected.",
+             "The minister said the plan would cost more than expected.",
+             [("mentioned", "said"), ("scheme", "plan"), ("price", "cost"), ("extra", "more")]),
+            ("The infantrymen returned from the entrance traces.",
+             "The soldiers returned from the front lines.",
+             [("infantrymen", "soldiers"), ("entrance", "front"), ("traces", "lines")])]
+    rows = [(t, 0, None) for t in genuine]
+    for text, original, pairs in spun:
+        changes = [SpinChange(text.index(new), text.index(new) + len(new), old, new) for new, old in pairs]
+        rows.append((text, 1, SpinResult(text, original, changes)))
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated())
+    cal = fit(engine, rows, "hand-made rows")
+    assert cal.document.features == FEATURES and cal.token.features == TOKEN_FEATURES
+    assert cal.span is None or cal.span.features == SPAN_FEATURES
+    assert "5 documents" in cal.trained_on

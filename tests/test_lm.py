@@ -1,6 +1,10 @@
-"""The KenLM wrapper, the tiny ARPA writer and the LM training helpers."""
+"""The KenLM wrapper, the tiny ARPA writer and the LM training helpers.
+
+`tiny_lm` (the model) and `tiny_corpus` (the sentences it was trained on) come from conftest.py.
+"""
 from __future__ import annotations
 
+import argparse
 import math
 
 import pytest
@@ -8,25 +12,9 @@ import pytest
 kenlm = pytest.importorskip("kenlm")
 
 from unspin import text  # noqa: E402
-from unspin.lm import DEFAULT_LM_PATH, KenLM, ModelMissing, load_lm  # noqa: E402
+from unspin.build import train_lm as train_lm_module  # noqa: E402
 from unspin.build.train_lm import KenLMToolsMissing, fast_lm_sentences, find_kenlm_tool, write_arpa  # noqa: E402
-
-# Hand-written toy sentences (LM format: lowercased, space-separated tokens).
-SENTENCES = [
-    "the red fox jumped over the low fence .",
-    "the old farmer fixed the low fence on monday .",
-    "a red fox ran across the wide field .",
-    "the farmer said the fox ran away .",
-    "on monday the old farmer sold a red tractor .",
-    "the wide field was full of snow .",
-]
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory):
-    path = tmp_path_factory.mktemp("lm") / "tiny.arpa"
-    write_arpa(SENTENCES, path, order=3)
-    return KenLM(path)
+from unspin.lm import DEFAULT_LM_PATH, KenLM, ModelMissing, load_lm  # noqa: E402
 
 
 def _incremental(lm, words, eos=True):
@@ -45,23 +33,23 @@ def test_arpa_header_and_order(tmp_path, tiny_lm):
     lines = tiny_lm.path.read_text().splitlines()
     assert lines[0] == "\\data\\" and lines[-1] == "\\end\\"
     unigrams = {line.split("\t")[1] for line in lines if line.count("\t") >= 1 and len(line.split("\t")[1].split()) == 1}
-    assert {"<s>", "</s>", "<unk>", "fox"} <= unigrams
+    assert {"<s>", "</s>", "<unk>", "minister"} <= unigrams
 
 
-def test_incremental_scores_agree_with_sentence_score(tiny_lm):
-    for sent in SENTENCES + ["the farmer jumped over the field .", "a tractor ran on snow ."]:
+def test_incremental_scores_agree_with_sentence_score(tiny_lm, tiny_corpus):
+    for sent in tiny_corpus + ["the police returned from the coast .", "a storm arrived on friday ."]:
         words = sent.split()
         assert _incremental(tiny_lm, words) == pytest.approx(tiny_lm.sentence_score(words), abs=1e-4)
 
 
 def test_sentence_score_without_eos(tiny_lm):
-    words = "the red fox ran".split()
+    words = "the minister said the".split()
     assert _incremental(tiny_lm, words, eos=False) == pytest.approx(
         tiny_lm.sentence_score(words, eos=False), abs=1e-4)
 
 
-def test_seen_sentence_beats_scrambled(tiny_lm):
-    for sent in SENTENCES:
+def test_seen_sentence_beats_scrambled(tiny_lm, tiny_corpus):
+    for sent in tiny_corpus:
         words = sent.split()
         scrambled = words[::-1]
         assert tiny_lm.sentence_score(words) > tiny_lm.sentence_score(scrambled) + 1.0
@@ -69,14 +57,14 @@ def test_seen_sentence_beats_scrambled(tiny_lm):
 
 def test_synonym_swap_scores_lower(tiny_lm):
     # The kind of choice the decoder makes: the seen word beats an unseen substitute.
-    seen = "the red fox jumped over the low fence .".split()
-    swapped = "the red fox jumped over the low barrier .".split()
+    seen = "the police said the road was closed .".split()
+    swapped = "the police said the street was closed .".split()
     assert tiny_lm.sentence_score(seen) > tiny_lm.sentence_score(swapped)
 
 
-def test_probabilities_are_normalized(tiny_lm):
-    vocab = sorted({w for s in SENTENCES for w in s.split()} | {"</s>", "<unk>"})
-    for context in ([], ["the"], ["the", "red"], ["on", "monday"], ["zebra"]):
+def test_probabilities_are_normalized(tiny_lm, tiny_corpus):
+    vocab = sorted({w for s in tiny_corpus for w in s.split()} | {"</s>", "<unk>"})
+    for context in ([], ["the"], ["the", "front"], ["on", "monday"], ["zebra"]):
         state = tiny_lm.begin_state()
         for w in context:
             _, state = tiny_lm.score(state, w)
@@ -85,7 +73,7 @@ def test_probabilities_are_normalized(tiny_lm):
 
 
 def test_unknown_words_and_contains(tiny_lm):
-    assert tiny_lm.contains("fox")
+    assert tiny_lm.contains("minister")
     assert not tiny_lm.contains("zebra")
     state = tiny_lm.begin_state()
     s_unk, _ = tiny_lm.score(state, "zebra")
@@ -101,14 +89,14 @@ def test_null_state_differs_from_sentence_start(tiny_lm):
     assert s_bos > s_null
 
 
-def test_other_orders_load(tmp_path):
+def test_other_orders_load(tmp_path, tiny_corpus):
     for order in (2, 4):
-        lm = KenLM(write_arpa(SENTENCES, tmp_path / f"o{order}.arpa", order=order))
+        lm = KenLM(write_arpa(tiny_corpus, tmp_path / f"o{order}.arpa", order=order))
         assert lm.order == order
-        words = SENTENCES[0].split()
+        words = tiny_corpus[0].split()
         assert _incremental(lm, words) == pytest.approx(lm.sentence_score(words), abs=1e-4)
     with pytest.raises(ValueError):
-        write_arpa(SENTENCES, tmp_path / "o1.arpa", order=1)
+        write_arpa(tiny_corpus, tmp_path / "o1.arpa", order=1)
 
 
 def test_load_lm_missing(tmp_path):
@@ -126,6 +114,15 @@ def test_fast_tokenization_matches_text_module():
     ]
     for para in paragraphs:
         assert list(fast_lm_sentences(para)) == list(text.lm_sentences(para))
+
+
+def test_progress_option_defaults_to_the_terminal():
+    p = argparse.ArgumentParser()
+    train_lm_module.add_arguments(p)
+    assert p.parse_args([]).progress is None
+    assert p.parse_args(["--progress"]).progress is True
+    assert p.parse_args(["--no-progress"]).progress is False
+    assert p.parse_args(["--quiet"]).progress is False
 
 
 def test_missing_tools_error_says_how_to_build(tmp_path, monkeypatch):
@@ -157,20 +154,80 @@ def _kenlm_tools_available() -> bool:
 
 @pytest.mark.skipif(not _kenlm_tools_available(), reason="lmplz/build_binary not built (set KENLM_BIN)")
 @pytest.mark.parametrize("vocab_size", [None, 20])
-def test_train_lm_end_to_end(tmp_path, vocab_size):
+def test_train_lm_end_to_end(tmp_path, vocab_size, tiny_corpus, capsys):
     import gzip
 
     from unspin.build.train_lm import train_lm
 
     folder = tmp_path / "data" / "corpora" / "toy"
     folder.mkdir(parents=True)
-    paragraphs = [s.capitalize().replace(" .", ".") for s in SENTENCES] * 5
+    paragraphs = [s.capitalize().replace(" .", ".") for s in tiny_corpus] * 5
     with gzip.open(folder / "toy.txt.gz", "wt", encoding="utf-8") as f:
         f.write("\n".join(paragraphs) + "\n")
     out = train_lm(tmp_path / "toy.binary", data_dir=tmp_path / "data", order=3, prune=(0, 0, 0),
-                   vocab_size=vocab_size, memory="100M", progress=False, workers=1)
+                   vocab_size=vocab_size, memory="100M", workers=1)
+    assert capsys.readouterr().err == ""  # silent unless a log callback or tool output is asked for
     lm = KenLM(out)
     assert lm.order == 3
-    words = SENTENCES[0].split()
+    words = tiny_corpus[0].split()
     assert lm.sentence_score(words) > lm.sentence_score(words[::-1])
     assert _incremental(lm, words) == pytest.approx(lm.sentence_score(words), abs=1e-3)
+
+
+def _fake_kenlm_tools(folder):
+    """Stand-ins for lmplz and build_binary: they write a real (tiny) model, and chatter on
+    stdout and stderr as the real tools do, so that the pipeline around them can be tested."""
+    import stat
+    import sys
+
+    folder.mkdir()
+    lmplz = folder / "lmplz"
+    lmplz.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "from unspin.build.train_lm import write_arpa\n"
+        "args = sys.argv[1:]\n"
+        "sentences = sys.stdin.read().splitlines()\n"
+        "print('fake lmplz: counting', file=sys.stderr)\n"
+        "write_arpa(sentences, args[args.index('--arpa') + 1], order=int(args[args.index('-o') + 1]))\n",
+        encoding="utf-8")
+    build_binary = folder / "build_binary"
+    build_binary.write_text(
+        f"#!{sys.executable}\n"
+        "import shutil, sys\n"
+        "print('fake build_binary: writing')\n"
+        "print('fake build_binary: done', file=sys.stderr)\n"
+        "shutil.copyfile(sys.argv[-2], sys.argv[-1])\n",
+        encoding="utf-8")
+    for tool in (lmplz, build_binary):
+        tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    return folder
+
+
+def _toy_data(tmp_path, tiny_corpus):
+    import gzip
+
+    folder = tmp_path / "data" / "corpora" / "toy"
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "toy.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(s.capitalize().replace(" .", ".") for s in tiny_corpus) + "\n")
+    return tmp_path / "data"
+
+
+def test_train_lm_is_silent_by_default_and_reports_to_a_callback(tmp_path, tiny_corpus, capfd):
+    from unspin.build.train_lm import train_lm
+
+    tools = _fake_kenlm_tools(tmp_path / "bin")
+    data = _toy_data(tmp_path, tiny_corpus)
+    out = train_lm(tmp_path / "quiet.binary", data_dir=data, order=3, kenlm_bin=tools, workers=1)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""  # not even the tools' own chatter
+    assert KenLM(out).order == 3
+
+    messages = []
+    train_lm(tmp_path / "loud.binary", data_dir=data, order=3, kenlm_bin=tools, workers=1, vocab_size=5,
+             log=messages.append, tool_output=True)
+    captured = capfd.readouterr()
+    assert captured.out == ""  # build_binary's stdout goes to stderr: stdout is for results
+    assert "fake lmplz" in captured.err and "fake build_binary: writing" in captured.err
+    assert any("sentences tokenized" in m for m in messages) and any(m.startswith("wrote ") for m in messages)

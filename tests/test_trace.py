@@ -164,7 +164,7 @@ def test_cli_add_inputs(tmp_path, capsys):
     idx = str(tmp_path / "i.sqlite")
     assert index_main(["add", "--index", idx, str(folder), str(rows), "--no-progress"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out == {"added": 3, "skipped_empty": 1, "documents": 3}
+    assert out == {"added": 3, "skipped_empty": 1, "skipped_bad": 0, "documents": 3}
     with Index(idx) as ix:
         assert ix.get("one.txt") and ix.get("sub/two.html") and ix.get("r1")["url"] == "http://x"
     assert index_main(["stats", "--index", idx]) == 0
@@ -192,15 +192,17 @@ def test_cli_add_parquet(tmp_path, capsys):
 
 def test_bad_inputs(tmp_path, capsys):
     idx = str(tmp_path / "i.sqlite")
-    unknown = tmp_path / "docs.csv"
-    unknown.write_text("id,text\n1,hello\n")
+    unknown = tmp_path / "docs.xml"
+    unknown.write_text("<docs><doc id='1'>hello</doc></docs>\n")
     assert index_main(["add", "--index", idx, str(unknown)]) == 2
     assert "unknown input format" in capsys.readouterr().err
     assert index_main(["add", "--index", idx, str(tmp_path / "missing.jsonl")]) == 2
+    assert not os.path.exists(idx)  # a failed run leaves no index file behind
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    assert index_main(["add", "--index", idx, str(bad)]) == 2
+    assert index_main(["add", "--index", idx, str(bad), "--strict"]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+    assert not os.path.exists(idx)
     with pytest.raises(InputError):
         Index("/proc/x.sqlite")
     with pytest.raises(InputError):

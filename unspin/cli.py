@@ -19,12 +19,12 @@ from typing import Callable, Sequence
 from . import __version__
 from .build import bench_core, bench_trace, calibrate, channel as channel_build, coverage, spinner, train_lm
 from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SPUN, Engine, VerdictThresholds)
-from .index import Index
-from .inputs import (MAX_DOCUMENT_BYTES, InputError, atomic_output, check_output_path, iter_input_docs,
-                     load_document, map_jsonl)
+from .index import Index, add_inputs
+from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, atomic_output, check_output_path, html_choice,
+                     load_document, map_jsonl, read_bytes_text)
 from .lexicon import Channel, norm_phrase
 from .lm import ModelMissing
-from .report import render_alignment_html, render_alignment_text, render_html, render_json, render_text
+from .report import render_alignment_html, render_alignment_text, render_json
 from .trace import MIN_COVERAGE, trace
 
 # Exit status of a bug in unspin (sysexits' EX_SOFTWARE), apart from 1 (--fail-on) and 2 (user error).
@@ -98,21 +98,22 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         def handle(text: str) -> dict:
             nonlocal reached
-            result = engine.check(text, args.min_confidence)
+            result = engine.check(text, args.min_confidence, html=args.html)
             reached |= result.verdict in failing
             return result.to_dict()
 
         with progress_bar(args, "check", "doc") as bar:
-            map_jsonl(args.jsonl, args.output, handle, args.max_bytes, html=args.html, on_row=_tick(bar))
+            # Rows reach the engine as given: it reduces HTML and says so in each result.
+            map_jsonl(args.jsonl, args.output, handle, args.max_bytes, html=False, on_row=_tick(bar))
         return 1 if reached else 0
-    doc = load_document(args.file, args.max_bytes, html=args.html)
-    result = engine.check(doc.text, args.min_confidence)
+    raw = read_bytes_text(args.file, args.max_bytes)
+    result = engine.check(raw, args.min_confidence, html=html_choice(args.file, args.html))
     if args.format == "json":
-        out = render_json(result, file=args.file, input_format=doc.format) + "\n"
+        out = render_json(result, file=args.file) + "\n"
     elif args.format == "html":
-        out = render_html(result, args.file, doc.text)
+        out = result.to_html(args.file)
     else:
-        out = render_text(result, args.file, doc.text)
+        out = result.to_text(args.file)
     _write(args, out)
     return 1 if result.verdict in failing else 0
 
@@ -120,8 +121,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     check_output_path(args.output, inputs=[args.file])
     engine = _engine(args)
-    doc = load_document(args.file, args.max_bytes, html=args.html)
-    result = engine.restore(doc.text, args.min_confidence)
+    raw = read_bytes_text(args.file, args.max_bytes)
+    result = engine.restore(raw, args.min_confidence, html=html_choice(args.file, args.html))
     _write(args, result.text if result.text.endswith("\n") or not result.text else result.text + "\n")
     if args.changes:
         for s in result.changes:
@@ -163,25 +164,33 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
-    docs_in = list(args.inputs)
-    for path in docs_in:  # fail before anything is written on a missing input
-        iter_input_docs(path, check_only=True)
-    with Index(args.index) as idx, progress_bar(args, "index", "doc") as bar:
-        total = skipped = 0
-        done = 0
+    """`unspin index add`: bad rows are reported on stderr and skipped (--strict: the first one
+    stops the run, nothing written, exit 2); one JSON summary line on stdout."""
+    with progress_bar(args, "index", "doc") as bar:
+        shown = 0
 
         def on_batch(n_written: int) -> None:
-            nonlocal done
+            nonlocal shown
             if bar is not None:
-                bar.update(total + n_written - done)
-                done = total + n_written
+                bar.update(n_written - shown)
+                shown = n_written
 
-        for path in docs_in:
-            total += idx.add(iter_input_docs(path), progress=on_batch)
-            skipped += idx.last_skipped
-        print(json.dumps({"added": total, "skipped_empty": skipped, "documents": len(idx)}))
-    if skipped:
-        print(f"unspin index add: skipped {skipped:,} rows with empty text", file=sys.stderr)
+        def on_bad(bad: BadRow) -> None:
+            message = f"unspin index add: {bad.where}: {bad.reason}; skipped"
+            if bar is not None:
+                bar.write(message, file=sys.stderr)
+            else:
+                print(message, file=sys.stderr)
+
+        summary = add_inputs(args.index, args.inputs, strict=args.strict, id_column=args.id_column,
+                             text_column=args.text_column, max_bytes=args.max_bytes, on_bad=on_bad,
+                             progress=on_batch)
+    print(json.dumps(summary.to_dict()))
+    if summary.skipped_empty:
+        print(f"unspin index add: skipped {summary.skipped_empty:,} rows with empty text", file=sys.stderr)
+    if summary.skipped_bad:
+        print(f"unspin index add: skipped {summary.skipped_bad:,} bad rows (listed above; --strict stops at "
+              f"the first)", file=sys.stderr)
     return 0
 
 
@@ -290,10 +299,26 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Build and maintain a trace index (one SQLite file).")
     isub = p.add_subparsers(dest="index_command", required=True, metavar="ACTION")
     q = isub.add_parser("add", help="add or replace documents (by id)",
-                        description="Add or replace documents; written in transactions of 500.")
-    q.add_argument("--index", required=True, help="the SQLite index file (created if missing)")
-    q.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL rows {id, text, ...}, a folder of "
-                   ".txt/.html files (id = relative path), one .txt/.html file, or .parquet")
+                        description="Add or replace documents (by id); written in transactions of 500. "
+                                    "A bad row is reported on stderr (FILE:ROW: why) and skipped; the "
+                                    "JSON summary on stdout counts them as skipped_bad. Row numbers are "
+                                    "line numbers (JSONL, CSV) or record numbers (Parquet).")
+    q.add_argument("--index", required=True, help="the SQLite index file (created if missing; a failed run "
+                   "leaves none behind)")
+    q.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL rows {id, text, ...} (.jsonl, .ndjson, "
+                   ".jsonl.gz; - for stdin), CSV with a header row (.csv, .csv.gz), .parquet, one .txt/.md/.html "
+                   "file (id = file name), or a folder of them (id = relative path); other fields or columns "
+                   "become metadata")
+    q.add_argument("--id-column", default="id", metavar="NAME",
+                   help="the JSONL field or CSV/Parquet column holding each document's id (default id)")
+    q.add_argument("--text-column", default="text", metavar="NAME",
+                   help="the JSONL field or CSV/Parquet column holding each document's text (default text)")
+    q.add_argument("--max-bytes", type=positive_int, default=MAX_DOCUMENT_BYTES,
+                   help=f"skip (as a bad row) documents larger than this many bytes "
+                        f"(default {MAX_DOCUMENT_BYTES:,})")
+    q.add_argument("--strict", action="store_true",
+                   help="stop at the first bad row, with exit status 2 and nothing written; every input is "
+                        "read once in full before indexing (stdin via a temporary file)")
     _add_progress_option(q)
     q.set_defaults(func=cmd_index_add)
     q = isub.add_parser("stats", help="documents, words and size of an index")

@@ -3,20 +3,33 @@
 `Engine` holds the loaded language model, channel and calibration; `check()`
 decodes every sentence, turns decoder statistics into a calibrated spin
 probability, and reports each substitution as a `Span` with a confidence.
+
+Three logistic models (`unspin.logistic.LogisticModel`) make the calibrated numbers, each over
+one named feature vector defined once here: `DocumentFeatures` (P(spun) of a document),
+`TokenFeatures` (P(a word was substituted)) and `SpanFeatures` (P(a suggestion is the original)).
+
+>>> engine = Engine.load()                                             # doctest: +SKIP
+>>> result = engine.check("The minister mentioned the scheme was ready.")  # doctest: +SKIP
+>>> result.verdict, [(s.text, s.suggestion) for s in result.spans]    # doctest: +SKIP
+('likely spun', [('mentioned', 'said'), ('scheme', 'plan')])
 """
 from __future__ import annotations
 
 import functools
 import json
 import math
+import multiprocessing
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from .decode import Change, Decoder, DecoderConfig, SentenceDecoding
+from .inputs import reduce_input
 from .lexicon import Channel, curated_sources
-from .logistic import logit, sigmoid
 from .lm import MODELS_DIR, LanguageModel, ModelMissing, load_lm
+from .logistic import LogisticModel, logit, sigmoid
+from .report import render_html, render_text
 from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences
 
 DEFAULT_CALIBRATION_PATH = MODELS_DIR / "calibration.json"
@@ -25,54 +38,87 @@ MIN_ENGLISH_SHARE = 0.6
 # English prose runs at 40-55% function words; French or German at a few percent of ours.
 MIN_FUNCTION_WORD_SHARE = 0.10
 DEFAULT_MIN_CONFIDENCE = 0.5
+# Texts sent to a `Engine.pipe` worker at a time.
+DEFAULT_BATCH_SIZE = 8
 
-FEATURES = (
-    "changes_per_100",
-    "mass_per_100",
-    "gain_per_word",
-    "content_share",
-    "logprob_per_word",
-    "rewriter_marks_per_100",
-    "oov_share",
-    "flagged_per_100",
-    "mean_token_p",
-)
 
-# Per-token evidence for P(this word was substituted): the decoder's local suspicion, how well the
-# word fits its context beyond its own frequency, and whether a decoded change covers it.
-TOKEN_FEATURES = (
-    "suspicion_logit",
-    "logprob",
-    "unigram",
-    "pmi",
-    "ngram",
-    "function_word",
-    "capitalized",
-    "log_candidates",
-    "change_p_spun",
-    "next_pmi",
-    "best_alternative_gain",
-    "next_ngram",
-    "after_next_ngram",
-)
+# ---- the three named feature vectors: each list of names is defined here and nowhere else ----
+class DocumentFeatures(NamedTuple):
+    """Document evidence for P(spun); `Engine.features` gives it as a dict (see `FEATURES`).
 
-# Per-change evidence for P(the suggestion is the original wording).
-SPAN_FEATURES = (
-    "posterior_logit",
-    "lm_gain",
-    "channel",
-    "n_sources",
-    "cosine",
-    "zipf_gain",
-    "token_p",
-    "length_change",
-    "glove_only",
-)
+    >>> FEATURES[:2]
+    ('changes_per_100', 'mass_per_100')
+    """
+
+    changes_per_100: float
+    mass_per_100: float
+    gain_per_word: float
+    content_share: float
+    logprob_per_word: float
+    rewriter_marks_per_100: float
+    oov_share: float
+    flagged_per_100: float
+    mean_token_p: float
+
+
+class TokenFeatures(NamedTuple):
+    """Per-token evidence for P(this word was substituted): the decoder's local suspicion, how
+    well the word fits its context beyond its own frequency, and whether a decoded change covers it.
+
+    >>> TokenFeatures._fields.index("change_p_spun")
+    8
+    """
+
+    suspicion_logit: float
+    logprob: float
+    unigram: float
+    pmi: float
+    ngram: float
+    function_word: float
+    capitalized: float
+    log_candidates: float
+    change_p_spun: float
+    next_pmi: float
+    best_alternative_gain: float
+    next_ngram: float
+    after_next_ngram: float
+
+
+class SpanFeatures(NamedTuple):
+    """Per-change evidence for P(the suggestion is the original wording).
+
+    >>> SpanFeatures._fields[0]
+    'posterior_logit'
+    """
+
+    posterior_logit: float
+    lm_gain: float
+    channel: float
+    n_sources: float
+    cosine: float
+    zipf_gain: float
+    token_p: float
+    length_change: float
+    glove_only: float
+
+
+FEATURES = DocumentFeatures._fields
+TOKEN_FEATURES = TokenFeatures._fields
+SPAN_FEATURES = SpanFeatures._fields
+# The calibration file's model names and the feature names each must carry.
+MODEL_FEATURES = {"document": FEATURES, "token": TOKEN_FEATURES, "span": SPAN_FEATURES}
 
 
 @dataclass
 class Span:
-    """A suspected substitution: text[start:end], its likely original, and why."""
+    """A suspected substitution: text[start:end], its likely original, and why.
+
+    `suggestion` is None for a word that looks substituted but whose original the channel does not
+    know; `confidence` is then P(substituted), else P(the suggestion is the original).
+
+    >>> Span(4, 13, "mentioned", "said", 0.91).to_dict()["suggestion"]
+    'said'
+    """
 
     start: int
     end: int
@@ -82,12 +128,32 @@ class Span:
     evidence: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The JSON form of the span.
+
+        >>> Span(0, 3, "odd", None, 0.7).to_dict()
+        {'start': 0, 'end': 3, 'text': 'odd', 'suggestion': None, 'confidence': 0.7, 'evidence': {}}
+        """
         return asdict(self)
 
 
 @dataclass
 class CheckResult:
-    spin_probability: float
+    """What `Engine.check` found: the spin probability and verdict, the suspicious spans, and the
+    restored text.
+
+    `spin_probability` is None when the text cannot be judged (not English). `text` is the text the
+    span offsets index: the input itself, or with `input_format == "html"` the main text extracted
+    from the HTML page (then `to_dict()` includes it too).
+
+    >>> r = CheckResult(0.97, "spun", [Span(4, 13, "mentioned", "said", 0.91)], "The said it.",
+    ...                 text="The mentioned it.")
+    >>> r.to_dict()["spin_probability"], r.to_dict()["input_format"]
+    (0.97, 'text')
+    >>> print(r.to_text(source="example").splitlines()[1])
+    spin probability: 0.97  verdict: spun  (0 words, 1 suspicious spans)
+    """
+
+    spin_probability: float | None
     verdict: str
     spans: list[Span]
     restored: str
@@ -96,98 +162,213 @@ class CheckResult:
     warnings: list[str] = field(default_factory=list)
     features: dict = field(default_factory=dict)
     n_words: int = 0
+    input_format: str = "text"  # "text", or "html" when `text` is the main text of an HTML page
+    text: str = ""              # the checked text: every span offset indexes it
 
     def to_dict(self) -> dict:
-        return {
-            "spin_probability": round(self.spin_probability, 4),
+        """The JSON form (the CLI's `--format json` and JSONL rows); `text` only for HTML input.
+
+        >>> foreign = CheckResult(None, NOT_ENGLISH, [], "Der Plan.", language="non-English")
+        >>> foreign.to_dict()["spin_probability"] is None
+        True
+        """
+        d = {
+            "spin_probability": None if self.spin_probability is None else round(self.spin_probability, 4),
             "verdict": self.verdict,
             "language": self.language,
             "reliable": self.reliable,
             "n_words": self.n_words,
+            "input_format": self.input_format,
+        }
+        if self.input_format == "html":
+            d["text"] = self.text
+        d.update({
             "spans": [s.to_dict() for s in self.spans],
             "restored": self.restored,
             "warnings": self.warnings,
             "features": {k: round(v, 4) for k, v in self.features.items()},
-        }
+        })
+        return d
+
+    def to_text(self, source: str = "text") -> str:
+        """A terminal report (`unspin check`'s default format); `source` names the input in its title.
+
+        >>> CheckResult(0.1, "not spun", [], "Fine.", text="Fine.").to_text().splitlines()[0]
+        'unspin check: text'
+        """
+        return render_text(self, source, self.text)
+
+    def to_html(self, source: str = "text") -> str:
+        """A self-contained HTML page: spans highlighted, evidence on hover.
+
+        >>> "<mark" in CheckResult(0.9, "spun", [Span(0, 3, "Odd", "Old", 0.8)], "Old.", text="Odd.").to_html()
+        True
+        """
+        return render_html(self, source, self.text)
 
 
 @dataclass
 class RestoreResult:
+    """The likely original wording (`text`) and the changes applied to make it; `input_format` says
+    whether the input was reduced from HTML (then offsets index its extracted main text).
+
+    >>> RestoreResult("The minister said it.", []).text
+    'The minister said it.'
+    """
+
     text: str
     changes: list[Span]
+    input_format: str = "text"
+
+
+class IncompatibleCalibration(ModelMissing, ValueError):
+    """A calibration file that this code cannot use: an old format, or feature names (or their order)
+    other than the code's. Refit it with `unspin calibrate`. The CLI reports it as a missing model.
+
+    >>> Calibration.from_dict({"coef": [0.5] * 9, "intercept": 0.0})   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unspin.detect.IncompatibleCalibration: calibration: not a calibration with named features (an old format?); ...
+    """
 
 
 @dataclass
 class Calibration:
-    """Logistic regression from document features to P(spun), and Platt scaling of span posteriors."""
+    """The calibrated models: document features -> P(spun); token features -> P(substituted), with
+    the flag threshold; span features -> P(the suggestion is right), or, without a span model,
+    Platt scaling of the decoder's posterior.
 
-    coef: list[float]
-    intercept: float
-    mean: list[float]
-    scale: list[float]
+    >>> cal = Calibration.uncalibrated()
+    >>> cal.document.features == FEATURES, cal.span_confidence(0.5)
+    (True, 0.5)
+    """
+
+    document: LogisticModel
+    token: LogisticModel | None = None   # absent: no token flags
+    span: LogisticModel | None = None    # absent: Platt scaling of the posterior (span_a, span_b)
     span_a: float = 1.0
     span_b: float = 0.0
-    trained_on: str = ""
-    # Token classifier (logistic regression over TOKEN_FEATURES); absent = no token flags.
-    token_coef: list[float] | None = None
-    token_intercept: float = 0.0
-    token_mean: list[float] | None = None
-    token_scale: list[float] | None = None
     token_threshold: float = 0.5  # flag a word at or above this P(substituted); chosen for token F1
-    # Change confidence model (logistic regression over SPAN_FEATURES); absent = Platt scaling above.
-    span_coef: list[float] | None = None
-    span_intercept: float = 0.0
-    span_mean: list[float] | None = None
-    span_scale: list[float] | None = None
+    trained_on: str = ""
 
-    def doc_probability(self, features: dict[str, float]) -> float:
-        return _linear_probability([features[f] for f in FEATURES], self.coef, self.intercept, self.mean, self.scale)
+    def __post_init__(self):
+        for name, expected in MODEL_FEATURES.items():
+            model = getattr(self, name)
+            if model is not None and model.features != expected:
+                raise IncompatibleCalibration(
+                    f"the {name} model's features {list(model.features)} differ from the code's {list(expected)}")
 
-    def token_probability(self, feats: Sequence[float]) -> float:
-        if self.token_coef is None:
+    def doc_probability(self, features: Mapping[str, float]) -> float:
+        """P(spun) of a document from its `DocumentFeatures` (a dict, as `Engine.features` gives).
+
+        >>> round(Calibration.uncalibrated().doc_probability(dict.fromkeys(FEATURES, 0.0)), 3)
+        0.002
+        """
+        return self.document.probability(features)
+
+    def token_probability(self, feats: TokenFeatures | Mapping[str, float]) -> float:
+        """P(a word was substituted) from its `TokenFeatures`; 0 without a token model.
+
+        >>> Calibration.uncalibrated().token_probability(TokenFeatures(*[0.0] * len(TOKEN_FEATURES)))
+        0.0
+        """
+        if self.token is None:
             return 0.0
-        return _linear_probability(feats, self.token_coef, self.token_intercept, self.token_mean, self.token_scale)
+        return self.token.probability(feats)
 
-    def span_confidence(self, posterior: float, feats: Sequence[float] | None = None) -> float:
-        """P(a change's suggestion is the original), from its SPAN_FEATURES when a model is fitted."""
-        if self.span_coef is not None and feats is not None:
-            return _linear_probability(feats, self.span_coef, self.span_intercept, self.span_mean, self.span_scale)
+    def span_confidence(self, posterior: float, feats: SpanFeatures | Mapping[str, float] | None = None) -> float:
+        """P(a change's suggestion is the original), from its `SpanFeatures` when a model is fitted.
+
+        >>> Calibration.uncalibrated().span_confidence(0.8)   # no span model: identity Platt scaling
+        0.8
+        """
+        if self.span is not None and feats is not None:
+            return self.span.probability(feats)
         return sigmoid(self.span_a * logit(posterior) + self.span_b)
+
+    # -- persistence ---------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The JSON form: each model with its feature names.
+
+        >>> sorted(Calibration.uncalibrated().to_dict())
+        ['document', 'span', 'span_platt', 'token', 'token_threshold', 'trained_on']
+        """
+        return {
+            "trained_on": self.trained_on,
+            "document": self.document.to_dict(),
+            "token": None if self.token is None else self.token.to_dict(),
+            "token_threshold": self.token_threshold,
+            "span": None if self.span is None else self.span.to_dict(),
+            "span_platt": {"a": self.span_a, "b": self.span_b},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping, source: str = "calibration") -> "Calibration":
+        """Read `to_dict()`'s form; refuse (`IncompatibleCalibration`) other feature names.
+
+        >>> Calibration.from_dict(Calibration.uncalibrated().to_dict()) == Calibration.uncalibrated()
+        True
+        """
+        if not isinstance(data, Mapping) or "document" not in data:
+            raise IncompatibleCalibration(
+                f"{source}: not a calibration with named features (an old format?); "
+                f"refit it with `unspin calibrate`")
+        models = {}
+        try:
+            for name, expected in MODEL_FEATURES.items():
+                d = data.get(name)
+                models[name] = None if d is None else LogisticModel.from_dict(d, expected, name=f"the {name} model")
+        except ValueError as err:
+            raise IncompatibleCalibration(f"{source}: {err}; refit it with `unspin calibrate`") from None
+        platt = data.get("span_platt") or {}
+        return cls(**models, span_a=platt.get("a", 1.0), span_b=platt.get("b", 0.0),
+                   token_threshold=data.get("token_threshold", 0.5), trained_on=data.get("trained_on", ""))
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_CALIBRATION_PATH) -> "Calibration":
+        """Read a calibration JSON file (`unspin calibrate` writes them).
+
+        >>> Calibration.load().token_threshold       # doctest: +SKIP
+        0.25
+        """
         with open(path, encoding="utf-8") as f:
-            return cls(**json.load(f))
+            return cls.from_dict(json.load(f), source=str(path))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        """Write the calibration as JSON (read back by `load`).
+
+        >>> Calibration.uncalibrated().save("/tmp/calibration.json")   # doctest: +SKIP
+        """
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def uncalibrated(cls) -> "Calibration":
-        """A neutral starting point for fitting and for tests; never what `Engine.load` ships."""
-        return cls(coef=[1.5, 1.0, 1.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0], intercept=-2.0,
-                   mean=[2.0, 2.0, 0.05, 0.05, -1.5, 0.0, 0.02, 0.0, 0.0],
-                   scale=[2.0, 2.0, 0.05, 0.05, 0.5, 1.0, 0.05, 1.0, 1.0],
-                   trained_on="uncalibrated prior")
+        """A neutral starting point for fitting and for tests; never what `Engine.load` ships.
 
-
-def _linear_probability(x: Sequence[float], coef: Sequence[float], intercept: float,
-                        mean: Sequence[float], scale: Sequence[float]) -> float:
-    """A standardized logistic regression's P(y=1 | x)."""
-    z = intercept
-    for xi, c, m, s in zip(x, coef, mean, scale):
-        z += c * (xi - m) / s
-    return sigmoid(z)
+        >>> Calibration.uncalibrated().token is None
+        True
+        """
+        document = LogisticModel(FEATURES, coef=(1.5, 1.0, 1.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0), intercept=-2.0,
+                                 mean=(2.0, 2.0, 0.05, 0.05, -1.5, 0.0, 0.02, 0.0, 0.0),
+                                 scale=(2.0, 2.0, 0.05, 0.05, 0.5, 1.0, 0.05, 1.0, 1.0))
+        return cls(document=document, trained_on="uncalibrated prior")
 
 
 class Engine:
-    """The loaded models; create once (`Engine.load()`), then call `check`/`restore` many times."""
+    """The loaded models; create once (`Engine.load()`), then call `check`/`restore` many times,
+    or `pipe` over a stream of texts.
+
+    >>> engine = Engine.load()                                   # doctest: +SKIP
+    >>> engine.check("The minister mentioned the plan.").spans   # doctest: +SKIP
+    [Span(start=13, end=22, text='mentioned', suggestion='said', ...)]
+    """
 
     def __init__(self, lm: LanguageModel, channel: Channel, calibration: Calibration,
                  config: DecoderConfig | None = None, thresholds: "VerdictThresholds | None" = None):
         self.lm = lm
         self.channel = channel
         self.calibration = calibration
+        self.config = config
         self.decoder = Decoder(lm, channel, config)
         self.thresholds = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
 
@@ -195,6 +376,10 @@ class Engine:
     def load(cls, lm_path: str | None = None, channel: Channel | None = None,
              calibration: Calibration | str | Path | None = None, config: DecoderConfig | None = None,
              thresholds: "VerdictThresholds | None" = None) -> "Engine":
+        """The shipped models, or the LM file / channel / calibration given instead.
+
+        >>> engine = Engine.load(thresholds=VerdictThresholds(spun=0.95))   # doctest: +SKIP
+        """
         lm = load_lm(lm_path)
         channel = channel if channel is not None else Channel.load_default()
         if isinstance(calibration, (str, Path)):
@@ -206,17 +391,31 @@ class Engine:
             calibration = Calibration.load(DEFAULT_CALIBRATION_PATH)
         return cls(lm, channel, calibration, config, thresholds)
 
+    def __reduce__(self):
+        """Pickled for `pipe` workers that do not fork: by its collaborators (each of which pickles
+        itself compactly), never by its caches."""
+        return (Engine, (self.lm, self.channel, self.calibration, self.config, self.thresholds))
+
     # -- decoding ----------------------------------------------------------
     def decode(self, text: str) -> list[SentenceDecoding]:
+        """The decoder's result for each sentence of `text`.
+
+        >>> [d.n_words for d in engine.decode("It rained. We stayed in.")]   # doctest: +SKIP
+        [2, 3]
+        """
         return [self.decoder.decode(toks) for toks in sentences(text)]
 
-    def token_features(self, decoding: SentenceDecoding) -> list[list[float] | None]:
-        """TOKEN_FEATURES for each token of a sentence (None for punctuation)."""
+    def token_features(self, decoding: SentenceDecoding) -> list[TokenFeatures | None]:
+        """`TokenFeatures` for each token of a sentence (None for punctuation).
+
+        >>> engine.token_features(engine.decode("It rained.")[0])[-1] is None   # doctest: +SKIP
+        True
+        """
         covered = {}
         for c in decoding.changes:
             for i in range(c.first, c.last):
                 covered[i] = 1 - c.p_identity
-        out: list[list[float] | None] = []
+        out: list[TokenFeatures | None] = []
         evidence = decoding.evidence
         for i, (tok, ev) in enumerate(zip(decoding.tokens, evidence)):
             if tok.kind == "punct":
@@ -224,22 +423,39 @@ class Engine:
                 continue
             # A substituted word also makes the next word less predictable than its frequency says.
             nxt = evidence[i + 1] if i + 1 < len(evidence) else None
-            out.append([
-                logit(ev.suspicion), ev.logprob, ev.unigram, ev.logprob - ev.unigram, float(ev.ngram),
-                float(tok.norm in FUNCTION_WORDS), float(i > 0 and tok.text[:1].isupper()),
-                math.log1p(ev.n_candidates), covered.get(i, 0.0),
-                (nxt.logprob - nxt.unigram) if nxt else 0.0, ev.best_gain,
-                float(nxt.ngram) if nxt else 4.0,
-                float(evidence[i + 2].ngram) if i + 2 < len(evidence) else 4.0,
-            ])
+            out.append(TokenFeatures(
+                suspicion_logit=logit(ev.suspicion),
+                logprob=ev.logprob,
+                unigram=ev.unigram,
+                pmi=ev.logprob - ev.unigram,
+                ngram=float(ev.ngram),
+                function_word=float(tok.norm in FUNCTION_WORDS),
+                capitalized=float(i > 0 and tok.text[:1].isupper()),
+                log_candidates=math.log1p(ev.n_candidates),
+                change_p_spun=covered.get(i, 0.0),
+                next_pmi=(nxt.logprob - nxt.unigram) if nxt else 0.0,
+                best_alternative_gain=ev.best_gain,
+                next_ngram=float(nxt.ngram) if nxt else 4.0,
+                after_next_ngram=float(evidence[i + 2].ngram) if i + 2 < len(evidence) else 4.0,
+            ))
         return out
 
     def token_probabilities(self, decoding: SentenceDecoding) -> list[float]:
-        """P(substituted) for each token of a sentence (0 for punctuation)."""
+        """P(substituted) for each token of a sentence (0 for punctuation).
+
+        >>> engine.token_probabilities(engine.decode("It rained.")[0])[-1]   # doctest: +SKIP
+        0.0
+        """
         return [0.0 if f is None else self.calibration.token_probability(f) for f in self.token_features(decoding)]
 
     def features(self, text: str, decodings: Sequence[SentenceDecoding],
                  token_probs: Sequence[Sequence[float]] | None = None) -> dict[str, float]:
+        """The `DocumentFeatures` of a decoded text, as a dict (in `FEATURES` order).
+
+        >>> text = "The minister mentioned the plan."
+        >>> engine.features(text, engine.decode(text))["changes_per_100"]   # doctest: +SKIP
+        20.0
+        """
         if token_probs is None:
             token_probs = [self.token_probabilities(d) for d in decodings]
         word_probs = [p for d, ps in zip(decodings, token_probs) for t, p in zip(d.tokens, ps) if t.kind != "punct"]
@@ -251,23 +467,26 @@ class Engine:
         touched_content = sum(1 for c in changes if len(c.observed) > 3)
         oov = sum(1 for t in words if not self.lm.contains(t.norm))
         marks = count_rewriter_marks(text)
-        return {
-            "changes_per_100": 100.0 * sum(1 for c in changes if c.posterior >= 0.5) / n,
-            "mass_per_100": 100.0 * sum(1 - c.p_identity for c in changes) / n,
-            "gain_per_word": sum(max(0.0, c.lm_gain) for c in changes) / n,
-            "content_share": touched_content / max(len(content), 1),
-            "logprob_per_word": sum(d.observed_logprob for d in decodings) / n,
-            "rewriter_marks_per_100": 100.0 * sum(marks.values()) / n,
-            "oov_share": oov / n,
-            "flagged_per_100": 100.0 * sum(1 for p in word_probs if p >= self.calibration.token_threshold) / n,
-            "mean_token_p": sum(word_probs) / n,
-        }
+        return DocumentFeatures(
+            changes_per_100=100.0 * sum(1 for c in changes if c.posterior >= 0.5) / n,
+            mass_per_100=100.0 * sum(1 - c.p_identity for c in changes) / n,
+            gain_per_word=sum(max(0.0, c.lm_gain) for c in changes) / n,
+            content_share=touched_content / max(len(content), 1),
+            logprob_per_word=sum(d.observed_logprob for d in decodings) / n,
+            rewriter_marks_per_100=100.0 * sum(marks.values()) / n,
+            oov_share=oov / n,
+            flagged_per_100=100.0 * sum(1 for p in word_probs if p >= self.calibration.token_threshold) / n,
+            mean_token_p=sum(word_probs) / n,
+        )._asdict()
 
     def not_english(self, token_lists: Sequence[Sequence[Token]]) -> str | None:
         """Why a text does not look English (None when it does), judged before any decoding.
 
         The LM's vocabulary alone is a weak test (Wikipedia holds many French and German
         words); English prose is also dense in English function words.
+
+        >>> engine.not_english(list(sentences("Der Plan war fertig.")))   # doctest: +SKIP
+        'only 25% of the words are known English words'
         """
         words = [t for toks in token_lists for t in toks if t.kind == "word"]
         if not words:
@@ -281,8 +500,26 @@ class Engine:
         return None
 
     # -- public operations -------------------------------------------------
-    def check(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> CheckResult:
-        """How likely `text` is spun, its suspicious spans, and the restored text."""
+    def check(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE, *,
+              html: bool | None = None) -> CheckResult:
+        """How likely `text` is spun, its suspicious spans, and the restored text.
+
+        `text` is plain text; HTML is reduced to its main text first when `html` is True, or when
+        `html` is None and `text` is clearly an HTML document (`result.input_format` says which,
+        and `result.text` is the text the span offsets index). html=False never reduces.
+
+        >>> r = engine.check("The minister mentioned the plan.")           # doctest: +SKIP
+        >>> r.input_format, r.restored                                      # doctest: +SKIP
+        ('text', 'The minister said the plan.')
+        >>> engine.check("<html><body><p>Hi.</p></body></html>").input_format   # doctest: +SKIP
+        'html'
+        """
+        text, input_format = reduce_input(text, html)
+        result = self._check(text, min_confidence)
+        result.input_format, result.text = input_format, text
+        return result
+
+    def _check(self, text: str, min_confidence: float) -> CheckResult:
         token_lists = list(sentences(text))
         n_words = sum(1 for toks in token_lists for t in toks if t.kind != "punct")
         if n_words == 0:
@@ -291,7 +528,7 @@ class Engine:
         foreign = self.not_english(token_lists)
         if foreign:
             return CheckResult(
-                0.5, NOT_ENGLISH, [], text, language="non-English", reliable=False,
+                None, NOT_ENGLISH, [], text, language="non-English", reliable=False,
                 warnings=[f"{foreign}; unspin models English only"], n_words=n_words)
         decodings = [self.decoder.decode(toks) for toks in token_lists]
         token_probs = [self.token_probabilities(d) for d in decodings]
@@ -309,29 +546,67 @@ class Engine:
         return CheckResult(p, self.thresholds.label(p), spans, restored, reliable=n_words >= 40,
                            warnings=warnings, features=feats, n_words=n_words)
 
-    def restore(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> RestoreResult:
-        """The likely original wording: only changes at or above `min_confidence` are applied."""
-        result = self.check(text, min_confidence)
+    def restore(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE, *,
+                html: bool | None = None) -> RestoreResult:
+        """The likely original wording: only changes at or above `min_confidence` are applied.
+        Input as for `check` (plain text; HTML reduced when html=True or clearly HTML).
+
+        >>> engine.restore("The minister mentioned the plan.").text   # doctest: +SKIP
+        'The minister said the plan.'
+        """
+        result = self.check(text, min_confidence, html=html)
         applied = [s for s in result.spans if s.suggestion is not None and s.confidence >= min_confidence]
-        return RestoreResult(result.restored, applied)
+        return RestoreResult(result.restored, applied, result.input_format)
+
+    def pipe(self, texts: Iterable[str], n_process: int = 1, batch_size: int = DEFAULT_BATCH_SIZE,
+             min_confidence: float = DEFAULT_MIN_CONFIDENCE, *, html: bool | None = None) -> Iterator[CheckResult]:
+        """`check` each text of a stream, yielding the results in input order (like spaCy's `nlp.pipe`).
+
+        With n_process > 1 (-1: one per CPU), texts go in batches of `batch_size` to a pool of worker
+        processes, each holding its own copy of this engine (inherited on fork, else unpickled once).
+
+        >>> for result in engine.pipe(texts, n_process=4):   # doctest: +SKIP
+        ...     print(result.verdict)
+        """
+        if n_process == -1:
+            n_process = os.cpu_count() or 1
+        if n_process < 1 or batch_size < 1:
+            raise ValueError(f"n_process must be at least 1 (or -1) and batch_size at least 1; "
+                             f"got n_process={n_process}, batch_size={batch_size}")
+        if n_process == 1:
+            for text in texts:
+                yield self.check(text, min_confidence, html=html)
+            return
+        work = functools.partial(_pipe_check, min_confidence=min_confidence, html=html)
+        with _pool_context().Pool(n_process, initializer=_pipe_init, initargs=(self,)) as pool:
+            yield from pool.imap(work, texts, chunksize=batch_size)
 
     @staticmethod
-    def span_features(change: Change, token_probs: Sequence[float]) -> list[float]:
-        """SPAN_FEATURES of one decoded change."""
-        thesauri = curated_sources(change.sources)
-        return [
-            logit(change.posterior), change.lm_gain, change.channel_score, float(len(thesauri)), change.cosine,
-            change.zipf_gain, max(token_probs[change.first:change.last], default=0.0),
-            float(abs(len(change.original.split()) - (change.last - change.first))), float(not thesauri),
-        ]
+    def span_features(change: Change, token_probs: Sequence[float]) -> SpanFeatures:
+        """`SpanFeatures` of one decoded change (`token_probs`: its sentence's P(substituted) per token).
 
-    def _span(self, change: Change, feats: Sequence[float]) -> Span:
-        token_p = feats[SPAN_FEATURES.index("token_p")]
+        >>> Engine.span_features(change, token_probs).token_p   # doctest: +SKIP
+        0.93
+        """
+        thesauri = curated_sources(change.sources)
+        return SpanFeatures(
+            posterior_logit=logit(change.posterior),
+            lm_gain=change.lm_gain,
+            channel=change.channel_score,
+            n_sources=float(len(thesauri)),
+            cosine=change.cosine,
+            zipf_gain=change.zipf_gain,
+            token_p=max(token_probs[change.first:change.last], default=0.0),
+            length_change=float(abs(len(change.original.split()) - (change.last - change.first))),
+            glove_only=float(not thesauri),
+        )
+
+    def _span(self, change: Change, feats: SpanFeatures) -> Span:
         return Span(
             start=change.start, end=change.end, text=change.observed, suggestion=change.original,
             confidence=round(self.calibration.span_confidence(change.posterior, feats), 4),
             evidence={
-                "p_spun": round(max(1 - change.p_identity, token_p), 4),
+                "p_spun": round(max(1 - change.p_identity, feats.token_p), 4),
                 "lm_gain_log10": round(change.lm_gain, 3),
                 "channel_log10": round(change.channel_score, 3),
                 "sources": list(change.sources),
@@ -340,9 +615,30 @@ class Engine:
         )
 
 
+def _pool_context():
+    """Where `pipe` gets its worker processes: the platform's default start method."""
+    return multiprocessing.get_context()
+
+
+_PIPE_ENGINE: Engine | None = None  # the engine of a `pipe` worker process
+
+
+def _pipe_init(engine: Engine) -> None:
+    global _PIPE_ENGINE
+    _PIPE_ENGINE = engine
+
+
+def _pipe_check(text: str, min_confidence: float, html: bool | None) -> CheckResult:
+    return _PIPE_ENGINE.check(text, min_confidence, html=html)
+
+
 def flagged_spans(text: str, decoding: SentenceDecoding, token_probs: Sequence[float],
                   threshold: float = 0.5) -> list[Span]:
-    """Runs of words the token classifier flags that no decoded change covers: spun, original unknown."""
+    """Runs of words the token classifier flags that no decoded change covers: spun, original unknown.
+
+    >>> [s.text for s in flagged_spans(text, decoding, [0.0, 0.9, 0.8, 0.0])]   # doctest: +SKIP
+    ['odd weird']
+    """
     covered = {i for c in decoding.changes for i in range(c.first, c.last)}
     spans: list[Span] = []
     run: list[int] = []
@@ -378,6 +674,11 @@ class VerdictThresholds:
                              f"possibly={self.possibly}, likely={self.likely}, spun={self.spun}")
 
     def label(self, p: float) -> str:
+        """The verdict label of a spin probability.
+
+        >>> VerdictThresholds(spun=0.95).label(0.92)
+        'likely spun'
+        """
         if p >= self.spun:
             return SPUN
         if p >= self.likely:
@@ -387,19 +688,27 @@ class VerdictThresholds:
         return NOT_SPUN
 
 
-# Verdict labels; the last two are given without a probability.
+# Verdict labels. NO_TEXT comes with probability 0; NOT_ENGLISH with none (spin_probability None).
 SPUN, LIKELY_SPUN, POSSIBLY_SPUN, NOT_SPUN = "spun", "likely spun", "possibly spun", "not spun"
 NO_TEXT, NOT_ENGLISH = "no text", "not English: cannot judge"
 DEFAULT_THRESHOLDS = VerdictThresholds()
 
 
 def verdict(p: float, thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> str:
-    """The verdict label of a spin probability."""
+    """The verdict label of a spin probability.
+
+    >>> verdict(0.3)
+    'possibly spun'
+    """
     return thresholds.label(p)
 
 
 def apply_spans(text: str, spans: Iterable[Span], min_confidence: float) -> str:
-    """`text` with each confident suggestion put in place (spans never overlap)."""
+    """`text` with each confident suggestion put in place (spans never overlap).
+
+    >>> apply_spans("It was big.", [Span(7, 10, "big", "large", 0.8)], min_confidence=0.5)
+    'It was large.'
+    """
     out = text
     for span in sorted(spans, key=lambda s: -s.start):
         if span.suggestion is not None and span.confidence >= min_confidence:
@@ -409,14 +718,29 @@ def apply_spans(text: str, spans: Iterable[Span], min_confidence: float) -> str:
 
 @functools.lru_cache(maxsize=1)
 def default_engine() -> Engine:
+    """The shipped models, loaded on first use and kept for the process.
+
+    >>> default_engine() is default_engine()   # doctest: +SKIP
+    True
+    """
     return Engine.load()
 
 
-def check(text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> CheckResult:
-    """Check one text with the shipped models (loaded once per process)."""
-    return default_engine().check(text, min_confidence)
+def check(text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE, *, html: bool | None = None) -> CheckResult:
+    """Check one text with the shipped models (loaded once per process); see `Engine.check`.
+
+    >>> check("The minister mentioned the plan.").spin_probability   # doctest: +SKIP
+    0.93
+    >>> check(page_source, html=True).input_format                  # doctest: +SKIP
+    'html'
+    """
+    return default_engine().check(text, min_confidence, html=html)
 
 
-def restore(text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> RestoreResult:
-    """Restore one text with the shipped models (loaded once per process)."""
-    return default_engine().restore(text, min_confidence)
+def restore(text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE, *, html: bool | None = None) -> RestoreResult:
+    """Restore one text with the shipped models (loaded once per process); see `Engine.restore`.
+
+    >>> restore("The minister mentioned the plan.").text   # doctest: +SKIP
+    'The minister said the plan.'
+    """
+    return default_engine().restore(text, min_confidence, html=html)

@@ -8,7 +8,7 @@ index, so a query is a few dozen indexed lookups. Documents are written in batch
 500 per transaction: a kill mid-add loses at most the current batch, and an id is a
 PRIMARY KEY whose bands are replaced in the same transaction, so nothing is duplicated.
 
-    unspin index add --index refs.sqlite docs.jsonl folder/
+    unspin index add --index refs.sqlite docs.jsonl rows.csv.gz folder/ -
     unspin index stats --index refs.sqlite
     unspin index remove --index refs.sqlite ID...
 
@@ -23,13 +23,15 @@ import json
 import os
 import sqlite3
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .fingerprint import KINDS, NUM_PERM, Fingerprinter
-from .inputs import InputError
+from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_docs, spool_stdin,
+                     validate_input)
 from .lexicon import Channel
 from .trace import Match, SubstitutionJudge, trace
 
@@ -53,8 +55,33 @@ CREATE TABLE IF NOT EXISTS band (band_no INTEGER NOT NULL, hash INTEGER NOT NULL
 
 
 # ---- the index --------------------------------------------------------------------------
+def check_index_path(path: str | os.PathLike, create: bool = True) -> None:
+    """Raise InputError, before any work, for a path where no index can be opened or created:
+    a folder, a missing index (create=False), or a missing or read-only folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{path}: is a folder; give a file path for the index")
+    if not p.exists():
+        if not create:
+            raise InputError(f"{path}: no such index (build one with `unspin index add`)")
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.is_dir():
+            raise InputError(f"{path}: folder {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise InputError(f"{path}: cannot create the index here (folder not writable)")
+
+
+def _remove_index_files(path: str) -> None:
+    for f in (path, path + "-wal", path + "-shm", path + "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f)
+
+
 class Index:
-    """A reference-document index in one SQLite file (created if missing, unless create=False)."""
+    """A reference-document index in one SQLite file (created if missing, unless create=False).
+
+    `created` is True when this object created the file; `abandon()` then removes it again if
+    no document was written (for a run that fails)."""
 
     def __init__(self, path: str | os.PathLike, channel: Channel | None = None, create: bool = True):
         self.path = str(path)
@@ -62,17 +89,9 @@ class Index:
         self.channel = channel if channel is not None else Channel.load_default()
         self.fingerprinter = Fingerprinter(self.channel)
         self.judge = SubstitutionJudge(self.channel, self.fingerprinter.canonical)
-        p = Path(self.path)
-        if p.is_dir():
-            raise InputError(f"{self.path}: is a folder; give a file path for the index")
-        if not p.exists():
-            if not create:
-                raise InputError(f"{self.path}: no such index (build one with `unspin index add`)")
-            parent = p.parent if str(p.parent) else Path(".")
-            if not parent.is_dir():
-                raise InputError(f"{self.path}: folder {parent} does not exist")
-            if not os.access(parent, os.W_OK):
-                raise InputError(f"{self.path}: cannot create the index here (folder not writable)")
+        self._db: sqlite3.Connection | None = None
+        check_index_path(self.path, create)
+        self.created = not Path(self.path).exists()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -86,8 +105,15 @@ class Index:
                 self._db.close()
                 raise InputError(f"{self.path}: built with other fingerprint settings ({row[0] if row else '?'}); "
                                  f"rebuild it with this version")
-        except sqlite3.DatabaseError as err:
-            raise InputError(f"{self.path}: cannot open or create the index ({err})") from None
+        except BaseException as err:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if self.created:  # a failed open leaves no file behind
+                _remove_index_files(self.path)
+            if isinstance(err, sqlite3.DatabaseError):
+                raise InputError(f"{self.path}: cannot open or create the index ({err})") from None
+            raise
         self.last_skipped = 0
 
     # -- context manager / lifetime
@@ -98,9 +124,20 @@ class Index:
         self.close()
 
     def close(self) -> None:
+        """Close the SQLite connection (idempotent)."""
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def abandon(self) -> None:
+        """Close the index, and remove its file (with -wal and -shm) when this object created it
+        and it holds no document: what a failed run calls, so it leaves no empty index behind."""
+        if self._db is None:
+            return
+        empty = self.created and self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0] == 0
+        self.close()
+        if empty:
+            _remove_index_files(self.path)
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
@@ -139,7 +176,8 @@ class Index:
                 continue
             keys, n_words = self.fingerprinter.band_keys(text)
             meta = {k: v for k, v in doc.items() if k not in ("id", "text")}
-            batch.append((str(doc["id"]), text, json.dumps(meta, ensure_ascii=False), n_words, keys))
+            # default=str: Parquet metadata may hold dates, decimals or bytes
+            batch.append((str(doc["id"]), text, json.dumps(meta, ensure_ascii=False, default=str), n_words, keys))
             if len(batch) >= BATCH:
                 written += self._write(batch)
                 batch = []
@@ -217,3 +255,79 @@ class Index:
     def trace(self, text: str, top: int = 5, **options) -> list[Match]:
         """The most likely sources of `text`, best first (see `unspin.trace.trace`)."""
         return trace(self, text, top=top, **options)
+
+
+# ---- filling an index from input files ----------------------------------------------------
+@dataclass
+class AddSummary:
+    """What `add_inputs` did: documents written, rows skipped for empty text or as bad rows, and
+    the documents in the index afterwards."""
+
+    added: int = 0
+    skipped_empty: int = 0
+    skipped_bad: int = 0
+    documents: int = 0
+
+    def to_dict(self) -> dict:
+        """The summary as a JSON-ready dict."""
+        return asdict(self)
+
+
+def add_inputs(index_path: str | os.PathLike, inputs: Sequence[str], *, strict: bool = False,
+               id_column: str = "id", text_column: str = "text", max_bytes: int = MAX_DOCUMENT_BYTES,
+               on_bad: Callable[[BadRow], None] | None = None, progress: Callable[[int], None] | None = None,
+               channel: Channel | None = None) -> AddSummary:
+    """Add (or replace, by id) the documents of INPUTS (files, folders, `-` for JSONL on stdin;
+    see `unspin.inputs.iter_input_docs`) to the index at INDEX_PATH, in transactions of `BATCH`.
+
+    Before anything is written, every input is checked (it exists, has a known format and the id
+    and text columns) and so is the index path. Each bad row is passed to `on_bad` and skipped,
+    the run goes on. With strict=True every input is first read in full, and the first bad row
+    raises InputError with nothing written (stdin is copied to a temporary file to be read twice).
+    `progress(n)` gets the number of documents written so far after each batch. A run that fails
+    leaves no index file behind where there was none and nothing was written."""
+    inputs = list(inputs)
+    if inputs.count("-") > 1:
+        raise InputError("stdin (-) can be read only once; give - once")
+    for path in inputs:
+        check_input(path, id_column, text_column)
+    check_index_path(index_path)
+    opts = dict(id_column=id_column, text_column=text_column, max_bytes=max_bytes)
+    summary = AddSummary()
+    with contextlib.ExitStack() as stack:
+        sources: list[tuple[str, str | None]] = []  # (path to read, name in messages)
+        for path in inputs:
+            if strict and path == "-":
+                sources.append((stack.enter_context(spool_stdin()), "stdin"))
+            else:
+                sources.append((path, None))
+        if strict:
+            for path, name in sources:
+                try:
+                    validate_input(path, name=name, **opts)
+                except InputError as err:
+                    raise InputError(f"{err}; nothing was written (strict mode)") from None
+
+        def count_bad(bad: BadRow) -> None:
+            summary.skipped_bad += 1
+            if on_bad is not None:
+                on_bad(bad)
+
+        idx = Index(index_path, channel=channel)
+        try:
+            for path, name in sources:
+                before = summary.added
+
+                def on_batch(n_written: int, before: int = before) -> None:
+                    if progress is not None:
+                        progress(before + n_written)
+
+                docs = iter_input_docs(path, name=name, on_bad=None if strict else count_bad, **opts)
+                summary.added += idx.add(docs, progress=on_batch)
+                summary.skipped_empty += idx.last_skipped
+            summary.documents = len(idx)
+        except BaseException:
+            idx.abandon()
+            raise
+        idx.close()
+    return summary

@@ -6,10 +6,15 @@ CLI prints it and exits with status 2 instead of a traceback.
 from __future__ import annotations
 
 import contextlib
+import csv
+import gzip
+import io
 import json
 import os
+import shutil
 import sys
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
@@ -89,6 +94,33 @@ def html_to_text(html: str) -> str:
         return ""
 
 
+def reduce_input(text: str, html: bool | None = None) -> tuple[str, str]:
+    """(the text to check, its input format): HTML is reduced to its main text when `html` is True,
+    or when `html` is None and `text` is clearly an HTML document; html=False keeps any text as is.
+
+    >>> reduce_input("The plan <b>was</b> ready.")
+    ('The plan <b>was</b> ready.', 'text')
+    >>> reduce_input("<!doctype html><html><body><p>The plan was ready.</p></body></html>")[1]
+    'html'
+    """
+    if html or (html is None and looks_like_html(text)):
+        return html_to_text(text), "html"
+    return text, "text"
+
+
+def html_choice(path: str, html: bool | None = None) -> bool | None:
+    """Whether a file is read as HTML: as asked; else by its extension (.html/.htm yes, .txt/.md
+    no); else (stdin, other names) None: decided by whether the text is clearly an HTML document."""
+    if html is not None:
+        return html
+    lower = path.lower()
+    if lower.endswith(HTML_EXTENSIONS):
+        return True
+    if lower.endswith((".txt", ".md")):
+        return False
+    return None
+
+
 @dataclass
 class Document:
     """A user's document as unspin checks it."""
@@ -99,16 +131,9 @@ class Document:
 
 
 def load_document(path: str, max_bytes: int = MAX_DOCUMENT_BYTES, html: bool | None = None) -> Document:
-    """Read FILE (or `-` for stdin). HTML (html=True; or by default a .html/.htm file, or a text
-    that is clearly an HTML document) is reduced to its main text, and the result says so."""
-    raw = read_bytes_text(path, max_bytes)
-    if html is None:
-        html = path.lower().endswith(HTML_EXTENSIONS) or (
-            not path.lower().endswith((".txt", ".md")) and looks_like_html(raw))
-    name = "stdin" if path == "-" else path
-    if html:
-        return Document(html_to_text(raw), name, "html")
-    return Document(raw, name, "text")
+    """Read FILE (or `-` for stdin), HTML reduced to its main text (see `html_choice`)."""
+    text, fmt = reduce_input(read_bytes_text(path, max_bytes), html_choice(path, html))
+    return Document(text, "stdin" if path == "-" else path, fmt)
 
 
 def read_document(path: str, max_bytes: int = MAX_DOCUMENT_BYTES, html: bool | None = None) -> str:
@@ -243,71 +268,360 @@ def atomic_output(out_path: str) -> Iterator[IO[str]]:
 
 
 # ---- reference documents for an index ---------------------------------------------------
-def iter_input_docs(path: str, check_only: bool = False) -> Iterator[dict]:
-    """Documents from JSONL rows, a folder of .txt/.html files, one text file, or Parquet.
-    With check_only=True, only check (at once) that the input exists and has a known format."""
-    if check_only:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{path}: no such file or folder")
-        if not p.is_dir() and p.suffix.lower() not in (".jsonl", ".ndjson", ".txt", ".md", ".html", ".htm",
-                                                        ".parquet"):
-            raise InputError(f"{path}: unknown input format; give JSONL rows {{\"id\", \"text\"}} (.jsonl), "
-                             f"a folder of .txt/.html files, or .parquet")
-        return iter(())
-    return _iter_input_docs(path)
+# What `unspin index add` reads. A bad row (or a bad file in a folder) is not fatal: it comes
+# back as a `BadRow` with where and why, and the reader goes on. A whole input that cannot be
+# used (missing, unknown format, no id/text column) is an `InputError` from `check_input`.
+
+FOLDER_EXTENSIONS = (".txt", ".html", ".htm", ".md")
+INPUT_FORMATS = {  # file name ending -> format; longest endings first
+    ".jsonl.gz": "jsonl.gz", ".ndjson.gz": "jsonl.gz", ".csv.gz": "csv.gz",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
+    ".txt": "text", ".md": "text", ".html": "text", ".htm": "text",
+}
+_FORMATS_HINT = ("give JSONL rows {\"id\", \"text\"} (.jsonl, .ndjson, .jsonl.gz, or - for stdin), CSV (.csv, "
+                 ".csv.gz), Parquet (.parquet), a .txt/.md/.html file, or a folder of them")
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _iter_input_docs(path: str) -> Iterator[dict]:
+@dataclass(frozen=True)
+class BadRow:
+    """A row (or a file of a folder) that cannot become a document: where it is and why."""
+
+    source: str         # the input file (a folder's file), or "stdin"
+    row: int | None     # line number (JSONL, CSV), record number (Parquet), or None for a whole file
+    reason: str
+
+    @property
+    def where(self) -> str:
+        """`file:row`, or the file alone."""
+        return self.source if self.row is None else f"{self.source}:{self.row}"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+def input_format(path: str) -> str:
+    """The format of input PATH: "stdin" for `-`, "folder", or a value of `INPUT_FORMATS`.
+    Raises InputError for a missing path or an unknown format."""
+    if path == "-":
+        return "stdin"
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".txt", ".html", ".htm", ".md"))
-        for f in files:
-            yield {"id": str(f.relative_to(p)), "text": read_document(str(f))}
-        return
+        return "folder"
+    name = p.name.lower()
+    fmt = next((f for end, f in INPUT_FORMATS.items() if name.endswith(end)), None)
     if not p.exists():
         raise InputError(f"{path}: no such file or folder")
-    suffix = "".join(p.suffixes[-1:]).lower()
-    if suffix in (".jsonl", ".ndjson"):
-        yield from _iter_jsonl(p)
-    elif suffix in (".txt", ".md", ".html", ".htm"):
-        yield {"id": p.name, "text": read_document(str(p))}
-    elif suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), "
-                             f"or convert it to JSONL rows {{\"id\", \"text\"}}") from None
-        try:
-            parquet = pq.ParquetFile(p)
-        except Exception as err:  # pyarrow raises its own error types for files that are not Parquet
-            raise InputError(f"{path}: not a readable Parquet file ({err})") from None
-        if not {"id", "text"} <= set(parquet.schema_arrow.names):
-            raise InputError(f"{path}: Parquet input needs 'id' and 'text' columns, "
-                             f"found {', '.join(parquet.schema_arrow.names)}")
-        for batch in parquet.iter_batches(batch_size=1000):  # stream: a corpus need not fit in memory
-            for row in batch.to_pylist():
-                row["id"] = str(row["id"])
-                yield row
+    if fmt is None:
+        raise InputError(f"{path}: unknown input format; {_FORMATS_HINT}")
+    return fmt
+
+
+def check_input(path: str, id_column: str = "id", text_column: str = "text") -> str:
+    """Check at once, without reading the rows, that input PATH can be read: it exists, has a
+    known format, is readable, and (CSV, Parquet) has the id and text columns. Returns the
+    format (see `input_format`); raises InputError otherwise."""
+    if id_column == text_column:
+        raise InputError(f"the id and the text column are both {id_column!r}; give two different columns")
+    fmt = input_format(path)
+    if fmt in ("stdin", "folder"):
+        if fmt == "folder" and not os.access(path, os.R_OK | os.X_OK):
+            raise InputError(f"{path}: folder is not readable")
+        return fmt
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror or err})") from None
+    if fmt.endswith(".gz") and head != _GZIP_MAGIC:
+        raise InputError(f"{path}: not gzip-compressed; give it a name without .gz")
+    if fmt in ("csv", "csv.gz"):
+        _csv_header(path, fmt, id_column, text_column)
+    elif fmt == "parquet":
+        _parquet_file(path, id_column, text_column)
+    return fmt
+
+
+def iter_input_docs(path: str, check_only: bool = False, *, id_column: str = "id", text_column: str = "text",
+                    max_bytes: int = MAX_DOCUMENT_BYTES, on_bad: Callable[[BadRow], None] | None = None,
+                    name: str | None = None) -> Iterator[dict]:
+    """Documents `{"id", "text", ...metadata}` from JSONL rows (`-` for stdin; gzip for .jsonl.gz),
+    CSV, Parquet, a folder of .txt/.md/.html files (id = relative path), or one such file (id = its
+    name). The id and text come from `id_column` and `text_column` (JSONL fields, CSV or Parquet
+    columns); the other fields become metadata. HTML is reduced to its main text.
+
+    A bad row (not JSON, no id, text not a string or over `max_bytes`, invalid UTF-8, an
+    unreadable or binary file) is passed to `on_bad` and skipped; without `on_bad` it raises
+    InputError. `name` replaces PATH in messages (e.g. "stdin" for a copy of stdin).
+    With check_only=True, only check at once that the input can be read (see `check_input`)."""
+    if check_only:
+        check_input(path, id_column, text_column)
+        return iter(())
+    return _docs(iter_input_records(path, id_column=id_column, text_column=text_column, max_bytes=max_bytes,
+                                    name=name), on_bad)
+
+
+def _docs(records: Iterator[dict | BadRow], on_bad: Callable[[BadRow], None] | None) -> Iterator[dict]:
+    for rec in records:
+        if isinstance(rec, BadRow):
+            if on_bad is None:
+                raise InputError(str(rec))
+            on_bad(rec)
+        else:
+            yield rec
+
+
+def validate_input(path: str, *, id_column: str = "id", text_column: str = "text",
+                   max_bytes: int = MAX_DOCUMENT_BYTES, name: str | None = None) -> int:
+    """Read input PATH in full and raise InputError at its first bad row; returns its number of
+    rows. (HTML is not extracted here, so this pass is quick next to indexing.)"""
+    n = 0
+    for rec in iter_input_records(path, id_column=id_column, text_column=text_column, max_bytes=max_bytes,
+                                  name=name, convert_html=False):
+        if isinstance(rec, BadRow):
+            raise InputError(str(rec))
+        n += 1
+    return n
+
+
+@contextlib.contextmanager
+def spool_stdin(suffix: str = ".jsonl") -> Iterator[str]:
+    """Copy stdin to a temporary file (on disk, not in memory) and give its path, so that it can
+    be read twice; the file is removed when the block ends."""
+    fd, tmp = tempfile.mkstemp(prefix="unspin-stdin.", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+        yield tmp
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def iter_input_records(path: str, *, id_column: str = "id", text_column: str = "text",
+                       max_bytes: int = MAX_DOCUMENT_BYTES, name: str | None = None,
+                       convert_html: bool = True) -> Iterator[dict | BadRow]:
+    """The rows of input PATH, in order: a document dict, or a `BadRow` for each row that cannot
+    be one. Raises InputError (when iterated) for an input that cannot be read at all."""
+    fmt = check_input(path, id_column, text_column)
+    opts = dict(id_column=id_column, text_column=text_column, max_bytes=max_bytes, convert_html=convert_html)
+    if fmt == "stdin":
+        yield from _jsonl_records(sys.stdin.buffer, name or "stdin", **opts)
+    elif fmt == "folder":
+        root = Path(path)
+        files = sorted(f for f in root.rglob("*") if f.suffix.lower() in FOLDER_EXTENSIONS and f.is_file())
+        for f in files:
+            yield _file_record(f, f.relative_to(root).as_posix(), max_bytes, convert_html)
+    elif fmt == "text":
+        yield _file_record(Path(path), Path(path).name, max_bytes, convert_html, name)
+    elif fmt in ("jsonl", "jsonl.gz"):
+        with (gzip.open(path, "rb") if fmt == "jsonl.gz" else open(path, "rb")) as stream:
+            yield from _jsonl_records(stream, name or path, **opts)
+    elif fmt in ("csv", "csv.gz"):
+        yield from _csv_records(path, fmt, name or path, **opts)
     else:
-        raise InputError(f"{path}: unknown input format; give JSONL rows {{\"id\", \"text\"}} (.jsonl), "
-                         f"a folder of .txt/.html files, or .parquet")
+        yield from _parquet_records(path, name or path, **opts)
 
 
-def _iter_jsonl(p: Path) -> Iterator[dict]:
-    with open(p, "rb") as f:
-        for line_no, raw in enumerate(f, 1):
-            if not raw.strip():
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (bytes, bytearray)):
+        return "binary"
+    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+
+
+def _doc_from_fields(fields: dict, source: str, row: int, id_column: str, text_column: str, max_bytes: int,
+                     convert_html: bool) -> dict | BadRow:
+    """A document from one row's fields, or why it cannot be one."""
+    doc_id = fields.get(id_column)
+    if doc_id is None:
+        return BadRow(source, row, f"no {id_column!r}" + (" (it is null)" if id_column in fields else ""))
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int, float)):
+        return BadRow(source, row, f"{id_column!r} is {_kind(doc_id)}, not a string or a number")
+    doc_id = str(doc_id)
+    if not doc_id.strip():
+        return BadRow(source, row, f"{id_column!r} is empty")
+    if text_column not in fields:
+        return BadRow(source, row, f"no {text_column!r}")
+    text = fields[text_column]
+    if not isinstance(text, str):
+        return BadRow(source, row, f"{text_column!r} is {_kind(text)}, not a string")
+    text = replace_surrogates(text)  # as `check` and `trace` read JSONL rows: offsets kept
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        return BadRow(source, row, f"{text_column!r} is {size:,} bytes, over the limit of {max_bytes:,} (--max-bytes)")
+    if convert_html and looks_like_html(text):
+        text = html_to_text(text)
+    doc = {k: v for k, v in fields.items() if k not in (id_column, text_column)}
+    doc["id"] = doc_id
+    doc["text"] = text
+    return doc
+
+
+_READ_ERRORS = (OSError, EOFError, zlib.error)  # I/O errors, corrupt or truncated gzip
+
+
+def _jsonl_records(stream: IO[bytes], source: str, *, id_column: str, text_column: str, max_bytes: int,
+                   convert_html: bool) -> Iterator[dict | BadRow]:
+    line_no = 0
+    lines = iter(stream)
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except _READ_ERRORS as err:
+            yield BadRow(source, line_no + 1, f"cannot read on ({err}); the rest of this input is skipped")
+            return
+        line_no += 1
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            yield BadRow(source, line_no, f"not valid UTF-8 (byte {err.start + 1} of the line)")
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield BadRow(source, line_no, f"row is not valid JSON ({err.msg}, column {err.colno})")
+            continue
+        if not isinstance(obj, dict):
+            yield BadRow(source, line_no, f"row is {_kind(obj)}, not a JSON object")
+            continue
+        if "\\ud" in line or "\\uD" in line:  # \uXXXX escapes may give unpaired surrogates
+            # (in the text they become U+FFFD; an id or metadata is not altered behind one's back)
+            try:
+                json.dumps({k: v for k, v in obj.items() if k != text_column}, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                yield BadRow(source, line_no, "an id or metadata field is not valid Unicode (an unpaired "
+                                              "surrogate escape)")
+                continue
+        yield _doc_from_fields(obj, source, line_no, id_column, text_column, max_bytes, convert_html)
+
+
+def _file_record(f: Path, doc_id: str, max_bytes: int, convert_html: bool,
+                 source: str | None = None) -> dict | BadRow:
+    source = source or str(f)
+    try:
+        with open(f, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as err:
+        return BadRow(source, None, f"cannot read ({err.strerror or err})")
+    if len(data) > max_bytes:
+        return BadRow(source, None, f"larger than {max_bytes:,} bytes (--max-bytes)")
+    try:
+        text = decode_bytes(data, source)
+    except InputError as err:
+        return BadRow(source, None, str(err).removeprefix(f"{source}: "))
+    if convert_html:
+        suffix = f.suffix.lower()
+        if suffix in HTML_EXTENSIONS or (suffix not in (".txt", ".md") and looks_like_html(text)):
+            text = html_to_text(text)
+    return {"id": doc_id, "text": text}
+
+
+def _open_text(path: str, fmt: str) -> IO[str]:
+    """A CSV file as text; bytes that are not UTF-8 become lone surrogates, found per row."""
+    raw = gzip.open(path, "rb") if fmt.endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _csv_header(path: str, fmt: str, id_column: str, text_column: str) -> list[str]:
+    try:
+        with _open_text(path, fmt) as f:
+            header = next(csv.reader(f), None)
+    except (_READ_ERRORS + (csv.Error,)) as err:
+        raise InputError(f"{path}: cannot read the CSV header ({err})") from None
+    if not header:
+        raise InputError(f"{path}: CSV input needs a header row naming its columns")
+    missing = [c for c in (id_column, text_column) if c not in header]
+    if missing:
+        raise InputError(f"{path}: CSV input needs columns {id_column!r} and {text_column!r} (see --id-column, "
+                         f"--text-column); found {', '.join(map(repr, header))}")
+    return header
+
+
+def _lift_csv_field_limit() -> None:
+    try:
+        csv.field_size_limit(sys.maxsize)
+    except OverflowError:  # the limit is a C long, 32 bits on some platforms
+        csv.field_size_limit(2**31 - 1)
+
+
+def _csv_records(path: str, fmt: str, source: str, *, id_column: str, text_column: str, max_bytes: int,
+                 convert_html: bool) -> Iterator[dict | BadRow]:
+    # The csv module's own field limit (131,072 characters) is lifted: after refusing a field it
+    # would resume parsing in the middle of it, and could index fragments of it as rows.
+    # The size limit is applied below, to the text in bytes, as for the other formats.
+    _lift_csv_field_limit()
+    with _open_text(path, fmt) as f:
+        reader = csv.reader(f)
+        header: list[str] | None = None
+        while True:
+            line_no = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                yield BadRow(source, line_no, f"not valid CSV ({err})")
+                continue
+            except _READ_ERRORS as err:
+                yield BadRow(source, line_no, f"cannot read on ({err}); the rest of this input is skipped")
+                return
+            if header is None:
+                header = row
+                continue
+            if not row:
+                continue
+            if len(row) != len(header):
+                yield BadRow(source, line_no, f"row has {len(row)} fields, the header has {len(header)}")
                 continue
             try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise InputError(f"{p}:{line_no}: row is not valid JSON ({err})") from None
-            if not isinstance(obj, dict) or "id" not in obj:
-                raise InputError(f"{p}:{line_no}: row needs an 'id' and a 'text'")
-            text = obj.get("text")
-            if text is not None and not isinstance(text, str):
-                raise InputError(f"{p}:{line_no}: 'text' is not a string")
-            if text and looks_like_html(text):
-                obj["text"] = html_to_text(text)
-            yield obj
+                "".join(row).encode("utf-8")
+            except UnicodeEncodeError:
+                yield BadRow(source, line_no, "not valid UTF-8")
+                continue
+            yield _doc_from_fields(dict(zip(header, row)), source, line_no, id_column, text_column, max_bytes,
+                                   convert_html)
+
+
+def _parquet_file(path: str, id_column: str, text_column: str):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), "
+                         f"or convert it to JSONL rows {{\"id\", \"text\"}}") from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as err:  # pyarrow raises its own error types for files that are not Parquet
+        raise InputError(f"{path}: not a readable Parquet file ({err})") from None
+    names = parquet.schema_arrow.names
+    if not {id_column, text_column} <= set(names):
+        raise InputError(f"{path}: Parquet input needs {id_column!r} and {text_column!r} columns (see --id-column, "
+                         f"--text-column); found {', '.join(map(repr, names))}")
+    return parquet
+
+
+def _parquet_records(path: str, source: str, *, id_column: str, text_column: str, max_bytes: int,
+                     convert_html: bool) -> Iterator[dict | BadRow]:
+    parquet = _parquet_file(path, id_column, text_column)
+    n = 0
+    batches = parquet.iter_batches(batch_size=1000)  # stream: a corpus need not fit in memory
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as err:  # pyarrow's errors for a damaged file
+            yield BadRow(source, n + 1, f"cannot read on ({err}); the rest of this input is skipped")
+            return
+        for fields in batch.to_pylist():
+            n += 1
+            yield _doc_from_fields(fields, source, n, id_column, text_column, max_bytes, convert_html)

@@ -203,6 +203,14 @@ class Channel:
         return self._sources
 
     # ---- persistence ---------------------------------------------------------------
+    def __reduce__(self):
+        """Pickled by its tables (for worker processes); the lookup caches are rebuilt there.
+        The shipped channel travels by name."""
+        if Channel.load_default.cache_info().currsize and self is Channel.load_default():
+            return (Channel.load_default, ())
+        return (Channel, (self._strings, self._zipf, self._keys, self._offsets, self._originals, self._masks,
+                          self._cosines, self._sources))
+
     def save(self, path: str | os.PathLike) -> None:
         blob = "\n".join(self._strings).encode("utf-8")
         meta = json.dumps({"version": 1, "sources": list(self._sources)}).encode()

@@ -79,6 +79,10 @@ class KenLM:
         self.model = kenlm.Model(str(path))
         self.order = self.model.order
 
+    def __reduce__(self):
+        """Pickled by its file path (for worker processes); the model is memory-mapped again there."""
+        return (KenLM, (str(self.path),))
+
     def begin_state(self) -> Any:
         state = self._kenlm.State()
         self.model.BeginSentenceWrite(state)

@@ -1,15 +1,36 @@
-"""Render results for people: check reports and trace alignments, as terminal text or self-contained HTML."""
+"""Render results for people: check reports and trace alignments, as terminal text or self-contained HTML.
+
+The result objects call these as methods (`CheckResult.to_text`, `CheckResult.to_html`,
+`Match.to_text`, `Match.to_html`); this module imports neither `unspin.detect` nor
+`unspin.trace` at run time, so both can import it.
+
+>>> from unspin.detect import CheckResult
+>>> print(render_text(CheckResult(0.05, "not spun", [], "Fine.", n_words=1), "note.txt", "Fine."), end="")
+unspin check: note.txt
+spin probability: 0.05  verdict: not spun  (1 words, 0 suspicious spans)
+"""
 from __future__ import annotations
 
 import html
 import json
 import textwrap
+from typing import TYPE_CHECKING, Sequence
 
-from .detect import CheckResult, Span
-from .trace import Match
+if TYPE_CHECKING:
+    from .detect import CheckResult, Span
+    from .trace import Match
 
 
-def _marked_text(text: str, spans: list[Span], open_mark: str = "[", close_mark: str = "]") -> str:
+def format_probability(p: float | None) -> str:
+    """A spin probability for people: two decimals, or "n/a" when the text could not be judged.
+
+    >>> format_probability(0.9718), format_probability(None)
+    ('0.97', 'n/a')
+    """
+    return "n/a" if p is None else f"{p:.2f}"
+
+
+def _marked_text(text: str, spans: Sequence[Span], open_mark: str = "[", close_mark: str = "]") -> str:
     out, pos = [], 0
     for s in sorted(spans, key=lambda s: s.start):
         out.append(text[pos:s.start])
@@ -22,10 +43,20 @@ def _marked_text(text: str, spans: list[Span], open_mark: str = "[", close_mark:
     return "".join(out)
 
 
-def render_text(result: CheckResult, source: str, text: str) -> str:
+def render_text(result: CheckResult, source: str, text: str | None = None) -> str:
+    """A terminal report of a check: score, verdict, warnings, the text with each span marked, and
+    the span list. `text` is the checked text the span offsets index (default: `result.text`).
+
+    >>> from unspin.detect import CheckResult, Span
+    >>> r = CheckResult(0.93, "spun", [Span(4, 13, "mentioned", "said", 0.8)], "She said it.", n_words=3)
+    >>> render_text(r, "note.txt", "She mentioned it.").splitlines()[4]
+    'She [mentioned -> said 80%] it.'
+    """
+    if text is None:
+        text = result.text
     lines = [
         f"unspin check: {source}",
-        f"spin probability: {result.spin_probability:.2f}  verdict: {result.verdict}"
+        f"spin probability: {format_probability(result.spin_probability)}  verdict: {result.verdict}"
         f"  ({result.n_words} words, {len(result.spans)} suspicious spans)",
     ]
     for w in result.warnings:
@@ -64,7 +95,7 @@ mark:hover .tip, mark:focus .tip {{ display: block; }}
 p {{ white-space: pre-wrap; }}
 .warn {{ color: #a33; }}
 </style></head><body>
-<header><div class="score">spin probability {prob:.2f}: {verdict}</div>
+<header><div class="score">spin probability {prob}: {verdict}</div>
 <div>{n_words} words, {n_spans} suspicious spans. Hover a highlighted span to see the likely original
 and the evidence.</div>{warnings}</header>
 {body}
@@ -72,7 +103,17 @@ and the evidence.</div>{warnings}</header>
 """
 
 
-def render_html(result: CheckResult, source: str, text: str) -> str:
+def render_html(result: CheckResult, source: str, text: str | None = None) -> str:
+    """A self-contained HTML page of a check: each span highlighted, its evidence shown on hover.
+    `text` is the checked text the span offsets index (default: `result.text`).
+
+    >>> from unspin.detect import CheckResult, Span
+    >>> r = CheckResult(0.93, "spun", [Span(4, 13, "mentioned", "said", 0.8)], "She said it.", n_words=3)
+    >>> 'data-suggestion="said">mentioned<' in render_html(r, "note.txt", "She mentioned it.")
+    True
+    """
+    if text is None:
+        text = result.text
     parts, pos = [], 0
     for s in sorted(result.spans, key=lambda s: s.start):
         parts.append(html.escape(text[pos:s.start]))
@@ -92,17 +133,33 @@ def render_html(result: CheckResult, source: str, text: str) -> str:
     parts.append(html.escape(text[pos:]))
     body = "\n".join(f"<p>{p}</p>" for p in "".join(parts).split("\n") if p.strip())
     warnings = "".join(f'<div class="warn">{html.escape(w)}</div>' for w in result.warnings)
-    return _PAGE.format(title=html.escape(source), prob=result.spin_probability, verdict=html.escape(result.verdict),
+    return _PAGE.format(title=html.escape(source), prob=format_probability(result.spin_probability),
+                        verdict=html.escape(result.verdict),
                         n_words=result.n_words, n_spans=len(result.spans), warnings=warnings, body=body)
 
 
 def render_json(result: CheckResult, **extra) -> str:
-    return json.dumps({**extra, **result.to_dict()}, ensure_ascii=False)
+    """One JSON object: the `extra` fields first (e.g. the file name), then `result.to_dict()`.
+    An `extra` field wins over the result's own field of the same name: the CLI, which read the
+    file, knows its `input_format` even when it hands the engine the already extracted text.
+
+    >>> from unspin.detect import CheckResult
+    >>> render_json(CheckResult(None, "not English: cannot judge", [], "Der Plan."), file="a.txt")[:45]
+    '{"file": "a.txt", "spin_probability": null, "'
+    """
+    d = result.to_dict()
+    return json.dumps({**extra, **{k: v for k, v in d.items() if k not in extra}}, ensure_ascii=False)
 
 
 # ---- trace alignments ---------------------------------------------------------------------
 def render_alignment_text(match: Match, width: int = 100, changes_only: bool = False) -> str:
-    """A side-by-side view: query | source, with a marker per row."""
+    """A side-by-side view: query | source, with a marker per row (`changes_only`: skip identical rows).
+
+    >>> from unspin.trace import Match
+    >>> m = Match("doc-1", 0.9, 0.9, [("same", "the plan", "the plan"), ("sub_channel", "scheme", "idea")])
+    >>> render_alignment_text(m, width=40).splitlines()[4]
+    '~ scheme            | idea'
+    """
     col = max((width - 5) // 2, 10)
     marks = {"same": " ", "sub": "!", "sub_channel": "~", "ins": "+", "del": "-"}
     lines = [f"source {match.doc_id}  score {match.score:.3f}  coverage {match.coverage:.3f}",
@@ -135,10 +192,17 @@ def _wrap(s: str, width: int) -> list[str]:
     return out
 
 
-def render_alignment_html(matches: Match | list[Match], title: str = "unspin trace") -> str:
-    """A self-contained page: per match, query and source side by side, substitutions highlighted."""
-    if isinstance(matches, Match):
+def render_alignment_html(matches: Match | Sequence[Match], title: str = "unspin trace") -> str:
+    """A self-contained page: per match, query and source side by side, substitutions highlighted.
+
+    >>> from unspin.trace import Match
+    >>> page = render_alignment_html(Match("doc-1", 0.9, 0.9, [("sub", "odd", "old")]))
+    >>> "<span class='sub'>odd</span>" in page
+    True
+    """
+    if hasattr(matches, "alignment"):  # one Match (not imported here: see the module docstring)
         matches = [matches]
+    matches = list(matches)
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>"
              "body{font:15px/1.5 system-ui,sans-serif;margin:2em;max-width:1200px}"

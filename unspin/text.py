@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Iterator
 
 # Words (letters, with inner apostrophes split off below), numbers (with , and .
-# groups), and any other single non-space character as punctuation.
-_TOKEN_RE = re.compile(
+# groups), and any other single non-space character as punctuation. Public: the LM trainer
+# builds a faster, group-free copy of it, which must match exactly the tokens of `tokenize`.
+TOKEN_RE = re.compile(
     r"""
     (?P<number>\d+(?:[.,:/]\d+)*(?:st|nd|rd|th|s)?)
   | (?P<clitic>['’](?:s|re|ve|ll|d|m|t)(?![^\W_]))
@@ -76,7 +77,7 @@ def normalize_token(text: str) -> str:
 def tokenize(text: str) -> list[Token]:
     """Split text into tokens with offsets into `text` (no characters are rewritten)."""
     tokens = []
-    for m in _TOKEN_RE.finditer(text):
+    for m in TOKEN_RE.finditer(text):
         kind = m.lastgroup or "punct"
         if kind == "other":
             kind = "punct"

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 from .fingerprint import words_of
 from .lexicon import Channel
+from .report import render_alignment_html, render_alignment_text
 from .text import FUNCTION_WORDS
 
 # A match needs at least this share of query words aligned (identical or channel-explained).
@@ -44,6 +45,14 @@ class Match:
         if alignment:
             d["alignment"] = [list(r) for r in self.alignment]
         return d
+
+    def to_text(self, width: int = 100, changes_only: bool = False) -> str:
+        """A side-by-side text view of the alignment (`unspin.report.render_alignment_text`)."""
+        return render_alignment_text(self, width=width, changes_only=changes_only)
+
+    def to_html(self, title: str = "unspin trace") -> str:
+        """A self-contained HTML page of the alignment (`unspin.report.render_alignment_html`)."""
+        return render_alignment_html(self, title=title)
 
 
 class TraceableIndex(Protocol):

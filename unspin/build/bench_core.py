@@ -3,15 +3,15 @@
     unspin bench core|all [--n-articles N] [--out bench/] [--seed S]
                            [--engine MODULE:CALLABLE] [--no-wordnet] [--no-dev]
 
-Data (held-out only, see unspin.corpus): articles of 300-800 words mixed from held-out
+Data (held-out only, see unspin.build.corpus): articles of 300-800 words mixed from held-out
 Wikinews, the held-out enwiki file and GUM documents (news and other genres, cut to 800
-words). Each article is kept genuine and spun with the Moby spinner (unspin.spin, ~25% of
-words changed, fixed seeds). The engine's channel EXCLUDES the spinner's dictionary
-(lexicon.build_channel(exclude=("moby",))). A second condition spins with the WordNet
-spinner, checked by an engine whose channel excludes "wordnet". The `dev` part runs the real
+words). Each article is kept genuine and spun with the Moby spinner (unspin.build.spinner, ~25%
+of words changed, fixed seeds). The engine's channel EXCLUDES the spinner's dictionary
+(unspin.build.channel.build_channel(exclude=("moby",))). A second condition spins with the
+WordNet spinner, checked by an engine whose channel excludes "wordnet". The `dev` part runs the real
 spun pairs of shared/data/dev/real_pairs.jsonl.
 
-Metrics (pure functions below, unit-tested in tests/test_bench_metrics.py):
+Metrics (pure functions in unspin.build.metrics, unit-tested in tests/test_bench_metrics.py):
   detection    ROC-AUC and P/R/F1 at threshold 0.5, whole articles and single paragraphs (>= 40 words)
   localization token-level P/R/F1 of flagged word tokens (overlapped by a span) vs tokens the spinner changed
   restoration  WER spun->original before, restored->original after, relative cut
@@ -24,9 +24,10 @@ Results: <out>/core.json (machine-readable, with date, git commit, config) and <
 Runtime (2-core machine, default 120 articles + 60 WordNet articles + 360 paragraphs + dev,
 ~225k words checked): 90 s with a test engine at ~9k words/s per core, of which ~55 s are the
 harness itself (data, spinning, metrics). Add words/engine speed for a slower engine; a soft
-budget (--budget-s, default 540) shrinks the WordNet condition to fit. The first run after
-lexicon.py changes builds the two benchmark channels (exclude moby / exclude wordnet) in
-subprocesses, ~100 s each, cached under ~/.cache/unspin/bench_channel_*.npz.
+budget (--budget-s, default 540) shrinks the WordNet condition to fit. The first run after a
+change of unspin/build/channel.py or resources.py builds the two benchmark channels (exclude
+moby / exclude wordnet) in subprocesses, ~100 s each, cached under ~/.cache/unspin/bench_channel_*.npz.
+Progress (bars and messages) goes to stderr when it is a terminal, or with --progress.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import hashlib
 import importlib
 import itertools
 import json
+import logging
 import math
 import os
 import platform
@@ -46,140 +48,25 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
-from . import corpus
+from tqdm import tqdm
+
+from ..detect import CheckResult, Engine, Span, apply_spans, verdict
+from ..lexicon import Channel
 from ..text import tokenize
+from . import channel as channel_build, corpus, resources
+from .channel import build_channel
+from .corpus import add_progress_option, progress_enabled
+from .metrics import (detection_metrics, false_edits, mean, n_words, per_100, prf, rate, relative_cut, roc_auc,
+                      span_token_mask, token_counts, word_edits)
+from .spinner import Spinner, changed_token_mask
+
+logger = logging.getLogger(__name__)
 
 ENWIKI_HELDOUT_FILE = "enwiki_minisearch/enwiki_AG.txt.gz"
 DEFAULT_N_ARTICLES = 120
 MIN_PARAGRAPH_WORDS = 40
-
-# ============================================================================ metrics
-
-
-def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties count 1/2); NaN when a class is missing."""
-    pos = [s for y, s in zip(labels, scores) if y]
-    neg = [s for y, s in zip(labels, scores) if not y]
-    if not pos or not neg:
-        return float("nan")
-    pairs = sorted([(s, 1) for s in pos] + [(s, 0) for s in neg])
-    # Average ranks with ties.
-    rank_sum_pos = 0.0
-    i = 0
-    n = len(pairs)
-    while i < n:
-        j = i
-        while j + 1 < n and pairs[j + 1][0] == pairs[i][0]:
-            j += 1
-        avg_rank = (i + j) / 2 + 1
-        rank_sum_pos += avg_rank * sum(1 for k in range(i, j + 1) if pairs[k][1])
-        i = j + 1
-    u = rank_sum_pos - len(pos) * (len(pos) + 1) / 2
-    return u / (len(pos) * len(neg))
-
-
-def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    """Precision, recall, F1 from counts (0 where undefined)."""
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": p, "recall": r, "f1": f, "tp": tp, "fp": fp, "fn": fn}
-
-
-def binary_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict[str, float]:
-    """P/R/F1 and accuracy of `score >= threshold` as the positive decision."""
-    tp = sum(1 for y, s in zip(labels, scores) if y and s >= threshold)
-    fp = sum(1 for y, s in zip(labels, scores) if not y and s >= threshold)
-    fn = sum(1 for y, s in zip(labels, scores) if y and s < threshold)
-    tn = len(labels) - tp - fp - fn
-    out = prf(tp, fp, fn)
-    out["accuracy"] = (tp + tn) / len(labels) if labels else 0.0
-    out["tn"] = tn
-    out["threshold"] = threshold
-    return out
-
-
-def detection_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict:
-    out = {"n": len(labels), "n_spun": int(sum(labels)), "auc": roc_auc(labels, scores)}
-    out.update(binary_metrics(labels, scores, threshold))
-    pos = [s for y, s in zip(labels, scores) if y]
-    neg = [s for y, s in zip(labels, scores) if not y]
-    out["mean_p_spun"] = sum(pos) / len(pos) if pos else float("nan")
-    out["mean_p_genuine"] = sum(neg) / len(neg) if neg else float("nan")
-    return out
-
-
-def word_tokens(text: str) -> list[str]:
-    """Lowercased word-level tokens (words, numbers, clitics; no punctuation) for WER."""
-    return [t.norm for t in tokenize(text) if t.kind != "punct"]
-
-
-def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
-    """Levenshtein distance between two token lists (rapidfuzz, a dependency)."""
-    from rapidfuzz.distance import Levenshtein
-
-    return int(Levenshtein.distance(list(a), list(b)))
-
-
-def wer(hypothesis: str, reference: str) -> float:
-    """Word error rate of `hypothesis` against `reference` (lowercased word tokens)."""
-    ref = word_tokens(reference)
-    hyp = word_tokens(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    return edit_distance(hyp, ref) / len(ref)
-
-
-def relative_cut(before: float, after: float) -> float:
-    """Share of the error removed: (before - after) / before (negative when worse)."""
-    if before == 0:
-        return 0.0 if after == 0 else float("-inf")
-    return (before - after) / before
-
-
-def false_edits_per_100(genuine: str, restored: str) -> float:
-    """Words changed by restoring a genuine text, per 100 words of it."""
-    ref = word_tokens(genuine)
-    if not ref:
-        return 0.0
-    return 100.0 * edit_distance(word_tokens(restored), ref) / len(ref)
-
-
-def span_token_mask(text: str, spans: Iterable[Any], min_confidence: float | None = None) -> list[bool]:
-    """For each word token of `tokenize(text)`: is it overlapped by any span (optionally confident)?"""
-    ivs = sorted((s.start, s.end) for s in spans
-                 if min_confidence is None or getattr(s, "confidence", 1.0) >= min_confidence)
-    words = [t for t in tokenize(text) if t.is_word]
-    mask = []
-    for t in words:
-        mask.append(any(a < t.end and t.start < b for a, b in ivs if a < t.end))
-    return mask
-
-
-def token_counts(pred: Sequence[bool], gold: Sequence[bool]) -> tuple[int, int, int]:
-    """(tp, fp, fn) of predicted vs gold token masks (same length)."""
-    if len(pred) != len(gold):
-        raise ValueError("masks differ in length")
-    tp = sum(1 for p, g in zip(pred, gold) if p and g)
-    fp = sum(1 for p, g in zip(pred, gold) if p and not g)
-    fn = sum(1 for p, g in zip(pred, gold) if g and not p)
-    return tp, fp, fn
-
-
-def token_prf(pred: Sequence[bool], gold: Sequence[bool]) -> dict[str, float]:
-    return prf(*token_counts(pred, gold))
-
-
-def n_words(text: str) -> int:
-    return sum(1 for t in tokenize(text) if t.kind != "punct")
-
-
-def _mean(xs: Sequence[float]) -> float:
-    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
-    return sum(xs) / len(xs) if xs else float("nan")
-
 
 # ============================================================================ data
 
@@ -276,7 +163,7 @@ class EngineTimer:
             self.errors += 1
             if self.first_error is None:
                 self.first_error = f"{type(e).__name__}: {e}"[:500]
-                print(f"engine.check failed: {self.first_error}", file=sys.stderr)
+                logger.warning("engine.check failed: %s", self.first_error)
             return _result(0.5, [], text)
         finally:
             dt = time.perf_counter() - w0
@@ -298,13 +185,15 @@ class EngineTimer:
 
 
 def _lexicon_fingerprint() -> str:
+    """Hash of the channel builder's sources (the builder and its resource readers), so that cached
+    benchmark channels follow their changes."""
+    h = hashlib.sha1()
     try:
-        from . import channel as lexicon
-
-        p = Path(lexicon.__file__)
-        return hashlib.sha1(p.read_bytes()).hexdigest()[:12]
-    except Exception:
+        for module in (channel_build, resources):
+            h.update(Path(module.__file__).read_bytes())
+    except OSError:
         return "none"
+    return h.hexdigest()[:12]
 
 
 def _channel_cache_path(exclude: tuple[str, ...]) -> Path:
@@ -313,9 +202,6 @@ def _channel_cache_path(exclude: tuple[str, ...]) -> Path:
 
 def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tuple[Any, dict]:
     """A channel without the spinner's dictionary (and how it was obtained)."""
-    from ..lexicon import Channel
-    from .channel import build_channel
-
     info: dict[str, Any] = {"exclude": list(exclude)}
     t0 = time.perf_counter()
     cache = _channel_cache_path(exclude)
@@ -332,35 +218,32 @@ def build_bench_channel(exclude: tuple[str, ...], use_cache: bool = True) -> tup
     if use_cache:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-c", "import sys; from unspin.build.bench_core import _build_and_save; "
-                            "_build_and_save(sys.argv[1].split(','), sys.argv[2])", ",".join(exclude), str(cache)],
+            subprocess.run([sys.executable, "-c", "import sys; from unspin.build.bench_core import save_bench_channel; "
+                            "save_bench_channel(sys.argv[1].split(','), sys.argv[2])", ",".join(exclude), str(cache)],
                            check=True, cwd=Path(__file__).resolve().parents[2], timeout=1800)
             ch = Channel.load(cache)
             for old in cache.parent.glob(f"bench_channel_{'-'.join(exclude)}_*.npz"):
-                if old != cache:  # caches of older lexicon.py versions
+                if old != cache:  # caches of older channel builder versions
                     old.unlink(missing_ok=True)
             info.update(channel=f"build_channel(exclude={exclude}) [built in a subprocess, cached {cache}]",
                         build_s=round(time.perf_counter() - t0, 2))
             return ch, info
         except Exception as e:
             info["subprocess_build_error"] = repr(e)[:300]
-    ch = build_channel(exclude=exclude, progress=False)
+    ch = build_channel(exclude=exclude)
     info.update(channel=f"build_channel(exclude={exclude})", build_s=round(time.perf_counter() - t0, 2))
     return ch, info
 
 
-def _build_and_save(exclude, path) -> None:
-    from .channel import build_channel
-
-    ch = build_channel(exclude=tuple(exclude), progress=False)
+def save_bench_channel(exclude: Iterable[str], path: str | os.PathLike) -> None:
+    """Build the channel without `exclude` and write it to `path` atomically (run in a child process)."""
+    ch = build_channel(exclude=tuple(exclude))
     tmp = Path(str(path) + f".tmp{os.getpid()}.npz")
     ch.save(tmp)
     os.replace(tmp, path)
 
 
 def default_engine_factory(channel):
-    from ..detect import Engine
-
     return Engine.load(channel=channel)
 
 
@@ -379,8 +262,6 @@ def resolve_factory(spec: str | None) -> Callable:
 
 def _result(p: float, spans: list, text: str):
     """A CheckResult from a reference engine (the bench reads only the documented fields)."""
-    from ..detect import CheckResult, verdict
-
     return CheckResult(p, verdict(p), spans, text)
 
 
@@ -398,8 +279,6 @@ class RareWordBaseline:
         self.threshold = zipf_threshold
 
     def check(self, text: str):
-        from ..detect import Span
-
         words = [t for t in tokenize(text) if t.is_word and not t.text[0].isupper()]
         spans = [Span(t.start, t.end, t.text, None, 0.5) for t in words
                  if self._z(t.norm, "en") < self.threshold]
@@ -420,18 +299,30 @@ def _rss_mb() -> float:
 
 
 class Progress:
-    def __init__(self, quiet: bool = False):
+    """Progress of a run: messages and loop bars on stderr through tqdm when `enabled`; otherwise
+    messages go to this module's logger and the bars are silent."""
+
+    def __init__(self, enabled: bool = False):
         self.t0 = time.perf_counter()
-        self.quiet = quiet
+        self.enabled = enabled
 
     def __call__(self, msg: str) -> None:
-        if not self.quiet:
-            print(f"[{time.perf_counter() - self.t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+        if self.enabled:
+            tqdm.write(f"[bench {time.perf_counter() - self.t0:7.1f}s] {msg}", file=sys.stderr)
+        else:
+            logger.info(msg)
+
+    def bar(self, iterable: Iterable, total: int | None = None, desc: str = ""):
+        """`iterable`, with a progress bar when enabled."""
+        return tqdm(iterable, total=total, desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True,
+                    leave=False, disable=not self.enabled)
 
 
 def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, target_fraction: float, seed: int,
-                       n_paragraphs: int, genuine_cache: dict | None = None, log: Callable = print) -> dict:
+                       n_paragraphs: int, genuine_cache: dict | None = None,
+                       progress: Progress | None = None) -> dict:
     """Genuine vs spun articles (and paragraphs) through one engine: all metrics but speed."""
+    progress = progress or Progress()
     labels, scores, sources = [], [], []
     loc_any = [0, 0, 0]
     loc_conf = [0, 0, 0]
@@ -442,43 +333,39 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
     # Restore at other --min-confidence settings: [after-edits on spun, false edits on genuine, genuine words].
     tradeoff = {thr: [0, 0, 0] for thr in RESTORE_THRESHOLDS}
     t0 = time.perf_counter()
-    for i, art in enumerate(articles):
+    for i, art in enumerate(progress.bar(articles, desc=f"{spinner.name}: articles")):
         # Genuine side.
         if art.id not in gen_cache:
             g = timer.check(art.text)
-            gen_cache[art.id] = (g.spin_probability, false_edits_raw(art.text, g.restored), g.spans)
+            gen_cache[art.id] = (g.spin_probability, false_edits(art.text, g.restored), g.spans)
         p_gen, (edits, words), gen_spans = gen_cache[art.id]
         fe_edits += edits
         fe_words += words
         for thr, acc in tradeoff.items():
-            e, w = false_edits_raw(art.text, _apply(art.text, gen_spans, thr))
+            e, w = false_edits(art.text, _apply(art.text, gen_spans, thr))
             acc[1] += e
             acc[2] += w
         labels.append(0); scores.append(p_gen); sources.append(art.source)
         # Spun side.
         sr = spinner.spin_to_fraction(art.text, target_fraction, seed=seed + i)
-        gold = _changed_mask(sr)
+        gold = changed_token_mask(sr)
         r = timer.check(sr.text)
         labels.append(1); scores.append(r.spin_probability); sources.append(art.source)
         for acc, thr in ((loc_any, None), (loc_conf, 0.5)):
             tp, fp, fn = token_counts(span_token_mask(sr.text, r.spans, thr), gold)
             acc[0] += tp; acc[1] += fp; acc[2] += fn
-        ref = word_tokens(art.text)
-        before = edit_distance(word_tokens(sr.text), ref)
-        after = edit_distance(word_tokens(r.restored), ref)
-        wer_before += before; wer_after += after; ref_words += len(ref)
+        before, n_ref = word_edits(sr.text, art.text)
+        after, _ = word_edits(r.restored, art.text)
+        wer_before += before; wer_after += after; ref_words += n_ref
         for thr, acc in tradeoff.items():
-            acc[0] += edit_distance(word_tokens(_apply(sr.text, r.spans, thr)), ref)
-        per_article.append({"id": art.id, "source": art.source, "words": len(ref),
-                            "changed_share": round(sum(gold) / max(len(gold), 1), 4),
+            acc[0] += word_edits(_apply(sr.text, r.spans, thr), art.text)[0]
+        per_article.append({"id": art.id, "source": art.source, "words": n_ref,
+                            "changed_share": round(rate(sum(gold), len(gold)), 4),
                             "p_genuine": round(p_gen, 4), "p_spun": round(r.spin_probability, 4),
-                            "wer_before": round(before / max(len(ref), 1), 4),
-                            "wer_after": round(after / max(len(ref), 1), 4),
-                            "false_edits_per_100": round(100 * edits / max(words, 1), 3)})
-        if (i + 1) % 5 == 0 or i + 1 == len(articles):
-            el = time.perf_counter() - t0
-            log(f"  {spinner.name}: {i + 1}/{len(articles)} articles, {el:.0f}s, "
-                f"~{el / (i + 1) * (len(articles) - i - 1):.0f}s left")
+                            "wer_before": round(rate(before, n_ref), 4),
+                            "wer_after": round(rate(after, n_ref), 4),
+                            "false_edits_per_100": round(per_100(edits, words), 3)})
+    progress(f"{spinner.name}: {len(articles)} articles in {time.perf_counter() - t0:.0f}s")
     by_source = {}
     for src in sorted(set(sources)):
         ls = [y for y, s in zip(labels, sources) if s == src]
@@ -487,20 +374,20 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
     out = {
         "spinner": spinner.name,
         "target_changed_fraction": target_fraction,
-        "mean_changed_fraction": _mean([a["changed_share"] for a in per_article]),
+        "mean_changed_fraction": mean([a["changed_share"] for a in per_article]),
         "detection_articles": detection_metrics(labels, scores),
         "detection_articles_by_source": by_source,
         "localization_any_span": prf(*loc_any),
         "localization_confident_span": prf(*loc_conf),
-        "restoration": {"wer_before": wer_before / max(ref_words, 1), "wer_after": wer_after / max(ref_words, 1),
-                        "relative_cut": relative_cut(wer_before / max(ref_words, 1), wer_after / max(ref_words, 1)),
-                        "mean_article_wer_before": _mean([a["wer_before"] for a in per_article]),
-                        "mean_article_wer_after": _mean([a["wer_after"] for a in per_article])},
-        "false_edits_per_100_genuine": 100.0 * fe_edits / max(fe_words, 1),
+        "restoration": {"wer_before": rate(wer_before, ref_words), "wer_after": rate(wer_after, ref_words),
+                        "relative_cut": relative_cut(rate(wer_before, ref_words), rate(wer_after, ref_words)),
+                        "mean_article_wer_before": mean([a["wer_before"] for a in per_article]),
+                        "mean_article_wer_after": mean([a["wer_after"] for a in per_article])},
+        "false_edits_per_100_genuine": per_100(fe_edits, fe_words),
         "restore_tradeoff": [
             {"min_confidence": thr,
-             "wer_cut": relative_cut(wer_before / max(ref_words, 1), acc[0] / max(ref_words, 1)),
-             "false_edits_per_100_genuine": 100.0 * acc[1] / max(acc[2], 1)}
+             "wer_cut": relative_cut(rate(wer_before, ref_words), rate(acc[0], ref_words)),
+             "false_edits_per_100_genuine": per_100(acc[1], acc[2])}
             for thr, acc in tradeoff.items()],
         "per_article": per_article,
     }
@@ -510,12 +397,12 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
     if len(paras) > n_paragraphs:
         paras = rng.sample(paras, n_paragraphs)
     pl, ps = [], []
-    for j, p in enumerate(paras):
+    for j, p in enumerate(progress.bar(paras, desc=f"{spinner.name}: paragraphs")):
         pl.append(0); ps.append(timer.check(p).spin_probability)
         sp = spinner.spin_to_fraction(p, target_fraction, seed=seed + 100000 + j)
         pl.append(1); ps.append(timer.check(sp.text).spin_probability)
     out["detection_paragraphs"] = detection_metrics(pl, ps)
-    log(f"  {spinner.name}: {len(paras)} paragraphs done")
+    progress(f"{spinner.name}: {len(paras)} paragraphs done")
     return out
 
 
@@ -524,66 +411,57 @@ RESTORE_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.7)
 
 def _apply(text: str, spans, min_confidence: float) -> str:
     """The text restored at another confidence threshold, from spans of the documented contract."""
-    from ..detect import apply_spans
-
     return apply_spans(text, spans, min_confidence)
 
 
-def _changed_mask(sr) -> list[bool]:
-    from .spinner import changed_token_mask
-
-    return changed_token_mask(sr)
-
-
-def false_edits_raw(genuine: str, restored: str) -> tuple[int, int]:
-    ref = word_tokens(genuine)
-    return edit_distance(word_tokens(restored), ref), len(ref)
-
-
-def evaluate_dev(timer: EngineTimer, pairs: list[dict]) -> dict:
+def evaluate_dev(timer: EngineTimer, pairs: list[dict], progress: Progress | None = None) -> dict:
+    """Real spun/original pairs through one engine: WER before/after restoring the spun side, false
+    edits on the original side, and how well the spin probability tells the two sides apart."""
+    progress = progress or Progress()
     rows = []
     tb = ta = tw = fe = fw = 0
-    for pair in pairs:
+    for pair in progress.bar(pairs, desc="dev pairs"):
         spun, orig = pair["spun"], pair["original"]
         rs = timer.check(spun)
         ro = timer.check(orig)
-        ref = word_tokens(orig)
-        before = edit_distance(word_tokens(spun), ref)
-        after = edit_distance(word_tokens(rs.restored), ref)
-        e, w = false_edits_raw(orig, ro.restored)
-        tb += before; ta += after; tw += len(ref); fe += e; fw += w
-        rows.append({"id": pair.get("id"), "style": pair.get("style"), "words": len(ref),
-                     "wer_before": round(before / max(len(ref), 1), 4),
-                     "wer_after": round(after / max(len(ref), 1), 4),
+        before, n_ref = word_edits(spun, orig)
+        after, _ = word_edits(rs.restored, orig)
+        e, w = false_edits(orig, ro.restored)
+        tb += before; ta += after; tw += n_ref; fe += e; fw += w
+        rows.append({"id": pair.get("id"), "style": pair.get("style"), "words": n_ref,
+                     "wer_before": round(rate(before, n_ref), 4),
+                     "wer_after": round(rate(after, n_ref), 4),
                      "relative_cut": round(relative_cut(before, after), 4) if before else 0.0,
                      "p_spun_side": round(rs.spin_probability, 4),
                      "p_original_side": round(ro.spin_probability, 4),
-                     "false_edits_per_100_original": round(100 * e / max(w, 1), 3)})
-    overall = {"wer_before": tb / max(tw, 1), "wer_after": ta / max(tw, 1),
-               "relative_cut": relative_cut(tb / max(tw, 1), ta / max(tw, 1)),
-               "false_edits_per_100_original": 100 * fe / max(fw, 1),
+                     "false_edits_per_100_original": round(per_100(e, w), 3)})
+    overall = {"wer_before": rate(tb, tw), "wer_after": rate(ta, tw),
+               "relative_cut": relative_cut(rate(tb, tw), rate(ta, tw)),
+               "false_edits_per_100_original": per_100(fe, fw),
                "auc_spun_vs_original": roc_auc([1] * len(rows) + [0] * len(rows),
                                                [r["p_spun_side"] for r in rows] + [r["p_original_side"] for r in rows])}
     by_style = {}
     for style in sorted({r["style"] for r in rows if r["style"]}):
         sub = [r for r in rows if r["style"] == style]
         w = sum(r["words"] for r in sub)
+        # Word-weighted means of the per-pair (rounded) rates.
         by_style[style] = {
             "n": len(sub),
-            "wer_before": sum(r["wer_before"] * r["words"] for r in sub) / max(w, 1),
-            "wer_after": sum(r["wer_after"] * r["words"] for r in sub) / max(w, 1)}
+            "wer_before": rate(sum(r["wer_before"] * r["words"] for r in sub), w),
+            "wer_after": rate(sum(r["wer_after"] * r["words"] for r in sub), w)}
     return {"pairs": rows, "overall": overall, "by_style": by_style}
 
 
 def spinner_calibration(spinners: list, articles: list[Article], rates=(0.1, 0.25, 0.5, 0.75, 1.0),
                         seed: int = 0) -> dict:
+    """Per spinner: dictionary coverage of the articles and the mean changed-word share at each rate."""
     out = {}
     for sp in spinners:
-        row = {"coverage": _mean([sp.coverage(a.text) for a in articles])}
-        for rate in rates:
-            row[f"rate_{rate}"] = _mean([sum(m) / max(len(m), 1) for m in
-                                         (_changed_mask(sp.spin(a.text, rate, seed=seed + i))
-                                          for i, a in enumerate(articles))])
+        row = {"coverage": mean([sp.coverage(a.text) for a in articles])}
+        for r in rates:
+            row[f"rate_{r}"] = mean([rate(sum(m), len(m)) for m in
+                                     (changed_token_mask(sp.spin(a.text, r, seed=seed + i))
+                                      for i, a in enumerate(articles))])
         out[sp.name] = row
     return out
 
@@ -603,12 +481,11 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
              engine_factory: Callable | None = None, wordnet: bool = True, dev: bool = True,
              n_paragraphs: int | None = None, n_wordnet: int | None = None, use_channel_cache: bool = True,
              articles: list[Article] | None = None, dev_pairs: list[dict] | None = None,
-             spinners: dict | None = None, calibration: bool = False, quiet: bool = False,
+             spinners: dict | None = None, calibration: bool = False, progress: bool = False,
              build_channels: bool = True, budget_s: float | None = None) -> dict:
-    """Run the core benchmark; returns the JSON-able report."""
-    from .spinner import Spinner
-
-    log = Progress(quiet)
+    """Run the core benchmark; returns the JSON-able report.  `progress`: show progress bars and
+    messages on stderr (otherwise messages go to this module's logger)."""
+    log = Progress(progress)
     factory = engine_factory or default_engine_factory
     n_paragraphs = 2 * n_articles if n_paragraphs is None else n_paragraphs
     n_wordnet = max(n_articles // 2, 1) if n_wordnet is None else n_wordnet
@@ -648,7 +525,7 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
                        "peak_rss_before_engine_mb": round(rss_before, 1)}
     timer = EngineTimer(engine)
     log(f"engine loaded in {report['speed']['engine_load_s']}s; checking {len(articles)} articles")
-    report["moby"] = evaluate_condition(timer, articles, moby, target_fraction, seed, n_paragraphs, log=log)
+    report["moby"] = evaluate_condition(timer, articles, moby, target_fraction, seed, n_paragraphs, progress=log)
     report["speed"].update(timer.summary())
     report["speed"]["peak_rss_mb"] = round(_rss_mb(), 1)
     del engine, timer
@@ -657,7 +534,7 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
         pairs = load_dev_pairs() if dev_pairs is None else dev_pairs
         if pairs:
             log(f"dev: {len(pairs)} real pairs, shipped engine")
-            report["dev"] = evaluate_dev(EngineTimer(factory(None)), pairs)
+            report["dev"] = evaluate_dev(EngineTimer(factory(None)), pairs, progress=log)
             report["dev"]["engine"] = "shipped channel" if build_channels else "engine default"
 
     # --- WordNet condition: channel without WordNet.
@@ -666,10 +543,10 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
         elapsed = time.perf_counter() - t_start
         spent = report["speed"]["wall_s"] or 1e-9
         per_word = spent / max(report["speed"]["words"], 1)
-        words_per_article = 2 * _mean([n_words(a.text) for a in articles]) * 1.2  # + paragraphs
-        channel_build = 200.0 if build_channels and not (use_channel_cache and
-                                                         _channel_cache_path(("wordnet",)).exists()) else 5.0
-        fit = int((budget_s - elapsed - channel_build) / (per_word * words_per_article))
+        words_per_article = 2 * mean([n_words(a.text) for a in articles]) * 1.2  # + paragraphs
+        channel_build_s = 200.0 if build_channels and not (use_channel_cache and
+                                                           _channel_cache_path(("wordnet",)).exists()) else 5.0
+        fit = int((budget_s - elapsed - channel_build_s) / (per_word * words_per_article))
         if fit < n_wordnet:
             report["config"]["budget_note"] = (f"WordNet condition cut from {n_wordnet} to {max(fit, 0)} articles "
                                                f"to stay within --budget-s {budget_s}")
@@ -684,7 +561,7 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
         engine2 = factory(channel)
         timer2 = EngineTimer(engine2)
         wn_arts = articles[:: max(len(articles) // n_wordnet, 1)][:n_wordnet]
-        res = evaluate_condition(timer2, wn_arts, wn, target_fraction, seed + 7, n_paragraphs // 2, log=log)
+        res = evaluate_condition(timer2, wn_arts, wn, target_fraction, seed + 7, n_paragraphs // 2, progress=log)
         res["channel"] = ch_info2
         report["wordnet"] = res
         report["speed"]["wordnet_condition"] = timer2.summary()
@@ -829,7 +706,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-dev", action="store_true", help="skip the real spun/original pairs of the shared data")
     ap.add_argument("--no-channel-cache", action="store_true",
                     help="rebuild the held-out-dictionary channels instead of reading them from the cache")
-    ap.add_argument("--quiet", action="store_true", help="no progress messages")
+    add_progress_option(ap)
+    ap.add_argument("--quiet", dest="progress", action="store_false", default=None,
+                    help="no progress on stderr (the same as --no-progress)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -839,7 +718,7 @@ def run(args: argparse.Namespace) -> int:
                    engine_factory=None if args.engine is None else factory,
                    wordnet=not args.no_wordnet, dev=not args.no_dev, n_paragraphs=args.n_paragraphs,
                    n_wordnet=args.n_wordnet, use_channel_cache=not args.no_channel_cache,
-                   calibration=args.part == "all", quiet=args.quiet,
+                   calibration=args.part == "all", progress=progress_enabled(args.progress),
                    build_channels=args.engine != "baseline", budget_s=args.budget_s or None)
     if args.engine:
         rep["config"]["engine"] = args.engine

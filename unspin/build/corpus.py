@@ -11,11 +11,16 @@ tool agrees on it:
 """
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import os
+import sys
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+from tqdm import tqdm
 
 HELDOUT_FILES = {"enwiki_minisearch/enwiki_AG.txt.gz"}
 WIKINEWS_FILE = "wikinews_en/enwikinews.txt.gz"
@@ -25,15 +30,38 @@ GUM_FILE = "gum/gum_docs.jsonl"
 
 
 def default_data_dir() -> Path:
-    """../shared/data beside the checkout, or $UNSPIN_DATA."""
+    """The data folder: $UNSPIN_DATA, else shared/data beside the checkout (../shared/data) or in it.
+    Every build module finds the data through this function."""
     env = os.environ.get("UNSPIN_DATA")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "shared" / "data", here / "shared" / "data"):
+    checkout = Path(__file__).resolve().parents[2]  # the folder holding the unspin package
+    for candidate in (checkout.parent / "shared" / "data", checkout / "shared" / "data"):
         if candidate.exists():
             return candidate
-    return here.parent / "shared" / "data"
+    return checkout.parent / "shared" / "data"
+
+
+def add_progress_option(p: argparse.ArgumentParser) -> None:
+    """The `--progress/--no-progress` option of the build and benchmark commands."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show progress on stderr (default: only when stderr is a terminal)")
+
+
+def progress_enabled(flag: bool | None) -> bool:
+    """The value of `--progress/--no-progress`; when neither is given, whether stderr is a terminal."""
+    return flag if flag is not None else sys.stderr.isatty()
+
+
+def stderr_log(name: str) -> Callable[[str], None]:
+    """A progress callback for a command: writes "[name   12.3s] message" lines to stderr
+    (through tqdm, so that a progress bar on screen is not broken)."""
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        tqdm.write(f"[{name} {time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr)
+
+    return log
 
 
 def cache_dir() -> Path:

@@ -35,8 +35,9 @@ def dev_substitutions(path: str | os.PathLike | None = None) -> list[tuple[tuple
     """Aligned (observed, original, doc id) substitutions from real spun/original pairs, line by line."""
     path = Path(path) if path else default_data_dir() / "dev" / "real_pairs.jsonl"
     out = []
-    for line in open(path, encoding="utf-8"):
-        d = json.loads(line)
+    with open(path, encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f if line.strip()]
+    for d in docs:
         sl = [l for l in d["spun"].split("\n") if l.strip()]
         ol = [l for l in d["original"].split("\n") if l.strip()]
         # Pair lines by similarity, then align tokens inside each pair.

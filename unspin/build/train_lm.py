@@ -5,7 +5,7 @@ Pipeline (reproducible: the same corpora and options give the same model):
   corpus.iter_paragraphs("train")  ->  text.lm_sentences  ->  lmplz  ->  ARPA
   ARPA  ->  build_binary trie (quantized)  ->  out_path
 
-Only the fixed train split (see unspin/corpus.py) is read; held-out text never is.
+Only the fixed train split (see unspin/build/corpus.py) is read; held-out text never is.
 Tokenization runs in a pool of worker processes (it is the slow part) and is
 streamed into `lmplz` through a pipe. With `vocab_size`, the tokenized text is
 spooled to a temporary file first, so that word counts can pick the vocabulary
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import logging
 import math
 import os
 import re
@@ -36,11 +37,14 @@ import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .. import text
 from ..lm import DEFAULT_LM_PATH
 from . import corpus
+from .corpus import add_progress_option, progress_enabled, stderr_log
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_ORDER = 4
 DEFAULT_PRUNE = (0, 0, 1, 1)
@@ -88,7 +92,7 @@ def find_kenlm_tool(name: str, kenlm_bin: str | os.PathLike | None = None) -> Pa
 
 # The tokenizer's pattern without named groups, so that `findall` returns the token strings:
 # the same tokens as text.tokenize, without building Token objects (2x faster over ~100M words).
-_TOKEN_STR_RE = re.compile(re.sub(r"\(\?P<\w+>", "(?:", text._TOKEN_RE.pattern), text._TOKEN_RE.flags)
+_TOKEN_STR_RE = re.compile(re.sub(r"\(\?P<\w+>", "(?:", text.TOKEN_RE.pattern), text.TOKEN_RE.flags)
 
 
 def fast_lm_sentences(paragraph: str) -> Iterator[str]:
@@ -97,7 +101,7 @@ def fast_lm_sentences(paragraph: str) -> Iterator[str]:
     for start, end in text.sentence_spans(paragraph):
         joined = " ".join(_TOKEN_STR_RE.findall(paragraph, start, end))
         if joined:
-            yield joined.translate(text._QUOTES).lower()
+            yield text.normalize_token(joined)
 
 
 def _sentences_of_chunk(paragraphs: list[str]) -> list[str]:
@@ -143,11 +147,11 @@ def _clean(sentence: str) -> str:
 
 def train_lm(out_path: str | os.PathLike, data_dir: str | os.PathLike | None = None, order: int = DEFAULT_ORDER,
              prune: Sequence[int] = DEFAULT_PRUNE, vocab_size: int | None = None, memory: str = "8G",
-             kenlm_bin: str | os.PathLike | None = None, progress: bool = True, *,
+             kenlm_bin: str | os.PathLike | None = None, log: Callable[[str], None] | None = None, *,
              build_args: Sequence[str] = DEFAULT_BUILD_ARGS, text_file: str | os.PathLike | None = None,
              save_text: str | os.PathLike | None = None, keep_arpa: str | os.PathLike | None = None,
              workers: int | None = None, tmp_dir: str | os.PathLike | None = None,
-             discount_fallback: bool = True) -> Path:
+             discount_fallback: bool = True, tool_output: bool = False) -> Path:
     """Train a KenLM model on the train split and write a quantized trie binary to `out_path`.
 
     order:      n-gram order.
@@ -159,6 +163,8 @@ def train_lm(out_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
     keep_arpa:  keep the intermediate ARPA file there.
     build_args: build_binary options before "trie" (default: 8-bit probabilities and
                 backoffs, 22-bit pointer compression).
+    log:        receives progress messages (default: this module's logger).
+    tool_output: let lmplz and build_binary write their own progress to stderr (default: discarded).
     """
     out_path = Path(out_path)
     lmplz = find_kenlm_tool("lmplz", kenlm_bin)
@@ -171,9 +177,7 @@ def train_lm(out_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
         prune = [0] * order
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
-    def log(msg: str) -> None:
-        if progress:
-            print(f"[train-lm {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    log = log or logger.info
 
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="unspin-lm-", dir=tmp_dir) as tmp:
@@ -195,7 +199,7 @@ def train_lm(out_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
                 for s in iter_training_sentences(data_dir, workers):
                     f.write(_clean(s) + "\n")
                     n += 1
-                    if progress and n % 500000 == 0:
+                    if n % 500000 == 0:
                         log(f"{n} sentences")
             log(f"{n} sentences tokenized")
         else:
@@ -216,7 +220,7 @@ def train_lm(out_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
             cmd += ["--limit_vocab_file", str(vocab_file)]
 
         log("running " + " ".join(cmd))
-        stderr = None if progress else subprocess.DEVNULL
+        stderr = None if tool_output else subprocess.DEVNULL
         if source_path is not None:
             with open(source_path, "rb") as f:
                 proc = subprocess.run(cmd, stdin=f, stderr=stderr)
@@ -229,7 +233,7 @@ def train_lm(out_path: str | os.PathLike, data_dir: str | os.PathLike | None = N
                 for s in iter_training_sentences(data_dir, workers):
                     proc.stdin.write((_clean(s) + "\n").encode("utf-8"))
                     n += 1
-                    if progress and n % 500000 == 0:
+                    if n % 500000 == 0:
                         log(f"{n} sentences")
             finally:
                 proc.stdin.close()
@@ -368,7 +372,8 @@ def _parse_prune(value: str) -> tuple[int, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `unspin train-lm`."""
     p.add_argument("--out", default=None, help="output binary (default: unspin/models/lm.binary)")
-    p.add_argument("--data-dir", default=None, help="data folder holding corpora/ (default: ../shared/data or $UNSPIN_DATA)")
+    p.add_argument("--data-dir", default=None, help="data folder holding corpora/ (default: $UNSPIN_DATA, or "
+                   "../shared/data beside the checkout)")
     p.add_argument("--order", type=int, default=SHIPPED_ORDER, help="n-gram order (default %(default)s)")
     p.add_argument("--prune", type=_parse_prune, default=SHIPPED_PRUNE,
                    help='lmplz --prune thresholds, e.g. "0 2 3 4" (count <= threshold is dropped; '
@@ -385,15 +390,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="tokenizer processes (default: all cores)")
     p.add_argument("--eval", type=int, default=2000, metavar="N",
                    help="report perplexity on N held-out news sentences afterwards (0: skip)")
-    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    add_progress_option(p)
+    p.add_argument("--quiet", dest="progress", action="store_false", default=None,
+                   help="no progress on stderr (the same as --no-progress)")
 
 
 def run(args: argparse.Namespace) -> int:
     """`unspin train-lm`: train, binarize and evaluate the n-gram model."""
     out = Path(args.out) if args.out else DEFAULT_LM_PATH
+    progress = progress_enabled(args.progress)
     try:
         train_lm(out, data_dir=args.data_dir, order=args.order, prune=args.prune, vocab_size=args.vocab_size or None,
-                 memory=args.memory, kenlm_bin=args.kenlm_bin, progress=not args.quiet,
+                 memory=args.memory, kenlm_bin=args.kenlm_bin, log=stderr_log("train-lm") if progress else None,
+                 tool_output=progress,
                  build_args=args.build_args.split(), text_file=args.text_file, save_text=args.save_text,
                  keep_arpa=args.keep_arpa, workers=args.workers)
     except KenLMToolsMissing as e:
