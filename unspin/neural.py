@@ -225,14 +225,18 @@ class NeuralScorer:
     # -- loading -----------------------------------------------------------
     @classmethod
     def load(cls, cache_dir: str | os.PathLike | None = None, threads: int | None = 1,
-             **kwargs: Any) -> "NeuralScorer":
+             dtype: str = "float32", **kwargs: Any) -> "NeuralScorer":
         """The scorer, converting the wheel's GGUF file into `cache_dir` first if needed.
 
         `threads`: torch intra-op threads (process-wide: ``torch.set_num_threads``); None leaves
-        torch's setting alone. Further keywords go to the constructor (`max_left_tokens`,
-        `max_right_words`). Raises NeuralUnavailable when a dependency or the model is missing.
+        torch's setting alone. `dtype`: "float32" (default) or "bfloat16" (about twice as fast on
+        CPUs with AVX512-BF16/AMX, scores within a few hundredths of float32; slower elsewhere).
+        Further keywords go to the constructor (`max_left_tokens`, `max_right_words`).
+        Raises NeuralUnavailable when a dependency or the model is missing.
         """
         t0 = time.time()
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be 'float32' or 'bfloat16', not {dtype!r}")
         torch, transformers = _import_torch_transformers()
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
@@ -243,7 +247,7 @@ class NeuralScorer:
             converted = True
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
-            model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+            model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype))
         except (OSError, ValueError) as e:
             raise NeuralUnavailable(f"the converted model in {folder} cannot be read ({e}); delete the folder "
                                     f"to convert it again") from e

@@ -47,7 +47,8 @@ class Case:
     sent: list[Token]  # the sentence's tokens (offsets into `line`)
     first: int  # observed span [first, last) in `sent`
     last: int
-    gold: tuple[str, ...]  # the original's normalized tokens
+    gold: tuple[str, ...]  # the original's normalized tokens (the observed ones if unchanged)
+    changed: bool = True  # False: a word the spinner left alone (the identity is right)
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -68,8 +69,9 @@ def _line_pairs(spun: str, original: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def located_cases(path: str | os.PathLike | None = None) -> list[Case]:
-    """Every aligned substitution (1-4 tokens a side) of the pairs file, with its sentence."""
+def located_cases(path: str | os.PathLike | None = None, unchanged: bool = False) -> list[Case]:
+    """Every aligned substitution (1-4 tokens a side) of the pairs file, with its sentence; with
+    `unchanged`, also every single word the alignment found equal on both sides."""
     path = Path(path) if path else default_data_dir() / "dev" / "real_pairs.jsonl"
     from ..text import tokenize
 
@@ -77,20 +79,30 @@ def located_cases(path: str | os.PathLike | None = None) -> list[Case]:
     for raw in open(path, encoding="utf-8"):
         d = json.loads(raw)
         for s, o in _line_pairs(d["spun"], d["original"]):
+            # Align all tokens of the line (as `unspin coverage` does), then find each span in the
+            # sentence the decoder would see (by character offset; sentence splitting may drop a
+            # closing quote, never a word).
             sents = list(sentences(s))
-            flat = [(k, j) for k, toks in enumerate(sents) for j in range(len(toks))]
-            so = [t.norm for toks in sents for t in toks]
-            if so != [t.norm for t in tokenize(s)]:  # sentence splitting must not change tokens
-                continue
+            where = {t.start: (k, j) for k, toks in enumerate(sents) for j, t in enumerate(toks)}
+            st = tokenize(s)
+            so = [t.norm for t in st]
             oo = [t.norm for t in tokenize(o)]
             sm = difflib.SequenceMatcher(None, so, oo, autojunk=False)
             for tag, i1, i2, j1, j2 in sm.get_opcodes():
+                if tag == "equal" and unchanged:
+                    for i in range(i1, i2):
+                        loc = where.get(st[i].start)
+                        if loc is not None and st[i].kind == "word":
+                            k, a = loc
+                            out.append(Case(d.get("id", "?"), s, sents[k], a, a + 1, (so[i],), changed=False))
+                    continue
                 if tag != "replace" or not (1 <= i2 - i1 <= MAX_LEN and 1 <= j2 - j1 <= MAX_LEN):
                     continue
-                (k1, a), (k2, b) = flat[i1], flat[i2 - 1]
-                if k1 != k2:  # crosses a sentence end
+                locs = [where.get(t.start) for t in st[i1:i2]]
+                if None in locs or len({k for k, _ in locs}) != 1:  # outside or across sentences
                     continue
-                out.append(Case(d.get("id", "?"), s, sents[k1], a, b + 1, tuple(oo[j1:j2])))
+                k, a = locs[0]
+                out.append(Case(d.get("id", "?"), s, sents[k], a, locs[-1][1] + 1, tuple(oo[j1:j2])))
     return out
 
 
@@ -107,7 +119,8 @@ class Scored:
 
 
 def fourgram(decoder, case: Case) -> Scored | None:
-    """The case's candidates scored like Decoder._edges does, or None if the gold is not among them."""
+    """The case's candidates scored like Decoder._edges does, or None if the gold is not among them
+    (for an unchanged word: None if the observed word has no candidates)."""
     cfg = decoder.config
     norms = [t.norm for t in case.sent]
     n, i, length = len(norms), case.first, case.last - case.first
@@ -115,7 +128,7 @@ def fourgram(decoder, case: Case) -> Scored | None:
     cands = [c for c in decoder._key_candidates(case.key)
              if not (name_like and c[3].sources <= DISTRIBUTIONAL_SOURCES)]
     gold = " ".join(case.gold)
-    if not any(joined == gold for joined, *_ in cands):
+    if not cands or (case.changed and not any(joined == gold for joined, *_ in cands)):
         return None
     left = " ".join(norms[max(0, i - cfg.window):i])
     right = " ".join(norms[i + length:i + length + cfg.window])
@@ -150,35 +163,48 @@ def _argmax(xs: Sequence[float]) -> int:
 
 
 def evaluate(engine, scorer, cases: list[Case], top: int = 5, whole_line: bool = False,
-             w_channel: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5),
+             n_unchanged: int = 150,
+             w_channel: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
              w_lm: Sequence[float] = (0.0, 0.25, 0.5)) -> dict:
-    """Counts of cases whose gold is ranked first, by the 4-gram and by the neural rescoring."""
-    scored = [s for s in (fourgram(engine.decoder, c) for c in cases) if s is not None]
-    res: dict = {"cases": len(cases), "covered": len(scored), "top": top}
-    ident = lambda s: len(s.words) - 1  # noqa: E731
-    total = [[s.window[k] + s.channel[k] for k in range(len(s.words))] for s in scored]
-    res["fourgram_among_candidates"] = sum(_argmax(t[:-1]) == s.gold_index for s, t in zip(scored, total))
-    res["fourgram_with_identity"] = sum(_argmax(t) == s.gold_index for s, t in zip(scored, total))
-    res["gold_in_pool"] = sum(s.gold_index < top for s in scored)
+    """How often the gold wording is ranked first, by the 4-gram + channel and by the neural
+    rescoring, on real substitutions (gold: the original) and on words the spinner left alone
+    (gold: the identity; `n_unchanged` of them, evenly sampled among those with candidates)."""
+    decoder = engine.decoder
+    subs = [s for s in (fourgram(decoder, c) for c in cases if c.changed) if s is not None]
+    kept = [s for s in (fourgram(decoder, c) for c in cases if not c.changed) if s is not None]
+    if n_unchanged and len(kept) > n_unchanged:
+        step = len(kept) / n_unchanged
+        kept = [kept[int(k * step)] for k in range(n_unchanged)]
+    elif not n_unchanged:
+        kept = []
+    res: dict = {"cases": sum(c.changed for c in cases), "covered": len(subs), "unchanged": len(kept), "top": top}
+    total = lambda s: [s.window[k] + s.channel[k] for k in range(len(s.words))]  # noqa: E731
+    res["fourgram_among_candidates"] = sum(_argmax(total(s)[:-1]) == s.gold_index for s in subs)
+    res["fourgram_with_identity"] = sum(_argmax(total(s)) == s.gold_index for s in subs)
+    res["fourgram_unchanged_kept"] = sum(_argmax(total(s)) == s.gold_index for s in kept)
+    res["gold_in_pool"] = sum(s.gold_index < top for s in subs)
     if scorer is None:
         return res
     t0 = time.time()
-    neural = [neural_scores(scorer, s, top, whole_line) for s in scored]
+    neural = [neural_scores(scorer, s, top, whole_line) for s in subs + kept]
     res["neural_seconds"] = round(time.time() - t0, 2)
+    res["neural_calls"] = len(neural)
     res["neural_alternatives"] = sum(len(p) for p, _ in neural)
     grid = []
     for wl in w_lm:
         for wc in w_channel:
-            hit_id = hit_cand = 0
-            for s, (pool, ns) in zip(scored, neural):
+            hit_id = hit_cand = keep = 0
+            for n, (s, (pool, ns)) in enumerate(zip(subs + kept, neural)):
                 tot = [ns[j] + wc * s.channel[k] + wl * s.window[k] for j, k in enumerate(pool)]
-                hit_id += pool[_argmax(tot)] == s.gold_index
-                hit_cand += pool[_argmax(tot[:-1])] == s.gold_index
-            grid.append({"w_lm": wl, "w_channel": wc, "with_identity": hit_id, "among_candidates": hit_cand})
+                if n < len(subs):
+                    hit_id += pool[_argmax(tot)] == s.gold_index
+                    hit_cand += pool[_argmax(tot[:-1])] == s.gold_index
+                else:
+                    keep += pool[_argmax(tot)] == s.gold_index
+            grid.append({"w_lm": wl, "w_channel": wc, "with_identity": hit_id, "among_candidates": hit_cand,
+                         "unchanged_kept": keep})
     res["grid"] = grid
-    # Per-case details for the best setting with the identity competing (for inspection).
-    best = max(grid, key=lambda g: (g["with_identity"], g["among_candidates"]))
-    res["best"] = best
+    res["best_among_candidates"] = max(grid, key=lambda g: (g["among_candidates"], g["with_identity"]))
     return res
 
 
@@ -241,6 +267,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(plus the observed words)")
     p.add_argument("--whole-line", action="store_true", help="left context from the start of the line "
                    "(paragraph), not the sentence")
+    p.add_argument("--unchanged", type=int, default=150, help="unchanged words (with candidates) to test "
+                   "for false changes, evenly sampled (0: none)")
+    p.add_argument("--right-words", type=int, default=12, help="right context cap, words")
+    p.add_argument("--left-tokens", type=int, default=64, help="left context cap, tokens")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--cache-dir", default=None, help="converted model folder (default $UNSPIN_CACHE/smollm2-135m)")
     p.add_argument("--speed", action="store_true", help="also time the scorer")
@@ -256,11 +287,13 @@ def run(args: argparse.Namespace) -> int:
     out: dict = {}
     if args.cold:
         with tempfile.TemporaryDirectory(prefix="unspin-neural-cold-") as tmp:
-            s = NeuralScorer.load(Path(tmp) / "m", threads=args.threads)
+            s = NeuralScorer.load(Path(tmp) / "m", threads=args.threads, dtype=args.dtype)
             out["load_cold_s"] = round(s.load_seconds, 1)
             del s
     t0 = time.time()
-    scorer = None if args.no_neural else NeuralScorer.load(args.cache_dir, threads=args.threads)
+    scorer = None if args.no_neural else NeuralScorer.load(
+        args.cache_dir, threads=args.threads, dtype=args.dtype, max_left_tokens=args.left_tokens,
+        max_right_words=args.right_words)
     if scorer is not None:
         out["load_warm_s"] = round(scorer.load_seconds, 1)
         out["converted_now"] = scorer.converted
@@ -270,8 +303,11 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     engine = Engine.load()
     out["engine_load_s"] = round(time.time() - t0, 1)
-    cases = located_cases(args.pairs)
-    out.update(evaluate(engine, scorer, cases, top=args.top, whole_line=args.whole_line))
+    cases = located_cases(args.pairs, unchanged=args.unchanged > 0)
+    out.update(evaluate(engine, scorer, cases, top=args.top, whole_line=args.whole_line,
+                        n_unchanged=args.unchanged))
+    out["settings"] = {k: getattr(args, k) for k in ("top", "whole_line", "right_words", "left_tokens", "dtype",
+                                                      "threads")}
     print(_markdown(out))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
@@ -279,23 +315,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _markdown(r: dict) -> str:
-    cov = r["covered"]
+    cov, nk = r["covered"], r["unchanged"]
     lines = [f"Substitutions aligned: {r['cases']}; original among the decoder's candidates: {cov}; "
-             f"in the 4-gram's top {r['top']}: {r['gold_in_pool']}", "",
+             f"in the 4-gram's top {r['top']}: {r['gold_in_pool']}; unchanged words with candidates sampled: {nk}",
+             "",
              f"(a) 4-gram + channel ranks the original first: {r['fourgram_among_candidates']}/{cov} among the "
-             f"candidates, {r['fourgram_with_identity']}/{cov} with the observed words competing"]
+             f"candidates, {r['fourgram_with_identity']}/{cov} with the observed words competing; "
+             f"keeps {r['fourgram_unchanged_kept']}/{nk} unchanged words"]
     if "grid" in r:
-        b = r["best"]
-        lines += [f"(b) neural over the 4-gram's top {r['top']} + the observed words, best weights "
-                  f"(w_lm={b['w_lm']}, w_channel={b['w_channel']}): {b['with_identity']}/{cov} "
-                  f"({b['among_candidates']}/{cov} without the observed words); "
-                  f"{r['neural_alternatives']} alternatives scored in {r['neural_seconds']} s", "",
-                  "| w_lm | w_channel | with observed words | among candidates |", "|---|---|---|---|"]
-        lines += [f"| {g['w_lm']} | {g['w_channel']} | {g['with_identity']} | {g['among_candidates']} |"
-                  for g in r["grid"]]
-    extra = {k: v for k, v in r.items() if k not in {"grid", "best", "cases", "covered", "top", "gold_in_pool",
-                                                     "fourgram_among_candidates", "fourgram_with_identity"}}
-    lines += ["", "```", json.dumps(extra, indent=1), "```"]
+        b = r["best_among_candidates"]
+        lines += [f"(b) neural + w_lm x 4-gram + w_channel x channel over the 4-gram's top {r['top']} + the observed "
+                  f"words: best among candidates {b['among_candidates']}/{cov} (w_lm={b['w_lm']}, "
+                  f"w_channel={b['w_channel']}); {r['neural_calls']} calls, {r['neural_alternatives']} "
+                  f"alternatives in {r['neural_seconds']} s", "",
+                  f"| w_lm | w_channel | substitutions: original first, among candidates (/{cov}) "
+                  f"| with the observed words competing (/{cov}) | unchanged words kept (/{nk}) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {g['w_lm']} | {g['w_channel']} | {g['among_candidates']} | {g['with_identity']} "
+                  f"| {g['unchanged_kept']} |" for g in r["grid"]]
+    skip = {"grid", "best_among_candidates", "cases", "covered", "unchanged", "top", "gold_in_pool",
+            "fourgram_among_candidates", "fourgram_with_identity", "fourgram_unchanged_kept"}
+    lines += ["", "```", json.dumps({k: v for k, v in r.items() if k not in skip}, indent=1), "```"]
     return "\n".join(lines)
 
 
