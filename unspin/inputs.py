@@ -46,6 +46,18 @@ def replace_surrogates(text: str) -> str:
         return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
+def clean_surrogates(text: str) -> tuple[str, int]:
+    """(`replace_surrogates(text)`, how many characters were replaced).
+
+    >>> clean_surrogates("a \\ud800\\udfff b".encode().decode("unicode_escape"))
+    ('a \ufffd\ufffd b', 2)
+    """
+    cleaned = replace_surrogates(text)
+    if cleaned is text:
+        return text, 0
+    return cleaned, sum(1 for ch in text if "\ud800" <= ch <= "\udfff")
+
+
 def json_line(record: dict) -> str:
     """One JSON line; characters UTF-8 cannot carry (lone surrogates in an id) are escaped."""
     line = json.dumps(record, ensure_ascii=False)
@@ -622,6 +634,24 @@ def _parquet_records(path: str, source: str, *, id_column: str, text_column: str
         except Exception as err:  # pyarrow's errors for a damaged file
             yield BadRow(source, n + 1, f"cannot read on ({err}); the rest of this input is skipped")
             return
-        for fields in batch.to_pylist():
+        for fields in _parquet_rows(batch):
             n += 1
-            yield _doc_from_fields(fields, source, n, id_column, text_column, max_bytes, convert_html)
+            if isinstance(fields, str):
+                yield BadRow(source, n, fields)
+            else:
+                yield _doc_from_fields(fields, source, n, id_column, text_column, max_bytes, convert_html)
+
+
+def _parquet_rows(batch) -> list[dict | str]:
+    """A record batch as dicts; a row whose string column is not valid UTF-8 (a damaged file, or
+    bytes stored as a string column) comes back as the reason, the other rows as usual."""
+    try:
+        return batch.to_pylist()
+    except UnicodeDecodeError:
+        out: list[dict | str] = []
+        for i in range(batch.num_rows):
+            try:
+                out.append(batch.slice(i, 1).to_pylist()[0])
+            except UnicodeDecodeError as err:
+                out.append(f"not valid UTF-8 (byte {err.start + 1} of a string field)")
+        return out

@@ -26,8 +26,8 @@ This module only reads a built channel; building one (``unspin build-channel``) 
 ``unspin.build.channel``.
 
 >>> channel = Channel.load_default()                 # doctest: +SKIP
->>> [c.original for c in channel.candidates(("mentioned",))][:3]   # doctest: +SKIP
-['said', 'noted', 'referred']
+>>> [c.original for c in channel.candidates(("in", "spite", "of"))][:3]   # doctest: +SKIP
+['despite', 'against', 'for']
 """
 from __future__ import annotations
 
@@ -62,7 +62,15 @@ CACHE_KEYS = 100_000
 
 @dataclass(frozen=True)
 class Candidate:
-    """One possible original for an observed span."""
+    """One possible original for an observed span (listed by `Channel.candidates`).
+
+    >>> Candidate("said", frozenset({"moby"}), cosine=0.575, zipf_observed=4.75, zipf_original=6.0)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Candidate(original='said', sources=frozenset({'moby'}), cosine=0.575,
+              zipf_observed=4.75, zipf_original=6.0)
+    >>> Channel.load_default().candidates("stated")[0].original       # doctest: +SKIP
+    'said'
+    """
 
     original: str              # space-joined normalized tokens, e.g. "according to"
     sources: frozenset[str]    # which resources relate observed and original
@@ -72,7 +80,11 @@ class Candidate:
 
 
 def norm_phrase(phrase: str) -> str:
-    """A phrase as the channel keys it: normalized tokens joined by single spaces."""
+    """A phrase as the channel keys it: normalized tokens joined by single spaces.
+
+    >>> norm_phrase("According_to"), norm_phrase("Don’t  stop")
+    ('according to', "don 't stop")
+    """
     return " ".join(t.norm for t in tokenize(phrase.replace("_", " ")))
 
 
@@ -87,7 +99,11 @@ def curated_sources(sources: Iterable[str]) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=1 << 12)  # at most 2**len(ALL_SOURCES) masks exist
 def mask_to_sources(mask: int) -> frozenset[str]:
-    """The source names of a stored bit mask."""
+    """The source names of a stored bit mask (bits as in `SOURCE_BITS`).
+
+    >>> sorted(mask_to_sources(SOURCE_BITS["moby"] | SOURCE_BITS["glove"]))
+    ['glove', 'moby']
+    """
     return frozenset(s for s, b in SOURCE_BITS.items() if mask & b)
 
 
@@ -95,6 +111,12 @@ class Channel:
     """Inverse substitution table: observed span (tuple of normalized tokens) -> candidates.
 
     Stored as a string table plus CSR arrays (key -> [original ids, source masks, cosines]).
+
+    >>> channel = Channel.load_default()                      # doctest: +SKIP
+    >>> len(channel), channel.max_len                          # doctest: +SKIP
+    (331955, 4)
+    >>> channel.spans(["he", "said", "in", "spite", "of", "it"], 2)   # doctest: +SKIP
+    [1, 2, 3]
     """
 
     def __init__(self, strings: list[str], zipf: np.ndarray, keys: np.ndarray, offsets: np.ndarray,
@@ -128,6 +150,10 @@ class Channel:
 
         Ranked: deterministic rewrites (numbers/spelling/tortured) first, then by score =
         number of sources + GloVe cosine + 0.25 * zipf of the original.  A plain string is split on spaces.
+
+        >>> best = Channel.load_default().candidates("in spite of")[0]    # doctest: +SKIP
+        >>> best.original, sorted(best.sources), best.cosine              # doctest: +SKIP
+        ('despite', ['fallows_soule', 'function', 'moby'], 0.866)
         """
         if isinstance(observed, str):
             observed = tuple(observed.split())
@@ -151,7 +177,12 @@ class Channel:
 
     def originals(self, observed: tuple[str, ...]) -> list[tuple[str, frozenset[str]]]:
         """(original, sources) for an observed span, in candidate order: a lighter `candidates()`
-        for callers that need no features (tracing looks up many spans)."""
+        for callers that need no features (tracing looks up many spans).
+
+        >>> original, sources = Channel.load_default().originals(("stated",))[0]   # doctest: +SKIP
+        >>> original, sorted(sources)                                             # doctest: +SKIP
+        ('said', ['fallows_soule', 'inflection', 'moby', 'roget', 'wordnet'])
+        """
         i = self._index.get(observed)
         if i is None:
             return []
@@ -163,7 +194,11 @@ class Channel:
         return tuple(observed) in self._index
 
     def has_prefix(self, prefix: tuple[str, ...] | Sequence[str]) -> bool:
-        """True if some key LONGER than `prefix` starts with it (so the decoder should look further)."""
+        """True if some key LONGER than `prefix` starts with it (so the decoder should look further).
+
+        >>> Channel.load_default().has_prefix(("in", "spite"))    # doctest: +SKIP
+        True
+        """
         prefix = tuple(prefix)
         if len(prefix) == 1:
             return prefix[0] in self.multiword_first_tokens
@@ -176,7 +211,11 @@ class Channel:
         return prefix in self._prefixes
 
     def spans(self, tokens: Sequence[str], start: int) -> list[int]:
-        """Lengths n (1..max_len) such that tokens[start:start+n] is a key."""
+        """Lengths n (1..max_len) such that tokens[start:start+n] is a key.
+
+        >>> Channel.load_default().spans(["in", "spite", "of", "it"], 0)   # doctest: +SKIP
+        [1, 2, 3]
+        """
         out = []
         for n in range(1, self.max_len + 1):
             if start + n > len(tokens):
@@ -189,6 +228,11 @@ class Channel:
         return out
 
     def keys(self) -> Iterable[tuple[str, ...]]:
+        """The observed keys (tuples of normalized tokens), in stored order.
+
+        >>> next(iter(Channel.load_default().keys()))            # doctest: +SKIP
+        ('abaxial',)
+        """
         return self._index.keys()
 
     def __len__(self) -> int:
@@ -196,10 +240,20 @@ class Channel:
 
     @property
     def n_entries(self) -> int:
+        """Number of (observed key, original) pairs; `len(channel)` counts keys.
+
+        >>> Channel.load_default().n_entries                      # doctest: +SKIP
+        3845822
+        """
         return int(self._offsets[-1])
 
     @property
     def sources(self) -> tuple[str, ...]:
+        """The sources this channel was built from, in `ALL_SOURCES` order.
+
+        >>> Channel.load_default().sources[:3]                    # doctest: +SKIP
+        ('wordnet', 'moby', 'roget')
+        """
         return self._sources
 
     # ---- persistence ---------------------------------------------------------------
@@ -212,6 +266,11 @@ class Channel:
                           self._cosines, self._sources))
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the channel as a compressed .npz (cosines and zipf quantized to 8 bits); read it with `load`.
+
+        >>> channel.save("channel.npz"); len(Channel.load("channel.npz")) == len(channel)   # doctest: +SKIP
+        True
+        """
         blob = "\n".join(self._strings).encode("utf-8")
         meta = json.dumps({"version": 1, "sources": list(self._sources)}).encode()
         cos8 = np.clip(np.round(self._cosines * 127), -127, 127).astype(np.int8)
@@ -225,6 +284,11 @@ class Channel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Channel":
+        """A channel written by `save` (or `unspin build-channel`).
+
+        >>> Channel.load("unspin/models/channel.npz").max_len   # doctest: +SKIP
+        4
+        """
         with np.load(path) as z:
             meta = json.loads(z["meta"].tobytes().decode())
             strings = z["strings"].tobytes().decode("utf-8").split("\n")
@@ -236,6 +300,10 @@ class Channel:
     @classmethod
     @functools.lru_cache(maxsize=1)
     def load_default(cls) -> "Channel":
-        """The channel shipped in the package (loaded once per process)."""
+        """The channel shipped in the package (loaded once per process).
+
+        >>> Channel.load_default() is Channel.load_default()     # doctest: +SKIP
+        True
+        """
         return cls.load(DEFAULT_PATH)
 

@@ -53,7 +53,16 @@ also now one two ever even again once else s t d ll m re ve o y
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """One token of the input: its surface text and character span [start, end)."""
+    """One token of the input: its surface text and character span [start, end).
+
+    Made by `tokenize` (and `sentences`, with offsets into the whole text):
+
+    >>> tok = tokenize("He Said")[1]
+    >>> tok
+    Token(text='Said', start=3, end=7, kind='word')
+    >>> tok.norm, tok.is_word
+    ('said', True)
+    """
 
     text: str
     start: int
@@ -62,20 +71,40 @@ class Token:
 
     @property
     def norm(self) -> str:
-        """The form the language model and the channel use: lowercased, quotes unified."""
+        """The form the language model and the channel use: lowercased, quotes unified.
+
+        >>> Token("Don’t", 0, 5, "word").norm
+        "don't"
+        """
         return normalize_token(self.text)
 
     @property
     def is_word(self) -> bool:
+        """True for a word token (not a number, clitic or punctuation).
+
+        >>> [t.is_word for t in tokenize("It's 4.")]
+        [True, False, False, False]
+        """
         return self.kind == "word"
 
 
 def normalize_token(text: str) -> str:
+    """A token's LM/channel form (`Token.norm`): lowercased, curly quotes and dashes made ASCII.
+
+    >>> normalize_token("Don’t")
+    "don't"
+    >>> normalize_token("“Yes”")
+    '"yes"'
+    """
     return text.translate(_QUOTES).lower()
 
 
 def tokenize(text: str) -> list[Token]:
-    """Split text into tokens with offsets into `text` (no characters are rewritten)."""
+    """Split text into tokens with offsets into `text` (no characters are rewritten).
+
+    >>> [(t.text, t.kind) for t in tokenize("Smith's 4,000 cats.")]
+    [('Smith', 'word'), ("'s", 'clitic'), ('4,000', 'number'), ('cats', 'word'), ('.', 'punct')]
+    """
     tokens = []
     for m in TOKEN_RE.finditer(text):
         kind = m.lastgroup or "punct"
@@ -86,7 +115,12 @@ def tokenize(text: str) -> list[Token]:
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of sentences; a line break always ends a sentence."""
+    """Character spans [start, end) of sentences; a line break always ends a sentence.
+
+    >>> text = "Mr. Smith arrived. He left!\\nThen rain"
+    >>> [text[a:b] for a, b in sentence_spans(text)]
+    ['Mr. Smith arrived.', 'He left!', 'Then rain']
+    """
     spans = []
     start = 0
     for m in _SENT_END_RE.finditer(text):
@@ -109,7 +143,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def sentences(text: str) -> Iterator[list[Token]]:
-    """Tokens grouped by sentence (over-long ones cut by `split_long`), offsets into the whole text."""
+    """Tokens grouped by sentence (over-long ones cut by `split_long`), offsets into the whole text.
+
+    >>> [[t.text for t in s] for s in sentences("It rained. Dr. Lee left.")]
+    [['It', 'rained', '.'], ['Dr', '.', 'Lee', 'left', '.']]
+    >>> list(sentences("It rained. Dr. Lee left."))[1][0].start
+    11
+    """
     for start, end in sentence_spans(text):
         toks = tokenize(text[start:end])
         yield from split_long([Token(t.text, t.start + start, t.end + start, t.kind) for t in toks])
@@ -118,7 +158,11 @@ def sentences(text: str) -> Iterator[list[Token]]:
 def split_long(tokens: list[Token], max_tokens: int = 80) -> list[list[Token]]:
     """A sentence cut into pieces of at most `max_tokens`, after punctuation where possible:
     text without sentence ends (lists, logs, one-line dumps) must not make one huge sentence,
-    whose decoding cost grows with the square of its length."""
+    whose decoding cost grows with the square of its length.
+
+    >>> [len(piece) for piece in split_long(tokenize("a, " * 60))]    # 120 tokens
+    [80, 40]
+    """
     pieces = []
     while len(tokens) > max_tokens:
         cut = max((i + 1 for i in range(max_tokens // 2, max_tokens) if tokens[i].kind == "punct"),
@@ -131,12 +175,20 @@ def split_long(tokens: list[Token], max_tokens: int = 80) -> list[list[Token]]:
 
 
 def lm_tokens(text: str) -> list[str]:
-    """Normalized tokens of one sentence, as the language model was trained on them."""
+    """Normalized tokens of one sentence, as the language model was trained on them.
+
+    >>> lm_tokens("The U. N. sent 4, 000 “troops”.")
+    ['the', 'u.n', '.', 'sent', '4,000', '"', 'troops', '"', '.']
+    """
     return [t.norm for t in tokenize(repair_rewriter_marks(text))]
 
 
 def lm_sentences(text: str) -> Iterator[str]:
-    """Space-joined normalized sentences of a paragraph: the LM training format."""
+    """Space-joined normalized sentences of a paragraph: the LM training format.
+
+    >>> list(lm_sentences("It rained. The U. N. said so."))
+    ['it rained .', 'the u.n . said so .']
+    """
     text = repair_rewriter_marks(text)
     for start, end in sentence_spans(text):
         toks = [t.norm for t in tokenize(text[start:end])]
@@ -145,7 +197,11 @@ def lm_sentences(text: str) -> Iterator[str]:
 
 
 def repair_rewriter_marks(text: str) -> str:
-    """Undo the formatting marks that AI rewriters leave ("4, 000" -> "4,000", "U. N." -> "U.N.")."""
+    """Undo the formatting marks that AI rewriters leave ("4, 000" -> "4,000", "U. N." -> "U.N.").
+
+    >>> repair_rewriter_marks("The U. N. sent 4, 000 troops.")
+    'The U.N. sent 4,000 troops.'
+    """
     text = _SPLIT_THOUSANDS_RE.sub(r"\1,\2", text)
     prev = None
     while prev != text:
@@ -155,7 +211,11 @@ def repair_rewriter_marks(text: str) -> str:
 
 
 def count_rewriter_marks(text: str) -> dict[str, int]:
-    """How many of each AI-rewriter mark a text carries (a detection feature)."""
+    """How many of each AI-rewriter mark a text carries (a detection feature).
+
+    >>> count_rewriter_marks('The U. N. said that” the 4, 000 troops left.')
+    {'split_thousands': 1, 'spaced_abbrev': 1, 'flipped_quote': 1}
+    """
     return {
         "split_thousands": len(_SPLIT_THOUSANDS_RE.findall(text)),
         "spaced_abbrev": len(_SPACED_ABBREV_RE.findall(text)),
@@ -164,7 +224,11 @@ def count_rewriter_marks(text: str) -> dict[str, int]:
 
 
 def match_case(template: str, word: str) -> str:
-    """Carry the case pattern of `template` over to `word` (first letter, or all caps)."""
+    """Carry the case pattern of `template` over to `word` (first letter, or all caps).
+
+    >>> match_case("Stated", "said"), match_case("NASA", "agency"), match_case("stated", "said")
+    ('Said', 'AGENCY', 'said')
+    """
     if not template or not word:
         return word
     if len(template) > 1 and template.isupper():
@@ -175,7 +239,11 @@ def match_case(template: str, word: str) -> str:
 
 
 def is_mostly_text(data: str) -> bool:
-    """False for binary junk decoded by accident: many control characters."""
+    """False for binary junk decoded by accident: 1% or more control characters (in the first 20,000).
+
+    >>> is_mostly_text("plain text\\n"), is_mostly_text("\\x00\\x01\\x02abc")
+    (True, False)
+    """
     if not data:
         return True
     sample = data[:20000]

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Callable, Iterable, Protocol, Sequence
 
 from .fingerprint import words_of
+from .inputs import replace_surrogates
 from .lexicon import Channel
 from .report import render_alignment_html, render_alignment_text
 from .text import FUNCTION_WORDS
@@ -31,17 +34,38 @@ MIN_COVERAGE = 0.4
 PREFILTER = 40
 VERIFY = 5
 
+# Short queries. Under SHORT_QUERY words a query shares its function words ("of the", "in
+# the") with many unrelated paragraphs by chance: at the plain rule 16% of unrelated 15-word
+# queries and 5% of 25-word ones found a "source", against 0.3% at 40 words (measured with
+# `python -m unspin.build.bench_reliability`, see bench/reliability.md). Such a query's matches
+# are marked `reliable: false` and must also pass a stricter rule: SHORT_MIN_COVERAGE of all
+# its words and SHORT_MIN_CONTENT_COVERAGE of its content words (not function words) aligned,
+# at least SHORT_MIN_CONTENT of them. Spun short copies keep >= 0.64 of their content words
+# aligned; unrelated ones at most 0.5, and at most 4 content words.
+SHORT_QUERY = 40
+SHORT_MIN_COVERAGE = 0.6
+SHORT_MIN_CONTENT_COVERAGE = 0.6
+SHORT_MIN_CONTENT = 5
+
 
 @dataclass
 class Match:
+    """A likely source of a query. `reliable` is False for a query under `SHORT_QUERY` words
+    (such a match also passed the stricter short-query rule, but short text is weak evidence).
+    `content_aligned` counts the query's content words (not function words) that are aligned."""
+
     doc_id: str
     score: float        # in [0, 1]: mostly coverage, a little source-side coverage
     coverage: float     # share of query words aligned (identical or channel substitution)
     alignment: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
     # rows (op, query_text, source_text), op in same | sub | sub_channel | ins | del
+    reliable: bool = True
+    content_aligned: int = 0
+    content_coverage: float = 0.0  # share of the query's content words aligned
 
     def to_dict(self, alignment: bool = False) -> dict:
-        d = {"doc_id": self.doc_id, "score": round(self.score, 4), "coverage": round(self.coverage, 4)}
+        d = {"doc_id": self.doc_id, "score": round(self.score, 4), "coverage": round(self.coverage, 4),
+             "reliable": self.reliable}
         if alignment:
             d["alignment"] = [list(r) for r in self.alignment]
         return d
@@ -138,11 +162,19 @@ def _align_block(judge: SubstitutionJudge, q: tuple[str, ...], s: tuple[str, ...
 def align(judge: SubstitutionJudge, query_words: list[tuple[str, str]],
           source_words: list[tuple[str, str]]) -> tuple[list, int, int]:
     """Alignment rows and the number of aligned query and source words."""
+    rows, aligned, aligned_s = _align(judge, query_words, source_words)
+    return rows, len(aligned), aligned_s
+
+
+def _align(judge: SubstitutionJudge, query_words: list[tuple[str, str]],
+           source_words: list[tuple[str, str]]) -> tuple[list, list[int], int]:
+    """Alignment rows, the positions of the aligned query words and the number of aligned source words."""
     qn = [n for _, n in query_words]
     sn = [n for _, n in source_words]
     sm = difflib.SequenceMatcher(None, qn, sn, autojunk=False)
     rows: list[tuple[str, str, str]] = []
-    aligned_q = aligned_s = 0
+    aligned_q: list[int] = []
+    aligned_s = 0
 
     def text(words, i, j):
         return " ".join(w for w, _ in words[i:j])
@@ -150,7 +182,7 @@ def align(judge: SubstitutionJudge, query_words: list[tuple[str, str]],
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op == "equal":
             rows.append(("same", text(query_words, i1, i2), text(source_words, j1, j2)))
-            aligned_q += i2 - i1
+            aligned_q.extend(range(i1, i2))
             aligned_s += j2 - j1
         elif op == "insert":
             rows.append(("del", "", text(source_words, j1, j2)))
@@ -165,27 +197,71 @@ def align(judge: SubstitutionJudge, query_words: list[tuple[str, str]],
                 else:
                     rows.append((kind, text(query_words, i1 + a1, i1 + a2), text(source_words, j1 + b1, j1 + b2)))
                     if kind == "sub_channel":
-                        aligned_q += a2 - a1
+                        aligned_q.extend(range(i1 + a1, i1 + a2))
                         aligned_s += b2 - b1
     return rows, aligned_q, aligned_s
 
 
+def is_content(norm: str) -> bool:
+    """A content word: any word or number that is not an English function word."""
+    return norm not in FUNCTION_WORDS
+
+
 def verify(judge: SubstitutionJudge, query_words, source_words, doc_id: str) -> Match:
     """The alignment of a query with one candidate source, scored."""
-    rows, aq, as_ = align(judge, query_words, source_words)
-    coverage = aq / max(len(query_words), 1)
+    rows, aligned, as_ = _align(judge, query_words, source_words)
+    coverage = len(aligned) / max(len(query_words), 1)
     source_cov = as_ / max(len(source_words), 1)
     score = 0.85 * coverage + 0.15 * source_cov
-    return Match(doc_id, min(max(score, 0.0), 1.0), coverage, rows)
+    n_content = sum(1 for _, n in query_words if is_content(n))
+    content = sum(1 for i in aligned if is_content(query_words[i][1]))
+    return Match(doc_id, min(max(score, 0.0), 1.0), coverage, rows, reliable=len(query_words) >= SHORT_QUERY,
+                 content_aligned=content, content_coverage=content / n_content if n_content else 0.0)
+
+
+def accepts(m: Match, n_query_words: int, min_coverage: float = MIN_COVERAGE) -> bool:
+    """Whether a verified match is reported: `min_coverage` of the query's words aligned; for a
+    query under `SHORT_QUERY` words also the short-query rule (see SHORT_MIN_*)."""
+    if m.coverage < min_coverage:
+        return False
+    if n_query_words >= SHORT_QUERY:
+        return True
+    return (m.coverage >= SHORT_MIN_COVERAGE and m.content_coverage >= SHORT_MIN_CONTENT_COVERAGE
+            and m.content_aligned >= SHORT_MIN_CONTENT)
+
+
+def _check_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number (int), got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def check_trace_args(text, top: int, min_coverage: float, verify_n: int = VERIFY) -> str:
+    """Type- and range-check the arguments of `trace`; returns the text, lone surrogates replaced."""
+    if not isinstance(text, str):
+        raise TypeError(f"trace() expects the query text as a str, got {type(text).__name__}")
+    _check_int("top", top)
+    _check_int("verify_n", verify_n)
+    if isinstance(min_coverage, bool) or not isinstance(min_coverage, Real):
+        raise TypeError(f"min_coverage must be a number between 0 and 1, got {type(min_coverage).__name__}")
+    if not (0.0 <= min_coverage <= 1.0) or math.isnan(min_coverage):
+        raise ValueError(f"min_coverage must be between 0 and 1, got {min_coverage}")
+    return replace_surrogates(text)
 
 
 def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = MIN_COVERAGE,
           verify_n: int = VERIFY) -> list[Match]:
     """The most likely sources of `text` in `index`, best first; [] when nothing is plausible.
 
-    A match needs `min_coverage` of the query's words aligned to the source (identical, or a
-    substitution the channel explains).
+    A match needs `min_coverage` (0-1) of the query's words aligned to the source (identical,
+    or a substitution the channel explains). A query under `SHORT_QUERY` words gets matches
+    marked `reliable=False`, and only those that also pass the stricter short-query rule
+    (`accepts`). `top` and `verify_n` are whole numbers >= 1 (TypeError / ValueError otherwise);
+    lone surrogates in `text` are read as U+FFFD.
     """
+    text = check_trace_args(text, top, min_coverage, verify_n)
     query_words = words_of(text)
     if not query_words:
         return []
@@ -201,7 +277,7 @@ def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = 
     matches = []
     for _shared, _hits, doc_id, doc_words in pre[:verify_n]:
         m = verify(judge, query_words, doc_words, doc_id)
-        if m.coverage >= min_coverage:
+        if accepts(m, len(query_words), min_coverage):
             matches.append(m)
     matches.sort(key=lambda m: (-m.score, m.doc_id))
     return matches[:top]

@@ -14,6 +14,11 @@ among the decoder's channel candidates for the observed span is one case. For ea
     (the identity's channel score is the decoder's keep cost), plus optionally `w_lm` x the 4-gram
     window score. A grid over the weights is printed.
 
+Every case above is a true substitution, so the identity is always wrong there and any weight
+that favours keeping words looks bad; to see the other side, `--unchanged N` words that the
+spinner left alone (and that have channel candidates) are scored the same way, and the grid says
+how many of them each setting keeps (a false change otherwise).
+
 The context is the spun sentence as written (other spun words included), as the decoder sees it.
 Also `--speed`: candidates per second of the scorer and its load times and memory.
 """
@@ -210,10 +215,11 @@ def evaluate(engine, scorer, cases: list[Case], top: int = 5, whole_line: bool =
 
 # -- speed -------------------------------------------------------------------
 # Hand-written text for the timing runs (about 40 tokens of left context, 10 words right).
-_SPEED_LEFT = ("After a long night of talks in the capital, the two delegations finally agreed on a "
-               "short statement, and a spokesman for the ministry of foreign affairs told reporters on Friday that")
+_SPEED_LEFT = ("After a long night of talks in the capital, the two delegations finally agreed on a short "
+               "joint statement, and a spokesman for the ministry of foreign affairs told reporters late on Friday "
+               "that")
 _SPEED_ALTS = ["the", "both", "these", "those", "all", "the two"]
-_SPEED_RIGHT = "sides would meet again next month to settle the remaining questions."
+_SPEED_RIGHT = "sides would meet again next month to settle remaining questions."
 
 
 def _rss_mb() -> float:
@@ -275,6 +281,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--cache-dir", default=None, help="converted model folder (default $UNSPIN_CACHE/smollm2-135m)")
     p.add_argument("--speed", action="store_true", help="also time the scorer")
+    p.add_argument("--speed-only", action="store_true", help="time the scorer, skip the evaluation")
     p.add_argument("--cold", action="store_true", help="also time a cold load (conversion into a temporary folder)")
     p.add_argument("--no-neural", action="store_true", help="4-gram numbers only")
     p.add_argument("--json", default=None, help="write the results here as JSON")
@@ -298,8 +305,11 @@ def run(args: argparse.Namespace) -> int:
         out["load_warm_s"] = round(scorer.load_seconds, 1)
         out["converted_now"] = scorer.converted
         out["rss_after_load_mb"] = round(_rss_mb(), 0)
-    if args.speed and scorer is not None:
+    if (args.speed or args.speed_only) and scorer is not None:
         out["speed"] = speed(scorer)
+    if args.speed_only:
+        print(json.dumps(out, indent=1))
+        return 0
     t0 = time.time()
     engine = Engine.load()
     out["engine_load_s"] = round(time.time() - t0, 1)

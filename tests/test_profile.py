@@ -1,0 +1,134 @@
+"""Spinner profiles: pooled evidence about a spinner's substitutions, and how the decoder uses it."""
+import math
+
+import pytest
+
+from unspin.detect import Calibration, Engine
+from unspin.profile import ProfilePrior, ProfileWeights, SpinnerProfile
+from unspin.text import sentences
+
+
+def test_bonus_grows_with_pooled_mass_and_is_capped():
+    profile = SpinnerProfile()
+    profile.add(("stated",), "said", 0.5)
+    one = profile.prior().bonus(("stated",), "said")
+    profile.add(("stated",), "said", 0.9)
+    two = profile.prior().bonus(("stated",), "said")
+    assert 0 < one < two
+    assert two == pytest.approx(ProfileWeights().same_key * math.log10(1 + 1.4))
+    for _ in range(1000):
+        profile.add(("stated",), "said", 1.0)
+    assert profile.prior().bonus(("stated",), "said") == ProfileWeights().cap
+
+
+def test_other_keys_pointing_to_one_original_count_less_than_the_same_key():
+    profile = SpinnerProfile()
+    profile.add(("stated",), "said", 1.0)
+    prior = profile.prior()
+    assert prior.bonus(("stated",), "said") > prior.bonus(("mentioned",), "said") > 0
+    assert prior.bonus(("mentioned",), "noted") == 0.0
+    assert prior.bonus(("stated",), "stated") == 0.0 and not SpinnerProfile().prior()
+
+
+def test_identity_is_never_counted_and_subtraction_restores():
+    a, b = SpinnerProfile(), SpinnerProfile()
+    a.add(("extra",), "extra", 1.0)  # keeping the word is not a substitution
+    assert len(a) == 0
+    a.add(("extra",), "more", 0.7)
+    b.add(("extra",), "more", 0.7)
+    b.add(("scheme",), "plan", 0.4)
+    both = a.merged(b)
+    assert both.pairs[("extra",)]["more"] == pytest.approx(1.4)
+    back = both.merged(b, sign=-1.0)
+    assert back.pairs == {("extra",): {"more": pytest.approx(0.7)}}
+
+
+class _FixedPrior:
+    """A prior that favours one pair by a fixed amount."""
+
+    def __init__(self, key, original, bonus):
+        self.key, self.original, self.value = key, original, bonus
+
+    def bonus(self, key, original):
+        return self.value if (key, original) == (self.key, self.original) else 0.0
+
+
+def test_a_prior_raises_the_posterior_of_the_pair_it_favours(tiny_lm, tiny_channel):
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None)
+    toks = next(sentences("The police stated the road was closed."))
+
+    def p_change(prior):
+        d = engine.decoder.decode(toks, prior)
+        return max((c.posterior for c in d.changes if c.observed == "stated"), default=0.0), \
+            d.evidence[2].suspicion
+
+    plain, susp_plain = p_change(None)
+    favoured, susp_favoured = p_change(_FixedPrior(("stated",), "said", 1.0))
+    assert susp_favoured > susp_plain
+    assert favoured >= plain and favoured > 0.5
+
+
+def test_document_consistency_pools_evidence_across_sentences(tiny_lm, tiny_channel):
+    # The same spun word in several sentences: each occurrence gets the others' evidence.
+    text = ("The police stated the road was closed. The minister stated the plan was ready. "
+            "She stated the report was late.")
+    off = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None)
+    on = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=ProfileWeights())
+    toks = list(sentences(text))
+
+    def posteriors(engine):
+        return [max((c.posterior for c in d.changes if c.observed == "stated"), default=0.0)
+                for d in engine.decode_document(toks)]
+
+    before, after = posteriors(off), posteriors(on)
+    assert all(a >= b for a, b in zip(after, before)) and sum(after) > sum(before)
+
+
+def test_a_learned_profile_is_used_for_a_single_sentence(tiny_lm, tiny_channel):
+    learned = SpinnerProfile()
+    for _ in range(5):
+        learned.add(("stated",), "said", 1.0)
+    toks = list(sentences("The police stated the road was closed."))
+    plain = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None)
+    with_profile = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None, profile=learned)
+    assert with_profile.decode_document(toks)[0].evidence[2].suspicion > plain.decode_document(toks)[0].evidence[2].suspicion
+    assert isinstance(learned.prior(), ProfilePrior)
+
+
+def test_learn_writes_a_readable_profile_that_check_uses(tmp_path, models, capsys):
+    import json
+
+    from unspin.cli import main
+
+    rows = tmp_path / "site.jsonl"
+    spun = ["The police stated the road was closed.", "The minister stated the plan was ready.",
+            "She stated the report was late.", "He stated extra troops would arrive."]
+    rows.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(spun)), encoding="utf-8")
+    out = tmp_path / "profile.json"
+    assert main(["learn", str(rows), "-o", str(out), *models]) == 0
+    assert "stated -> said" in capsys.readouterr().err
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["format"] == "unspin-profile" and data["n_documents"] == 4
+    assert data["pairs"][0]["observed"] == "stated" and data["pairs"][0]["original"] == "said"
+    assert SpinnerProfile.load(out).top_pairs(1)[0][:2] == ("stated", "said")
+
+    doc = tmp_path / "new.txt"
+    doc.write_text("The company stated the new plant would open next year.", encoding="utf-8")
+    assert main(["check", str(doc), "--format", "json", *models]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["check", str(doc), "--format", "json", "--profile", str(out), *models]) == 0
+    with_profile = json.loads(capsys.readouterr().out)
+    conf = {s["text"]: s["confidence"] for s in with_profile["spans"] if s["suggestion"] == "said"}
+    conf_plain = {s["text"]: s["confidence"] for s in plain["spans"] if s["suggestion"] == "said"}
+    assert conf.get("stated", 0) >= conf_plain.get("stated", 0) and "stated" in conf
+
+
+def test_a_file_that_is_not_a_profile_is_refused(tmp_path, models, capsys):
+    from unspin.cli import main
+
+    bad = tmp_path / "profile.json"
+    bad.write_text('{"pairs": []}', encoding="utf-8")
+    doc = tmp_path / "in.txt"
+    doc.write_text("The police stated the road was closed.", encoding="utf-8")
+    assert main(["check", str(doc), "--profile", str(bad), *models]) == 2
+    assert "not an unspin spinner profile" in capsys.readouterr().err
