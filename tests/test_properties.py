@@ -5,7 +5,7 @@ length; every span indexes `result.text`; spans are sorted and do not overlap; t
 round-trips; tokens index the text; `restore` leaves alone text the channel cannot touch. For
 any bytes given to `unspin index add` as JSONL or CSV: exit 0 or 2, never a traceback.
 
-A longer fuzz run of every reader is in `python -m unspin.build.bench_reliability`.
+A longer fuzz run of every reader is in `unspin bench reliability`.
 """
 import contextlib
 import io
@@ -125,7 +125,8 @@ def test_restore_leaves_untouchable_text_alone(engine, words, seps):
 # ---- the readers of `unspin index add`: any bytes, exit 0 or 2 --------------------------
 JSONL_LINES = st.one_of(
     st.builds(lambda i, t: json.dumps({"id": i, "text": t}),
-              st.one_of(st.text(max_size=8), st.integers(), st.floats(), st.none(), st.booleans(), st.lists(st.integers())),
+              st.one_of(st.text(max_size=8), st.integers(), st.floats(), st.none(), st.booleans(),
+                        st.lists(st.integers())),
               st.one_of(st.text(any_char, max_size=80), st.integers(), st.none())),
     st.sampled_from(['{"id": "a", "text": "x \\ud800 y"}', '{"id": "\\udc00", "text": "z"}', "{", "[]", "null", "1",
                      '{"id": NaN, "text": "q"}', '{"id": 1e999, "text": "q"}', "\ufeff{}", '{"text": "no id"}',

@@ -33,14 +33,13 @@ def test_every_per_engine_cache_is_bounded(tiny_lm, tiny_channel):
 
 # ---- shared: made-up reference paragraphs (written for these tests) -----------------------
 import math  # noqa: E402
-import os  # noqa: E402
 import shutil  # noqa: E402
 import sqlite3  # noqa: E402
 
 import pytest  # noqa: E402
 
 from unspin.detect import Calibration, Engine  # noqa: E402
-from unspin.index import BATCH, Index, IndexDamaged, check_index  # noqa: E402
+from unspin.index import Index, IndexDamaged, check_index  # noqa: E402
 from unspin.inputs import InputError  # noqa: E402
 from unspin import trace as trace_module  # noqa: E402
 from unspin.trace import trace  # noqa: E402
@@ -75,7 +74,8 @@ PARAS = [
 SHORT_UNRELATED = ["It was one of the first of the kind in the history of the region.",
                    "The number of people who live in the valley has fallen in the last years."]
 # The first sentence of PARAS[0], a third of its words swapped for synonyms by hand.
-SHORT_SPUN = "The harbor board stated on Thursday that the fresh ferry terminal at Quillon Bay would unfold in the spring."
+SHORT_SPUN = ("The harbor board stated on Thursday that the fresh ferry terminal at Quillon Bay would unfold in "
+              "the spring.")
 
 
 def _many_docs(n: int):
@@ -421,3 +421,53 @@ def test_parquet_string_column_with_invalid_utf8_is_a_bad_row(tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["added"] == 2 and json.loads(captured.out)["skipped_bad"] == 1
     assert f"{path}:2: not valid UTF-8" in captured.err
+
+
+def test_rows_whose_text_or_id_is_not_text_are_found_and_repaired(small_index, tmp_path):
+    """Damage inside a record: bytes that are not UTF-8 in a text, an id turned into a blob."""
+    path = _copy(small_index, tmp_path)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE docs SET text=CAST(x'54686520666572727920ff6c656674' AS TEXT) WHERE id='p1'")
+        db.execute("UPDATE docs SET id=CAST(id AS BLOB) WHERE id='p2'")
+    with Index(path, create=False) as idx:
+        with pytest.raises(IndexDamaged, match="damaged"):
+            idx.get("p1")
+        with pytest.raises(IndexDamaged):
+            for q in PARAS:  # p1's old bands still lead to it
+                idx.trace(q)
+    report = check_index(path)
+    problems = " ".join(report["problems"])
+    assert not report["ok"] and "'p1'" in problems and "id is not valid text" in problems
+    report = check_index(path, repair=True)
+    assert report["ok"] is True, report
+    with Index(path, create=False) as idx:
+        assert idx.get("p1")["text"] == "The ferry \ufffdleft" and len(idx) == len(PARAS) - 1
+        assert idx.trace(PARAS[5])[0].doc_id == "p5"
+        assert [m.doc_id for m in idx.trace(PARAS[1])] != ["p1"]  # its old bands are gone
+
+
+def test_damaged_schema_text_is_reported_not_a_crash(small_index, tmp_path, capsys):
+    """Found by the fuzz run: SQLite's message quotes the damaged bytes of the schema, and Python
+    raised UnicodeDecodeError (an internal error) instead of an SQLite error."""
+    path = _copy(small_index, tmp_path)
+    data = bytearray(path.read_bytes())
+    data[data.find(b"CREATE TABLE docs") + 7] = 0x81
+    path.write_bytes(bytes(data))
+    for argv in (["index", "stats", "--index", str(path)], ["index", "remove", "--index", str(path), "p1"]):
+        rc, _out, err = _run(argv, capsys)
+        assert rc == 2 and "damaged" in err and "internal error" not in err, err
+    rc, out, err = _run(["index", "check", "--index", str(path), "--repair"], capsys)
+    report = json.loads(out)
+    assert rc == 2 and "schema" in report["problems"][0] and "beyond repair" in report["problems"][-1]
+
+
+@pytest.mark.parametrize("hits", [[(344837, 1663, 17)]])
+def test_damage_the_fuzz_run_found(hits, tmp_path):
+    """Damage found by the fuzz run of bench_reliability (the id index then held values that are not
+    ids, and listing the lost ids raised TypeError): every operation and the repair still behave."""
+    from unspin.build.bench_reliability import _exercise_damaged_index, _index_seed
+
+    try:
+        _exercise_damaged_index(_index_seed(), hits, str(tmp_path))
+    except InputError:
+        pass

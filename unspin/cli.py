@@ -17,12 +17,15 @@ from contextlib import nullcontext
 from typing import Callable, Sequence
 
 from . import __version__
-from .build import bench_core, bench_trace, calibrate, channel as channel_build, coverage, spinner, train_lm
-from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SPUN, Engine, VerdictThresholds)
+from .build import (bench_core, bench_neural, bench_reliability, bench_trace, calibrate, channel as channel_build,
+                    coverage, neural_eval, spinner, train_lm)
+from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SCORERS, SPUN, Engine,
+                     VerdictThresholds)
 from .index import Index, add_inputs, check_index, check_index_path
 from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, atomic_output, check_output_path, html_choice,
                      iter_input_docs, load_document, map_jsonl, read_bytes_text)
 from .lexicon import Channel, norm_phrase
+from .neural import NeuralUnavailable
 from .profile import ProfileWeights, SpinnerProfile
 from .lm import ModelMissing
 from .report import render_alignment_html, render_alignment_text, render_json
@@ -87,7 +90,7 @@ def _engine(args: argparse.Namespace) -> Engine:
             raise InputError(str(err)) from None
     consistency = ProfileWeights() if getattr(args, "consistency", False) else None
     return Engine.load(lm_path=args.lm, channel=channel, thresholds=thresholds, consistency=consistency,
-                       profile=profile)
+                       profile=profile, scorer=getattr(args, "scorer", "ngram"))
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -300,6 +303,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    "its learned substitutions weigh in")
     p.add_argument("--consistency", action="store_true",
                    help="pool evidence across the sentences of each document (one spinner, one dictionary)")
+    p.add_argument("--scorer", choices=SCORERS, default="ngram",
+                   help="ngram (default): the fast 4-gram path; neural: a small transformer LM re-decides the "
+                        "uncertain spans in full context (about 80x slower; needs pip install 'unspin[neural]')")
     _add_input_options(p)
 
 
@@ -434,6 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
         q = bsub.add_parser(part, help=help_, description=help_)
         bench_core.add_arguments(q)
         q.set_defaults(func=bench_core.run)
+    q = bsub.add_parser("neural", help="the neural scorer against the fast path (rescoring study; --engines: "
+                        "the calibrated engines side by side)")
+    bench_neural.add_arguments(q)
+    q.set_defaults(func=bench_neural.run)
+    q = bsub.add_parser("neural-dev", help="on the real dev pairs: how often the 4-gram and the neural scorer rank "
+                        "the true original first among the decoder's candidates")
+    neural_eval.add_arguments(q)
+    q.set_defaults(func=neural_eval.run)
+    q = bsub.add_parser("reliability", help="fuzz the readers, kill index add, worst-case time per MB, short "
+                        "trace queries (bench/reliability.md)")
+    bench_reliability.add_arguments(q)
+    q.set_defaults(func=bench_reliability.run)
     q = bsub.add_parser("trace", help="trace recall, false matches, latency and index size (bench/trace.md)")
     bench_trace.add_arguments(q)
     q.set_defaults(func=bench_trace.run_command)
@@ -459,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return args.func(args) or 0
-    except (InputError, ModelMissing, sqlite3.DatabaseError) as err:
+    except (InputError, ModelMissing, NeuralUnavailable, sqlite3.DatabaseError) as err:
         print(f"unspin {args.command}: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `| head`: a normal end

@@ -244,6 +244,15 @@ class Decoder:
         """
         return [joined for joined, _, _, _ in self._key_candidates(key)]
 
+    def scored_candidates(self, key: tuple[str, ...]) -> list[tuple[str, float, Candidate]]:
+        """(original, channel log10 score as the decoder weighs it, candidate) for an observed key,
+        best first: what the lattice offers at a span of that key.
+
+        >>> decoder.scored_candidates(("mentioned",))[0][0]   # doctest: +SKIP
+        'said'
+        """
+        return [(joined, ch, cand) for joined, _, ch, cand in self._key_candidates(key)]
+
     def _edges(self, norms: Sequence[str], tokens: Sequence[Token],
                evidence: list[TokenEvidence], prior: ChannelPrior | None) -> list[list[_Edge]]:
         """The lattice: identity and prefiltered candidate edges; fills evidence[i].suspicion."""

@@ -29,11 +29,16 @@ from .inputs import clean_surrogates, reduce_input
 from .lexicon import Channel, curated_sources
 from .lm import MODELS_DIR, LanguageModel, ModelMissing, load_lm
 from .logistic import LogisticModel, logit, sigmoid
+from .neural import NeuralScorer
 from .profile import ProfilePrior, ProfileWeights, SpinnerProfile
+from .rescore import NeuralRescorer, RescoredChange
 from .report import render_html, render_text
 from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences
 
 DEFAULT_CALIBRATION_PATH = MODELS_DIR / "calibration.json"
+# The confidence model of changes the neural rescorer decided (`unspin calibrate --scorer neural`).
+DEFAULT_NEURAL_CALIBRATION_PATH = MODELS_DIR / "neural_calibration.json"
+SCORERS = ("ngram", "neural")
 # Below this share of words the LM knows, a text is not treated as English.
 MIN_ENGLISH_SHARE = 0.6
 # English prose runs at 40-55% function words; French or German at a few percent of ours.
@@ -116,6 +121,57 @@ TOKEN_FEATURES = TokenFeatures._fields
 SPAN_FEATURES = SpanFeatures._fields
 # The calibration file's model names and the feature names each must carry.
 MODEL_FEATURES = {"document": FEATURES, "token": TOKEN_FEATURES, "span": SPAN_FEATURES}
+
+
+class NeuralSpanFeatures(NamedTuple):
+    """Per-change evidence for P(the suggestion is the original) when the neural rescorer decided.
+
+    >>> NeuralSpanFeatures._fields[:2]
+    ('posterior_logit', 'decoder_posterior_logit')
+    """
+
+    posterior_logit: float          # the rescorer's posterior of the chosen candidate
+    decoder_posterior_logit: float  # the 4-gram decoder's posterior of that candidate
+    neural_gain: float              # neural log10 score of the candidate over the observed words'
+    channel: float
+    changed_choice: float           # 1 when the rescorer chose another original than the decoder (or added one)
+    token_p: float
+
+
+NEURAL_SPAN_FEATURES = NeuralSpanFeatures._fields
+
+
+def neural_span_features(change: RescoredChange, token_p: float) -> NeuralSpanFeatures:
+    """`NeuralSpanFeatures` of one rescored change (`token_p`: the highest P(substituted) of its words).
+
+    >>> neural_span_features(change, 0.9).neural_gain   # doctest: +SKIP
+    2.4
+    """
+    return NeuralSpanFeatures(
+        posterior_logit=logit(change.posterior),
+        decoder_posterior_logit=logit(change.decoder_posterior),
+        neural_gain=change.neural_gain,
+        channel=change.channel_score,
+        changed_choice=float(change.changed_choice),
+        token_p=token_p,
+    )
+
+
+def load_neural_span_model(path: str | Path = DEFAULT_NEURAL_CALIBRATION_PATH) -> LogisticModel:
+    """The confidence model of neural-rescored changes, refused when its features differ from the code's.
+
+    >>> load_neural_span_model().features == NEURAL_SPAN_FEATURES   # doctest: +SKIP
+    True
+    """
+    if not Path(path).exists():
+        raise ModelMissing(f"neural confidence model not found at {path}; fit it with "
+                           f"`unspin calibrate --scorer neural`")
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    model = LogisticModel.from_dict(data["span"])
+    if model.features != NEURAL_SPAN_FEATURES:
+        raise IncompatibleCalibration(f"{path}: the neural span model's features {list(model.features)} differ "
+                                      f"from the code's {list(NEURAL_SPAN_FEATURES)}")
+    return model
 
 
 @dataclass
@@ -374,7 +430,8 @@ class Engine:
 
     def __init__(self, lm: LanguageModel, channel: Channel, calibration: Calibration,
                  config: DecoderConfig | None = None, thresholds: "VerdictThresholds | None" = None,
-                 consistency: ProfileWeights | None = DEFAULT_CONSISTENCY, profile: SpinnerProfile | None = None):
+                 consistency: ProfileWeights | None = DEFAULT_CONSISTENCY, profile: SpinnerProfile | None = None,
+                 rescorer: NeuralRescorer | None = None, neural_span: LogisticModel | None = None):
         self.lm = lm
         self.channel = channel
         self.calibration = calibration
@@ -385,13 +442,20 @@ class Engine:
         # (None: each sentence alone). `profile`: a learned spinner profile added to that evidence.
         self.consistency = consistency
         self.profile = profile
+        # The neural path: a rescorer re-decides the decoder's uncertain spans in full context, and
+        # `neural_span` gives the confidence of what it decided.
+        if rescorer is not None and neural_span is None:
+            raise ValueError("a neural rescorer needs its confidence model (load_neural_span_model())")
+        self.rescorer = rescorer
+        self.neural_span = neural_span
 
     @classmethod
     def load(cls, lm_path: str | None = None, channel: Channel | None = None,
              calibration: Calibration | str | Path | None = None, config: DecoderConfig | None = None,
              thresholds: "VerdictThresholds | None" = None,
              consistency: ProfileWeights | None = DEFAULT_CONSISTENCY,
-             profile: SpinnerProfile | str | Path | None = None) -> "Engine":
+             profile: SpinnerProfile | str | Path | None = None, scorer: str = "ngram",
+             neural_options: Mapping | None = None) -> "Engine":
         """The shipped models, or the LM file / channel / calibration given instead.
 
         >>> engine = Engine.load(thresholds=VerdictThresholds(spun=0.95))   # doctest: +SKIP
@@ -407,13 +471,19 @@ class Engine:
             calibration = Calibration.load(DEFAULT_CALIBRATION_PATH)
         if isinstance(profile, (str, Path)):
             profile = SpinnerProfile.load(profile)
-        return cls(lm, channel, calibration, config, thresholds, consistency, profile)
+        if scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {scorer!r}; choose one of {', '.join(SCORERS)}")
+        rescorer = neural_span = None
+        if scorer == "neural":
+            neural_span = load_neural_span_model()
+            rescorer = NeuralRescorer(NeuralScorer.load(**dict(neural_options or {})))
+        return cls(lm, channel, calibration, config, thresholds, consistency, profile, rescorer, neural_span)
 
     def __reduce__(self):
         """Pickled for `pipe` workers that do not fork: by its collaborators (each of which pickles
         itself compactly), never by its caches."""
         return (Engine, (self.lm, self.channel, self.calibration, self.config, self.thresholds,
-                         self.consistency, self.profile))
+                         self.consistency, self.profile, self.rescorer, self.neural_span))
 
     # -- decoding ----------------------------------------------------------
     def learn_profile(self, texts: Iterable[str], iterations: int = 2,
@@ -617,9 +687,13 @@ class Engine:
                 None, NOT_ENGLISH, [], text, language="non-English", reliable=False,
                 warnings=[f"{foreign}; unspin models English only"], n_words=n_words)
         decodings = self.decode_document(token_lists)
+        # The spin probability and the token flags come from the decoder's view, the one they were
+        # calibrated on; the neural rescorer only re-decides which original each span gets.
         token_probs = [self.token_probabilities(d) for d in decodings]
         feats = self.features(text, decodings, token_probs)
         p = self.calibration.doc_probability(feats)
+        if self.rescorer is not None:
+            decodings = [self.rescorer.rescore(text, d, self.decoder) for d in decodings]
         spans = [self._span(c, self.span_features(c, ps)) for d, ps in zip(decodings, token_probs)
                  for c in d.changes]
         spans += [s for d, ps in zip(decodings, token_probs)
@@ -688,15 +762,20 @@ class Engine:
         )
 
     def _span(self, change: Change, feats: SpanFeatures) -> Span:
+        if isinstance(change, RescoredChange) and self.neural_span is not None:
+            confidence = self.neural_span.probability(neural_span_features(change, feats.token_p))
+        else:
+            confidence = self.calibration.span_confidence(change.posterior, feats)
         return Span(
             start=change.start, end=change.end, text=change.observed, suggestion=change.original,
-            confidence=round(self.calibration.span_confidence(change.posterior, feats), 4),
+            confidence=round(confidence, 4),
             evidence={
                 "p_spun": round(max(1 - change.p_identity, feats.token_p), 4),
                 "lm_gain_log10": round(change.lm_gain, 3),
                 "channel_log10": round(change.channel_score, 3),
                 "sources": list(change.sources),
                 "alternatives": [{"text": t, "posterior": round(p, 4)} for t, p in change.alternatives],
+                "scorer": "neural" if isinstance(change, RescoredChange) else "ngram",
             },
         )
 

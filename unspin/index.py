@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS band (band_no INTEGER NOT NULL, hash INTEGER NOT NULL
 
 
 _TABLES = ("meta", "docs", "band")
+# What SQLite raises on a damaged file: its own errors, and UnicodeDecodeError when the message it
+# reports quotes damaged bytes (a corrupt schema: "malformed database schema ... near ...").
+SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -73,8 +76,11 @@ def _repair_hint(path: str) -> str:
             f"(`unspin index add`)")
 
 
-def index_error(path: str, err: sqlite3.Error) -> InputError:
+def index_error(path: str, err: Exception) -> InputError:
     """The InputError a person can act on for an SQLite error on the index at `path`."""
+    if isinstance(err, UnicodeDecodeError):
+        return IndexDamaged(f"{path}: the index file is damaged (SQLite reported an error that quotes damaged "
+                            f"bytes); {_repair_hint(path)}")
     msg = str(err)
     low = msg.lower()
     if "locked" in low or "busy" in low:
@@ -139,6 +145,12 @@ def _remove_index_files(path: str) -> None:
 class Index:
     """A reference-document index in one SQLite file (created if missing, unless create=False).
 
+    `path` is a str or os.PathLike (TypeError otherwise). Document ids are non-empty strings:
+    an int id is refused (TypeError) rather than stored as text, so 1 and "1" can never be
+    one document by accident. `remove("a1")` removes the one document "a1"; `remove([...])`
+    takes an iterable of ids. SQLite errors become InputError (`IndexDamaged` for a damaged
+    file, with what to do); a closed index raises ValueError.
+
     `created` is True when this object created the file; `abandon()` then removes it again if
     no document was written (for a run that fails)."""
 
@@ -174,7 +186,7 @@ class Index:
                                      (str(SCHEMA_VERSION),))
                     self._db.execute("INSERT OR IGNORE INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
                 except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
+                    with contextlib.suppress(*SQLITE_ERRORS):
                         self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
@@ -197,7 +209,7 @@ class Index:
                 self._db = None
             if self.created:  # a failed open leaves no file behind
                 _remove_index_files(self.path)
-            if isinstance(err, sqlite3.Error):
+            if isinstance(err, SQLITE_ERRORS):
                 if self.created:
                     raise InputError(f"{self.path}: cannot create the index ({err})") from None
                 raise index_error(self.path, err) from None
@@ -216,7 +228,7 @@ class Index:
         """SQLite errors (a damaged file, a lock held too long) become an InputError that says what to do."""
         try:
             yield
-        except sqlite3.Error as err:
+        except SQLITE_ERRORS as err:
             raise index_error(self.path, err) from None
 
     # -- context manager / lifetime
@@ -237,7 +249,10 @@ class Index:
         and it holds no document: what a failed run calls, so it leaves no empty index behind."""
         if self._db is None:
             return
-        empty = self.created and self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0] == 0
+        try:
+            empty = self.created and self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0] == 0
+        except SQLITE_ERRORS:  # a damaged file is left for `index check` to look at
+            empty = False
         self.close()
         if empty:
             _remove_index_files(self.path)
@@ -261,7 +276,7 @@ class Index:
         try:
             yield db
         except BaseException:
-            with contextlib.suppress(sqlite3.Error):  # a damaged file may refuse even that
+            with contextlib.suppress(*SQLITE_ERRORS):  # a damaged file may refuse even that
                 db.execute("ROLLBACK")
             raise
         with self._guard():
@@ -384,6 +399,9 @@ class Index:
             row = self._conn.execute("SELECT id, text, meta FROM docs WHERE id=?", (doc_id,)).fetchone()
         if row is None:
             return None
+        if not isinstance(row[1], str):
+            raise IndexDamaged(f"{self.path}: the index file is damaged (the text of document {doc_id!r} is "
+                               f"{type(row[1]).__name__}); {_repair_hint(self.path)}")
         try:
             meta = json.loads(row[2])
             if not isinstance(meta, dict):
@@ -399,6 +417,10 @@ class Index:
             with self._guard():
                 row = self._conn.execute("SELECT id, text FROM docs WHERE rowid=?", (rowid,)).fetchone()
             if row is not None:
+                if not (isinstance(row[0], str) and isinstance(row[1], str)):
+                    raise IndexDamaged(f"{self.path}: the index file is damaged (document rowid {rowid} holds "
+                                       f"{type(row[0]).__name__} / {type(row[1]).__name__} where text belongs); "
+                                       f"{_repair_hint(self.path)}")
                 yield row[0], row[1], hits
 
     def stats(self) -> dict:
@@ -539,12 +561,23 @@ class _Scan:
     documents: int = 0
     bad_bands: list[tuple[int, str]] = field(default_factory=list)   # (rowid, id): unreadable docs.bands
     bad_meta: list[tuple[int, str]] = field(default_factory=list)    # (rowid, id): unreadable docs.meta
-    bad_text: list[tuple[int, str]] = field(default_factory=list)    # (rowid, id): text not valid UTF-8
+    bad_id: list[tuple[int, str]] = field(default_factory=list)      # (rowid, id): id not valid text
+    bad_text: list[tuple[int, str]] = field(default_factory=list)    # (rowid, id): text not valid text
     missing_bands: int = 0
     orphan_bands: int = 0
     meta_fix: bool = False                # schema_version missing or other than this version's
     empty: bool = False                   # an SQLite file without tables (an index never written)
     kinds_differ: bool = False
+
+
+def _utf8(raw) -> str | None:
+    """Bytes read with CAST(... AS BLOB) as text, or None when they are not UTF-8 (or missing)."""
+    if raw is None:
+        return None
+    try:
+        return bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _listed(items: Sequence[str]) -> str:
@@ -575,7 +608,7 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
     scan = _Scan()
     try:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.Error as err:
+    except SQLITE_ERRORS as err:
         scan.fatal = f"SQLite cannot read the file's schema ({err})"
         scan.problems.append(scan.fatal)
         scan.sqlite_ok = False
@@ -591,7 +624,7 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
         try:
             rows = [line for r in db.execute("PRAGMA integrity_check(100)") for line in str(r[0]).splitlines()
                     if line.strip() and not line.startswith("*** in database")]
-        except sqlite3.Error as err:
+        except SQLITE_ERRORS as err:
             rows = [f"the check itself failed ({err})"]
         if rows != ["ok"]:
             scan.sqlite_ok = False
@@ -605,7 +638,7 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
         return scan
     try:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.Error as err:
+    except SQLITE_ERRORS as err:
         meta = {}
         scan.problems.append(f"meta table unreadable ({err})")
     if meta.get("schema_version") != str(SCHEMA_VERSION):
@@ -625,22 +658,25 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
         db.execute("DROP TABLE IF EXISTS temp.expected")
         db.execute("CREATE TEMP TABLE expected (band_no INTEGER NOT NULL, hash INTEGER NOT NULL, doc INTEGER NOT "
                    "NULL, PRIMARY KEY (band_no, hash, doc)) WITHOUT ROWID")
-        cur = db.execute("SELECT rowid, CAST(id AS BLOB), CAST(text AS BLOB), meta, bands FROM docs")
+        cur = db.execute("SELECT rowid, CAST(id AS BLOB), CAST(text AS BLOB), CAST(meta AS BLOB), bands, "
+                         "typeof(id) = 'text', typeof(text) = 'text', typeof(meta) = 'text' FROM docs")
         while True:
             rows = cur.fetchmany(1000)
             if not rows:
                 break
             expected = []
-            for rowid, raw_id, raw_text, meta_json, blob in rows:
+            for rowid, raw_id, raw_text, raw_meta, blob, id_typed, text_typed, meta_typed in rows:
                 scan.documents += 1
                 doc_id = bytes(raw_id or b"").decode("utf-8", "replace")
-                try:
-                    bytes(raw_text if raw_text is not None else b"\xff").decode("utf-8")
-                except UnicodeDecodeError:
+                # (a damaged record header can also turn a text into a blob or a number)
+                if not id_typed or _utf8(raw_id) is None:
+                    scan.bad_id.append((rowid, doc_id))
+                elif not text_typed or _utf8(raw_text) is None:
                     scan.bad_text.append((rowid, doc_id))
+                meta_json = _utf8(raw_meta) if meta_typed else None
                 try:
-                    ok = isinstance(json.loads(meta_json), dict)
-                except (TypeError, ValueError):
+                    ok = meta_json is not None and isinstance(json.loads(meta_json), dict)
+                except ValueError:
                     ok = False
                 if not ok:
                     scan.bad_meta.append((rowid, doc_id))
@@ -661,11 +697,12 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
             orphan_sql += f" AND b.doc NOT IN ({','.join(map(str, bad_rowids))})"
         scan.orphan_bands = db.execute(orphan_sql).fetchone()[0]
         dups = [r[0] for r in db.execute("SELECT id FROM docs GROUP BY id HAVING COUNT(*) > 1 LIMIT 100")]
-    except sqlite3.Error as err:
+    except SQLITE_ERRORS as err:
         scan.sqlite_ok = False
         scan.problems.append(f"cannot read all documents and band rows ({err})")
         return scan
-    for items, what in ((scan.bad_text, "text is not valid UTF-8"),
+    for items, what in ((scan.bad_id, "id is not valid text (UTF-8)"),
+                        (scan.bad_text, "text is not valid text (UTF-8)"),
                         (scan.bad_meta, "metadata is not a JSON object"),
                         (scan.bad_bands, "stored band keys are unreadable")):
         if items:
@@ -696,16 +733,22 @@ def _repair_in_place(db: sqlite3.Connection, scan: _Scan, channel: Channel | Non
     fp: Fingerprinter | None = None
     db.execute("BEGIN IMMEDIATE")
     try:
+        if scan.bad_id:
+            _delete_bands_of(db, [r for r, _ in scan.bad_id])
+            db.executemany("DELETE FROM docs WHERE rowid=?", [(r,) for r, _ in scan.bad_id])
+            done.append(f"removed {len(scan.bad_id):,} documents whose id was unreadable (add them again): "
+                        f"{_listed([i for _, i in scan.bad_id])}")
         if scan.bad_text:
-            _delete_bands_of(db, [r for r, _ in scan.bad_text])
-            db.executemany("DELETE FROM docs WHERE rowid=?", [(r,) for r, _ in scan.bad_text])
-            done.append(f"removed {len(scan.bad_text):,} documents whose text was unreadable (add them again): "
-                        f"{_listed([i for _, i in scan.bad_text])}")
+            for rowid, _ in scan.bad_text:
+                (raw,) = db.execute("SELECT CAST(text AS BLOB) FROM docs WHERE rowid=?", (rowid,)).fetchone()
+                db.execute("UPDATE docs SET text=? WHERE rowid=?", (bytes(raw or b"").decode("utf-8", "replace"), rowid))
+            done.append(f"replaced the damaged bytes in the text of {len(scan.bad_text):,} documents by U+FFFD "
+                        f"(add them again for their exact text): {_listed([i for _, i in scan.bad_text])}")
         if scan.bad_meta:
             db.executemany("UPDATE docs SET meta='{}' WHERE rowid=?", [(r,) for r, _ in scan.bad_meta])
             done.append(f"cleared the unreadable metadata of {len(scan.bad_meta):,} documents")
-        gone = {r for r, _ in scan.bad_text}
-        refingerprint = [r for r, _ in scan.bad_bands if r not in gone]
+        gone = {r for r, _ in scan.bad_id}
+        refingerprint = sorted({r for r, _ in scan.bad_bands + scan.bad_text} - gone)
         if scan.kinds_differ:
             refingerprint = [r for (r,) in db.execute("SELECT rowid FROM docs")]
             db.execute("DELETE FROM band")
@@ -732,15 +775,18 @@ def _repair_in_place(db: sqlite3.Connection, scan: _Scan, channel: Channel | Non
             n = db.execute(sql).rowcount
             done.append(f"dropped {n:,} orphan band rows")
         if scan.missing_bands and not scan.kinds_differ:
-            n = db.execute("INSERT OR IGNORE INTO band (band_no, hash, doc) SELECT e.band_no, e.hash, e.doc FROM "
-                           "temp.expected e WHERE e.doc IN (SELECT rowid FROM docs)").rowcount
+            sql = ("INSERT OR IGNORE INTO band (band_no, hash, doc) SELECT e.band_no, e.hash, e.doc FROM "
+                   "temp.expected e WHERE e.doc IN (SELECT rowid FROM docs)")
+            if refingerprint:  # their stored keys were of the text before the repair
+                sql += f" AND e.doc NOT IN ({','.join(map(str, refingerprint))})"
+            n = db.execute(sql).rowcount
             done.append(f"restored {n:,} missing band rows from the documents' stored keys")
         if scan.meta_fix:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             done.append(f"set schema_version to {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(*SQLITE_ERRORS):
             db.execute("ROLLBACK")
         raise
     return done
@@ -761,24 +807,25 @@ def _readable_rows(db: sqlite3.Connection, log: list[str]) -> Iterator[tuple]:
     try:
         if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='docs'").fetchone() is None:
             return
-    except sqlite3.Error:
+    except SQLITE_ERRORS:
         return
     try:
         last = db.execute("SELECT MAX(rowid) FROM docs").fetchone()[0] or 0
-    except sqlite3.Error:
+    except SQLITE_ERRORS:
         last = None
     if last is None:
         try:
             last = db.execute("SELECT MAX(doc) FROM band").fetchone()[0] or 0
-        except sqlite3.Error:
+        except SQLITE_ERRORS:
             last = 1 << 40
     cursor, skipped, failed = 0, 0, 0
-    cols = "rowid, id, text, meta, n_words, bands, added"
+    cols = ("rowid, CAST(id AS BLOB), CAST(text AS BLOB), CAST(meta AS BLOB), n_words, bands, added, "
+            "typeof(id) = 'text'")
     while cursor < last and failed < MAX_FAILED_READS:
         try:
             rows = db.execute(f"SELECT {cols} FROM docs WHERE rowid > ? ORDER BY rowid LIMIT 200",
                               (cursor,)).fetchall()
-        except sqlite3.Error:
+        except SQLITE_ERRORS:
             rows = None
         if rows is None:  # one at a time, then jump over what cannot be read
             step = 1
@@ -786,7 +833,7 @@ def _readable_rows(db: sqlite3.Connection, log: list[str]) -> Iterator[tuple]:
                 try:
                     rows = db.execute(f"SELECT {cols} FROM docs WHERE rowid = ?", (cursor + 1,)).fetchall()
                     break
-                except sqlite3.Error:
+                except SQLITE_ERRORS:
                     failed += 1
                     cursor += step
                     skipped += step
@@ -814,8 +861,9 @@ def _salvage(path: str, channel: Channel | None) -> tuple[list[str], str | None,
     src = _connect(path)
     try:
         try:
-            known_ids = {r[0] for r in src.execute("SELECT id FROM docs INDEXED BY sqlite_autoindex_docs_1")}
-        except sqlite3.Error:
+            known_ids = {r[0] for r in src.execute("SELECT id FROM docs INDEXED BY sqlite_autoindex_docs_1")
+                         if isinstance(r[0], str)}  # a damaged id index can hold anything
+        except SQLITE_ERRORS:
             known_ids = None
         tmp = path + ".repair"
         _remove_index_files(tmp)
@@ -828,13 +876,18 @@ def _salvage(path: str, channel: Channel | None) -> tuple[list[str], str | None,
             dst.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             dst.execute("INSERT INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
             dst.execute("BEGIN")
-            for rowid, doc_id, text, meta_json, n_words, blob, added in _readable_rows(src, done):
-                if not isinstance(doc_id, str) or not isinstance(text, str) or doc_id in saved_ids:
+            for rowid, raw_id, raw_text, raw_meta, n_words, blob, added, id_typed in _readable_rows(src, done):
+                doc_id = _utf8(raw_id) if id_typed else None
+                if doc_id is None or raw_text is None or doc_id in saved_ids:
                     continue
+                text = bytes(raw_text).decode("utf-8", "replace")  # damaged bytes: U+FFFD, fingerprinted again
+                if _utf8(raw_text) is None:
+                    blob = None
+                meta_json = _utf8(raw_meta) or "{}"
                 try:
                     if not isinstance(json.loads(meta_json), dict):
                         meta_json = "{}"
-                except (TypeError, ValueError):
+                except ValueError:
                     meta_json = "{}"
                 try:
                     keys = decode_bands(blob)
@@ -890,8 +943,8 @@ def check_index(path: str | os.PathLike, repair: bool = False, channel: Channel 
     damaged, the readable documents copied into a new file (the old one kept as PATH.damaged).
     The result then also has "found" (the problems before) and "repaired" (what was done), and
     "problems" lists what remains; after a copy, "lost_ids" lists (up to 1,000 of) the ids of the
-    documents that could not be read (None when even the ids were unreadable); a file beyond repair says so. Run it while no other process
-    uses the index. `channel` (default: the shipped one) is needed only to fingerprint again."""
+    documents that could not be read (None when even the ids were unreadable); a file beyond
+    repair says so. Run it while no other process uses the index. `channel` (default: the shipped one) is needed only to fingerprint again."""
     path = check_path_argument(path, "check_index")
     if not isinstance(repair, bool):
         raise TypeError(f"check_index: repair must be True or False, got {type(repair).__name__}")
@@ -924,7 +977,7 @@ def check_index(path: str | os.PathLike, repair: bool = False, channel: Channel 
             try:
                 db.execute("REINDEX")
                 done.append("rebuilt SQLite's indexes (REINDEX)")
-            except sqlite3.Error:
+            except SQLITE_ERRORS:
                 pass
             scan = _scan(db)
         if scan.sqlite_ok and not scan.fatal:
@@ -934,7 +987,7 @@ def check_index(path: str | os.PathLike, repair: bool = False, channel: Channel 
     if not scan.sqlite_ok or scan.fatal:
         try:
             salvaged, failure, lost = _salvage(path, channel)
-        except (OSError, sqlite3.Error) as err:
+        except (OSError, *SQLITE_ERRORS) as err:
             salvaged, failure, lost = [], f"the copy failed: {err}", None
         done += salvaged
         report["lost_ids"] = lost[:1000] if lost is not None else None

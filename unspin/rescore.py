@@ -198,7 +198,7 @@ class NeuralRescorer:
         chosen = change.original.lower()
         words = [identity] + [c for c in post if c != identity]
         key = tuple(norms[change.first:change.last])
-        by_joined = {joined: (ch, cand) for joined, _, ch, cand in decoder._key_candidates(key)}
+        by_joined = {joined: (ch, cand) for joined, ch, cand in decoder.scored_candidates(key)}
         keep = decoder.config.log_p_keep * (change.last - change.first)
         channel, cands = [], []
         for wd in words:
@@ -229,7 +229,7 @@ class NeuralRescorer:
         name_like = i > 0 and tok.text[:1].isupper()
         # Channel scores: the decoder has no public accessor for them; its candidate cache holds
         # (joined, words, channel log10, Candidate), best first, as the lattice uses them.
-        cands = [(joined, ch, cand) for joined, _, ch, cand in decoder._key_candidates((tok.norm,))
+        cands = [(joined, ch, cand) for joined, ch, cand in decoder.scored_candidates((tok.norm,))
                  if not (name_like and cand.sources <= DISTRIBUTIONAL_SOURCES)][:self.weights.top]
         if not cands:
             return None

@@ -223,6 +223,15 @@ def count_rewriter_marks(text: str) -> dict[str, int]:
     }
 
 
+def overlaps(start: int, end: int, other_start: int, other_end: int) -> bool:
+    """Whether the character spans [start, end) and [other_start, other_end) share a character.
+
+    >>> overlaps(0, 4, 3, 9), overlaps(0, 4, 4, 9)
+    (True, False)
+    """
+    return start < other_end and other_start < end
+
+
 def match_case(template: str, word: str) -> str:
     """Carry the case pattern of `template` over to `word` (first letter, or all caps).
 

@@ -55,6 +55,7 @@ from tqdm import tqdm
 from ..detect import CheckResult, Engine, Span, apply_spans, verdict
 from ..lexicon import Channel
 from ..profile import ProfileWeights
+from ..logistic import sigmoid
 from ..text import tokenize
 from . import channel as channel_build, corpus, resources
 from .channel import build_channel
@@ -284,7 +285,7 @@ class RareWordBaseline:
         spans = [Span(t.start, t.end, t.text, None, 0.5) for t in words
                  if self._z(t.norm, "en") < self.threshold]
         share = len(spans) / max(len(words), 1)
-        p = 1 / (1 + math.exp(-(share - 0.12) * 40))
+        p = sigmoid((share - 0.12) * 40)
         return _result(p, spans, text)
 
     def restore(self, text: str, min_confidence: float = 0.5):

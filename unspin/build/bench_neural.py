@@ -1,6 +1,6 @@
 """Does neural rescoring of the decoder's changes restore spun text better? (evaluation only)
 
-    python -m unspin.build.bench_neural [--n-articles 10] [--seed 13] [--dtype bfloat16]
+    unspin bench neural [--n-articles 10] [--seed 13] [--engines]
 
 Held-out articles (`unspin.build.bench_core.load_articles`) are spun with the Moby spinner to
 about 25% changed words (the seeds of `unspin bench core`); the engine's channel excludes Moby
@@ -26,7 +26,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..text import normalize_token, sentences
+from ..text import normalize_token, overlaps, sentences
 from .metrics import false_edits, per_100, rate, relative_cut, word_edits
 
 THRESHOLDS = (0.5, 0.7, 0.9)
@@ -62,7 +62,7 @@ class Tally:
             g = gold.get((c.start, c.end))
             if g is not None:
                 return g
-            if any(a < c.end and c.start < b for a, b in intervals):
+            if any(overlaps(a, b, c.start, c.end) for a, b in intervals):
                 return "<partial>"
             return None
 
@@ -202,6 +202,98 @@ def run_bench(n_articles: int = 10, seed: int = 13, fraction: float = 0.25, dtyp
     }
 
 
+def run_engine_bench(n_articles: int = 10, seed: int = 13, fraction: float = 0.25,
+                     thresholds=(0.5, 0.7), dev: bool = True, log=None) -> dict:
+    """The two engines as users run them (`check` vs `check --scorer neural`, calibrated confidences)
+    on the same held-out spins, and on the real dev pairs (text the neural LM cannot have seen)."""
+    import resource
+
+    from ..detect import Engine, apply_spans
+    from .bench_core import build_bench_channel, load_articles, load_dev_pairs
+    from .spinner import Spinner
+
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    channel, ch_info = build_bench_channel(("moby",))
+    t0 = time.perf_counter()
+    engines = {"ngram": Engine.load(channel=channel)}
+    t1 = time.perf_counter()
+    engines["neural"] = Engine.load(channel=channel, scorer="neural")
+    load = {"ngram_s": round(t1 - t0, 2), "neural_s": round(time.perf_counter() - t1, 2)}
+    spinner = Spinner.from_moby()
+    articles = load_articles(n_articles)
+    acc = {(e, thr): [0, 0] for e in engines for thr in thresholds}
+    ref = before = gen = 0
+    cpu = {e: 0.0 for e in engines}
+    words = 0
+    for i, art in enumerate(articles):
+        sr = spinner.spin_to_fraction(art.text, fraction, seed=seed + i)
+        b, n_ref = word_edits(sr.text, art.text)
+        before += b
+        ref += n_ref
+        for name, engine in engines.items():
+            for side, text in (("spun", sr.text), ("genuine", art.text)):
+                c0 = time.process_time()
+                r = engine.check(text)
+                cpu[name] += time.process_time() - c0
+                if name == "ngram":
+                    words += r.n_words
+                for thr in thresholds:
+                    restored = apply_spans(text, r.spans, thr)
+                    if side == "spun":
+                        acc[(name, thr)][0] += word_edits(restored, art.text)[0]
+                    else:
+                        e, w = false_edits(art.text, restored)
+                        acc[(name, thr)][1] += e
+                        if name == "ngram" and thr == thresholds[0]:
+                            gen += w
+        log(f"article {i + 1}/{len(articles)}")
+    wer_before = rate(before, ref)
+    rows = [{"engine": name, "min_confidence": thr, "wer_cut": round(relative_cut(wer_before, rate(a, ref)), 4),
+             "false_edits_per_100": round(per_100(f, gen), 3)} for (name, thr), (a, f) in acc.items()]
+    out = {"n_articles": len(articles), "ref_words": ref, "genuine_words": gen, "wer_before": round(wer_before, 4),
+           "channel": ch_info.get("channel"), "rows": rows, "load_s": load,
+           "s_per_500_words": {e: round(500 * c / max(words, 1), 3) for e, c in cpu.items()},
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if dev:
+        shipped = {"ngram": Engine.load(), "neural": Engine.load(scorer="neural")}
+        pairs = load_dev_pairs()
+        dev_rows = []
+        for name, engine in shipped.items():
+            b = a = n = fe = gw = 0
+            for pair in pairs:
+                r = engine.check(pair["spun"])
+                bb, nn = word_edits(pair["spun"], pair["original"])
+                b += bb
+                n += nn
+                a += word_edits(r.restored, pair["original"])[0]
+                e, w = false_edits(pair["original"], engine.check(pair["original"]).restored)
+                fe += e
+                gw += w
+            dev_rows.append({"engine": name, "pairs": len(pairs), "wer_before": round(rate(b, n), 4),
+                             "wer_cut": round(relative_cut(rate(b, n), rate(a, n)), 4),
+                             "false_edits_per_100_original": round(per_100(fe, gw), 3)})
+        out["dev"] = dev_rows
+    return out
+
+
+def render_engines(r: dict) -> str:
+    lines = [f"{r['n_articles']} held-out articles, Moby spin (channel without Moby), WER before {r['wer_before']:.4f}; "
+             f"{r['genuine_words']} genuine words.", "",
+             "| engine | --min-confidence | WER cut | false edits /100 genuine |", "|---|---|---|---|"]
+    lines += [f"| {x['engine']} | {x['min_confidence']} | {x['wer_cut']:.1%} | {x['false_edits_per_100']:.3f} |"
+              for x in r["rows"]]
+    s = r["s_per_500_words"]
+    lines += ["", f"CPU seconds per 500 words (one core): ngram {s['ngram']}, neural {s['neural']}; "
+              f"load: ngram {r['load_s']['ngram_s']} s, neural {r['load_s']['neural_s']} s; "
+              f"peak RSS {r['peak_rss_mb']} MB"]
+    if r.get("dev"):
+        lines += ["", "Real spun pairs (dev; shipped channel; the neural LM cannot have seen them):", "",
+                  "| engine | pairs | WER before | WER cut | false edits /100 original words |", "|---|---|---|---|---|"]
+        lines += [f"| {x['engine']} | {x['pairs']} | {x['wer_before']:.4f} | {x['wer_cut']:.1%} | "
+                  f"{x['false_edits_per_100_original']:.3f} |" for x in r["dev"]]
+    return "\n".join(lines)
+
+
 def render(r: dict) -> str:
     lines = [f"{r['n_articles']} held-out articles, Moby spin to {r['target_fraction']:.0%} (channel without Moby); "
              f"{r['ref_words']} reference words, WER before restoring {r['wer_before']:.4f}; "
@@ -225,27 +317,38 @@ def render(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m unspin.build.bench_neural", description=__doc__.split("\n")[0])
-    p.add_argument("--n-articles", type=int, default=10)
-    p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--fraction", type=float, default=0.25, help="target share of changed words")
-    p.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"])
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `unspin bench neural`."""
+    p.add_argument("--n-articles", type=int, default=10, help="held-out articles, each spun and genuine (default 10)")
+    p.add_argument("--seed", type=int, default=13, help="spinning seed (default 13, as bench core)")
+    p.add_argument("--fraction", type=float, default=0.25, help="target share of changed words (default 0.25)")
+    p.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
+                   help="the scorer's weights in the rescoring study (default bfloat16)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--min-suspicion", type=float, default=0.3, help="suspicion for rescoring an undecided word")
     p.add_argument("--top", type=int, default=4, help="channel candidates of an undecided word")
-    p.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
+    p.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS),
+                   help="posterior thresholds of the rescoring study")
     p.add_argument("--max-left-tokens", type=int, default=192, help="scorer's left context cap, tokens")
     p.add_argument("--right-words", type=int, default=12, help="scorer's right context cap, words")
     p.add_argument("--json", default=None, help="write the results here as JSON")
-    a = p.parse_args(argv)
-    r = run_bench(a.n_articles, a.seed, a.fraction, a.dtype, a.threads, tuple(a.thresholds), a.min_suspicion, a.top,
-                  a.max_left_tokens, a.right_words)
-    print(render(r))
+    p.add_argument("--engines", action="store_true", help="compare the calibrated engines (check vs check "
+                   "--scorer neural) instead, on the same spins and on the dev pairs")
+    p.add_argument("--md", default=None, help="also write the Markdown tables here")
+
+
+def run(a: argparse.Namespace) -> int:
+    """`unspin bench neural`: the rescoring study, or (--engines) the two engines side by side."""
+    if a.engines:
+        r = run_engine_bench(a.n_articles, a.seed, a.fraction)
+        md = render_engines(r)
+    else:
+        r = run_bench(a.n_articles, a.seed, a.fraction, a.dtype, a.threads, tuple(a.thresholds), a.min_suspicion,
+                      a.top, a.max_left_tokens, a.right_words)
+        md = render(r)
+    print(md)
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=1))
+    if a.md:
+        Path(a.md).write_text("# Neural scorer\n\n" + md + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

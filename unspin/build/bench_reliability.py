@@ -1,7 +1,7 @@
 """Reliability benchmark: fuzzing the readers, kill trials of `index add`, worst-case `check`
 time per MB, and false matches of short `trace` queries.
 
-    python -m unspin.build.bench_reliability [--out bench] [--fuzz-seconds 150] [--kill-trials 100]
+    unspin bench reliability [--out bench] [--fuzz-seconds 150] [--kill-trials 100]
                                              [--parts fuzz,kill,timing,trace]
 
 Writes <out>/reliability.json and <out>/reliability.md (parts not run keep their earlier
@@ -13,10 +13,10 @@ results). None of this runs in CI: the tests hold small versions of each part
   a real index, then every Index operation and `check_index --repair`). Each reader runs in a
   child process, so that a segfault or a hang is caught and counted; a crash is any exception
   other than the InputError a person gets.
-* kill: `python -m unspin.cli index add` SIGKILLed at random times (uniform over the length of
-  an uninterrupted run, a few runs in parallel); after each: `check_index` passes, the documents
-  are the first k whole batches of the input, no id twice; then every killed index is completed
-  by a rerun.
+* kill: `python -m unspin.cli index add` SIGKILLed at random times (`kill_times`: during the
+  startup or uniform over the write phase of uninterrupted runs, a few runs in parallel); after
+  each: `check_index` passes, the documents are the first k whole batches of the input, no id
+  twice; then a rerun completes every tenth killed index.
 * timing: seconds per MB of `Engine.check` (the shipped models) on adversarial inputs.
 * trace: false matches of unrelated short queries and recall of short spun copies, with the
   short-query rule (`unspin.trace.SHORT_QUERY`) and without it (the rule before it).
@@ -24,6 +24,7 @@ results). None of this runs in CI: the tests hold small versions of each part
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import functools
 import io
@@ -44,6 +45,7 @@ from typing import Callable
 import unspin
 
 from ..index import BATCH, check_index
+from ..inputs import InputError
 
 REPO = Path(unspin.__file__).resolve().parents[1]
 
@@ -59,6 +61,13 @@ FOUND_AND_FIXED = [
                    "that cannot be decoded raised ValueError (internal error)", "tests/test_reliability.py"),
     ("index file", "another application's SQLite file was taken for an index and unspin tables were written into "
                    "it", "tests/test_reliability.py"),
+    ("index file", "a damaged schema: SQLite's message quotes the damaged bytes and Python raised "
+                   "UnicodeDecodeError instead of an SQLite error (internal error)", "tests/test_reliability.py"),
+    ("index file", "`index check --repair` of a file whose id index held damaged values: TypeError while listing "
+                   "the lost ids", "bench_reliability fuzz"),
+    ("index file", "rows whose id or text is not valid text (a damaged record): `get` returned bytes and `trace` "
+                   "raised TypeError; now IndexDamaged, and --repair fixes the text (U+FFFD) or drops the row",
+     "tests/test_reliability.py"),
     ("Python API", "`check()` and `Index.add` with lone surrogates in the text: UnicodeEncodeError",
      "tests/test_reliability.py, tests/test_properties.py"),
     ("Python API", "`Index.remove('abc')` removed the documents 'a', 'b', 'c'; `Index(None)` created a file "
@@ -139,17 +148,23 @@ def kill_trials(rows: Path, workdir: Path, n_trials: int = 100, seed: int = 0, p
                 rerun: str = "all", log: Callable[[str], None] | None = None) -> dict:
     """Run `index add` on ROWS n_trials times into fresh indexes, SIGKILL each at a random time
     (`kill_times`), examine each index, then complete the killed indexes by a rerun (rerun="all",
-    or "last": only the last one). Returns the counts and any failures."""
+    "sample": every tenth, or "last": only the last one). Returns the counts and any failures."""
     log = log or (lambda _msg: None)
     rows, workdir = Path(rows), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     n_docs = sum(1 for line in open(rows, encoding="utf-8") if line.strip())
     parallel = parallel or max(2, min(8, (os.cpu_count() or 2) // 2))
     failures: list[dict] = []
-    ref = workdir / "reference.sqlite"
-    rc, startup_s, run_s, err = _timed_run(ref, rows)
-    if rc != 0 or _examine(ref, n_docs) != (n_docs, None):
-        failures.append({"trial": "reference", "error": err[-500:]})
+    # Uninterrupted runs, as many at a time as the trials will run: how long startup and writing take.
+    refs = []
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        for i, (rc, appeared, total, err) in enumerate(pool.map(
+                lambda i: _timed_run(workdir / f"reference{i}.sqlite", rows), range(parallel))):
+            refs.append((appeared, total))
+            if rc != 0 or _examine(workdir / f"reference{i}.sqlite", n_docs) != (n_docs, None):
+                failures.append({"trial": f"reference{i}", "error": err[-500:]})
+    startup_s = sum(a for a, _ in refs) / len(refs)
+    run_s = sum(t for _, t in refs) / len(refs)
     write_s = max(run_s - startup_s, 0.1)
     log(f"kill trials: an uninterrupted run takes {run_s:.1f}s (the index file appears at {startup_s:.1f}s); "
         f"{n_trials} trials, {parallel} at a time")
@@ -193,7 +208,8 @@ def kill_trials(rows: Path, workdir: Path, n_trials: int = 100, seed: int = 0, p
         f"{sorted(set(after))}")
     # the killed indexes completed by a rerun
     rerun_ok = True
-    todo = list(range(n_trials)) if rerun == "all" else list(range(n_trials))[-1:]
+    todo = {"all": list(range(n_trials)), "last": list(range(n_trials))[-1:],
+            "sample": list(range(n_trials))[::10]}[rerun]
     for wave in range(0, len(todo), parallel):
         procs = [(i, subprocess.Popen(_add_command(workdir / f"trial{i}.sqlite", rows), cwd=REPO,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
@@ -204,7 +220,7 @@ def kill_trials(rows: Path, workdir: Path, n_trials: int = 100, seed: int = 0, p
             if proc.returncode != 0 or problem or n != n_docs:
                 rerun_ok = False
                 failures.append({"trial": i, "rerun": True, "documents": n, "error": problem or err[-300:]})
-    survived = n_trials - len({f["trial"] for f in failures if f["trial"] != "reference" and not f.get("rerun")})
+    survived = n_trials - len({f["trial"] for f in failures if isinstance(f["trial"], int) and not f.get("rerun")})
     return {"trials": n_trials, "survived": survived, "killed_before_end": killed_before_end, "n_docs": n_docs,
             "batch": BATCH, "uninterrupted_run_s": round(run_s, 2), "startup_s": round(startup_s, 2),
             "parallel": parallel, "kills_in_startup": sum(1 for p, _ in times if p == "startup"),
@@ -214,7 +230,7 @@ def kill_trials(rows: Path, workdir: Path, n_trials: int = 100, seed: int = 0, p
 def run_kill(n_trials: int, seed: int, log) -> dict:
     with tempfile.TemporaryDirectory(prefix="unspin-kill-") as tmp:
         rows = write_rows(Path(tmp) / "rows.jsonl", 3 * BATCH + 250)
-        result = kill_trials(rows, Path(tmp) / "trials", n_trials=n_trials, seed=seed, log=log)
+        result = kill_trials(rows, Path(tmp) / "trials", n_trials=n_trials, seed=seed, rerun="sample", log=log)
     counts: dict[str, int] = {}
     for n in result.pop("documents_after_kill"):
         counts[str(n)] = counts.get(str(n), 0) + 1
@@ -241,7 +257,8 @@ def _fuzz_targets() -> dict[str, tuple]:
                                   max_size=2)),
         st.sampled_from(['{"id": "a", "text": "x \\ud800 y"}', '{"id": "\\udc00", "text": "z"}', "{", "[]", "null",
                          '{"id": NaN, "text": "q"}', '{"id": 1e999, "text": "q"}', "\ufeff{}", '{"text": "x"}',
-                         '{"id": "a", "text": "b", "id": "c"}', "\x00\x01", '{"id": "x", "text": "' + "w " * 400 + '"}']),
+                         '{"id": "a", "text": "b", "id": "c"}', "\x00\x01",
+                         '{"id": "x", "text": "' + "w " * 400 + '"}']),
         st.text(any_char, max_size=60))
     seps = st.sampled_from([b"\n", b"\r\n", b"\n\n", b"\r", b""])
 
@@ -408,25 +425,23 @@ def _exercise_damaged_index(seed: bytes, hits, tmp: str) -> None:
         assert check_index(path)["ok"], "repaired index fails the check after use"
 
 
+FUZZ_CHUNK = 100  # most examples per hypothesis run; runs (new seeds) follow each other until the budget is spent
+
+
 def _fuzz_child(name: str, budget_s: float, seed: int, queue) -> None:
     """Run one fuzz target for budget_s seconds (in a child process); report on the queue."""
     from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
 
     from ..inputs import InputError
 
     sys.stdout = open(os.devnull, "w")  # hypothesis reports the shrunk example; the queue says it all
-
     strategy, target = _fuzz_targets()[name]
     stats = {"inputs": 0, "crash": None, "max_s": 0.0}
     deadline = time.time() + budget_s
     tmp = tempfile.mkdtemp(prefix="unspin-fuzz-")
 
-    @settings(max_examples=10**7, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
-    @given(data=strategy)
-    def run(data) -> None:
-        if time.time() > deadline:
-            raise _BudgetSpent()
+    def body(data) -> None:
         stats["inputs"] += 1
         t0 = time.perf_counter()
         try:
@@ -437,19 +452,21 @@ def _fuzz_child(name: str, budget_s: float, seed: int, queue) -> None:
             stats["max_s"] = max(stats["max_s"], time.perf_counter() - t0)
             queue.put(("progress", stats["inputs"], stats["max_s"]))
 
-    random.seed(seed)
-    try:
-        run()
-    except _BudgetSpent:
-        pass
-    except BaseException as err:  # noqa: BLE001 - the crash found (hypothesis re-raises the shrunk case)
-        stats["crash"] = f"{type(err).__name__}: {str(err)[:400]}"
+    chunk = 0
+    started = time.time()
+    while time.time() < deadline and stats["crash"] is None:
+        per_input = (time.time() - started) / max(stats["inputs"], 1)
+        n = FUZZ_CHUNK if not stats["inputs"] else int(min(FUZZ_CHUNK, max(5, (deadline - time.time()) / per_input)))
+        run = hypothesis_seed(seed * 100_003 + chunk)(
+            settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+                     phases=[Phase.generate, Phase.shrink])(given(data=strategy)(body)))
+        chunk += 1
+        try:
+            run()
+        except BaseException as err:  # noqa: BLE001 - the crash found (hypothesis re-raises the shrunk case)
+            stats["crash"] = f"{type(err).__name__}: {str(err)[:400]}"
     shutil.rmtree(tmp, ignore_errors=True)
     queue.put(("done", stats))
-
-
-class _BudgetSpent(Exception):
-    """Ends a fuzz run when its time budget is spent."""
 
 
 def run_fuzz(budget_s: float, seed: int, log, hang_s: float = 60.0) -> dict:
@@ -597,23 +614,34 @@ def run_trace(n_docs: int, n_queries: int, log, lengths=(8, 15, 25, 40), spun_le
     picks = random.Random(1).sample(range(len(docs)), min(n_queries, len(docs)))
     spun = {n: [(spinner.spin_to_fraction(" ".join(docs[i].split()[:n]), 0.25, seed=i).text, f"p{i}") for i in picks]
             for n in spun_lengths}
+    from ..fingerprint import words_of
+
+    under = [i for i, d in enumerate(docs) if len(words_of(d)) < trace_module.SHORT_QUERY][:n_queries]
+    whole = {f: [(spinner.spin_to_fraction(docs[i], f, seed=i).text, f"p{i}") for i in under] for f in (0.4, 0.6)}
     out: dict = {"n_docs": len(docs), "n_queries": len(held), "short_query_words": trace_module.SHORT_QUERY,
+                 "n_whole_short_paragraphs": len(under),
                  "rules": {}}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         idx = Index(os.path.join(tmp, "trace.sqlite"))
         idx.add({"id": f"p{i}", "text": t} for i, t in enumerate(docs))
         log(f"trace: indexed {len(docs):,} train paragraphs in {time.perf_counter() - t0:.0f}s")
+        out["spun_source_among_candidates"] = {
+            str(n): sum(1 for q, gold in qs if gold in {d for d, _t, _h in idx.candidate_documents(
+                q, limit=trace_module.PREFILTER)}) for n, qs in spun.items()}
         real_short = trace_module.SHORT_QUERY
         try:
             for rule, short in (("before (plain min coverage 0.4)", 0), ("after (short-query rule)", real_short)):
                 trace_module.SHORT_QUERY = short
-                r = {"unrelated_false_matches": {}, "spun_found_at_1": {}}
+                r = {"unrelated_false_matches": {}, "spun_found_at_1": {}, "whole_short_spun_found_at_1": {}}
                 for n, qs in unrelated.items():
                     r["unrelated_false_matches"][str(n)] = sum(1 for q in qs if trace_module.trace(idx, q))
                 for n, qs in spun.items():
                     r["spun_found_at_1"][str(n)] = sum(1 for q, gold in qs
                                                        if (m := trace_module.trace(idx, q)) and m[0].doc_id == gold)
+                for f, qs in whole.items():
+                    r["whole_short_spun_found_at_1"][f"{f:.0%}"] = sum(
+                        1 for q, gold in qs if (m := trace_module.trace(idx, q)) and m[0].doc_id == gold)
                 out["rules"][rule] = r
                 log(f"trace {rule}: {r}")
         finally:
@@ -625,7 +653,7 @@ def run_trace(n_docs: int, n_queries: int, log, lengths=(8, 15, 25, 40), spun_le
 # ---- report -------------------------------------------------------------------------------------
 def render_md(r: dict) -> str:
     lines = ["# Reliability benchmark", "",
-             "`python -m unspin.build.bench_reliability` (see its docstring). The CI tests hold small "
+             "`unspin bench reliability` (see its docstring). The CI tests hold small "
              "versions of each part: tests/test_properties.py, tests/test_index_kill.py, tests/test_reliability.py.",
              ""]
     f = r.get("fuzz")
@@ -638,8 +666,8 @@ def render_md(r: dict) -> str:
         lines.append(f"| crashes / hangs in this run | {f['crashes']} / {f['hangs']} |")
     lines.append(f"| crashes found and fixed | {len(FOUND_AND_FIXED)} (listed below) |")
     if k:
-        lines.append(f"| kill trials survived | {k['survived']} / {k['trials']} (rerun completed every one: "
-                     f"{'yes' if k['rerun_ok'] else 'NO'}) |")
+        lines.append(f"| kill trials survived | {k['survived']} / {k['trials']} (then {k['reruns']} of the killed "
+                     f"indexes rerun: {'all completed' if k['rerun_ok'] else 'NOT ALL completed'}) |")
     if t:
         lines.append(f"| worst-case `check` time per MB | {t['worst_s_per_mb']} s ({t['worst']}) |")
     if f:
@@ -653,14 +681,14 @@ def render_md(r: dict) -> str:
     lines += [f"- {where}: {what} ({test})" for where, what, test in FOUND_AND_FIXED]
     if k:
         lines += ["", "## Kill trials", "",
-                  f"`python -m unspin.cli index add` of {k['n_docs']:,} rows (batches of {k['batch']}) SIGKILLed at a "
-                  f"random time: {k['kills_in_startup']} trials during the startup (uniform over its "
-                  f"{k['startup_s']} s, before the index file appears), the others uniform over the write phase "
-                  f"(an uninterrupted run takes {k['uninterrupted_run_s']} s in all); {k['parallel']} runs at a "
-                  f"time; {k['killed_before_end']} of {k['trials']} were killed before they finished. After each "
-                  f"kill: `check_index` passes, the documents are the first whole batches of the input, no id "
-                  f"twice. Then a rerun completed each of the {k['reruns']} killed indexes: "
-                  f"{'yes' if k['rerun_ok'] else 'NO'}.", "",
+                  f"`python -m unspin.cli index add` of {k['n_docs']:,} rows (batches of {k['batch']}), "
+                  f"{k['parallel']} runs at a time, each SIGKILLed at a random time: {k['kills_in_startup']} trials during the startup "
+                  f"(uniform over its {k['startup_s']} s, before the index file appears), the others uniform over the "
+                  f"write phase (uninterrupted runs, as many at a time, take {k['uninterrupted_run_s']} s in all); "
+                  f"{k['killed_before_end']} of {k['trials']} were killed before they finished. After each kill: "
+                  f"`check_index` passes, the documents are the first whole batches of the input, no id twice. "
+                  f"Then a rerun completed {k['reruns']} of the killed indexes (every tenth): "
+                  f"{'all of them' if k['rerun_ok'] else 'NOT ALL'}.", "",
                   "| documents after the kill | trials |", "|---|---|"]
         lines += [f"| {n} | {c} |" for n, c in k["documents_after_kill"].items()]
         if k["failures"]:
@@ -673,46 +701,62 @@ def render_md(r: dict) -> str:
         for name, row in t["inputs"].items():
             lines.append(f"| {name} | {row['bytes']:,} | {row['seconds']} | {row['s_per_mb']} | {row['verdict']} |")
         d = t["double_size"]
-        lines += ["", f"The slowest, at twice the size: {d['bytes']:,} bytes in {d['seconds']} s ({d['s_per_mb']} s/MB): "
-                      f"time grows linearly with the input."]
+        worst = t["inputs"][t["worst"]]["s_per_mb"]
+        verdict = ("time grows linearly with the input (the first run also warms the decoder's caches)"
+                   if d["s_per_mb"] <= 1.5 * worst else "time grows faster than the input")
+        lines += ["", f"The slowest, at twice the size: {d['bytes']:,} bytes in {d['seconds']} s "
+                      f"({d['s_per_mb']} s/MB): {verdict}. At the worst rate a document at the 2 MB size limit "
+                      f"takes about {2 * t['worst_s_per_mb'] / 60:.0f} minutes."]
     tr = r.get("trace")
     if tr:
+        first = next(iter(tr["rules"].values()))
+        lengths, spun_lengths = list(first["unrelated_false_matches"]), list(first["spun_found_at_1"])
         lines += ["", "## Short `trace` queries", "",
                   f"Index of {tr['n_docs']:,} train-split corpus paragraphs. Unrelated queries: {tr['n_queries']} word "
                   f"windows cut from held-out paragraphs (any match is false). Spun copies: the first 15-25 words of "
                   f"{tr['n_queries']} indexed paragraphs, spun (Moby spinner, 25% of the words). Queries under "
                   f"{tr['short_query_words']} words get `reliable: false` and the stricter rule.", "",
-                  "| rule | " + " | ".join(f"unrelated {n} words" for n in next(iter(tr['rules'].values()))[
-                      'unrelated_false_matches']) + " | " + " | ".join(
-                      f"spun {n} words found" for n in next(iter(tr['rules'].values()))['spun_found_at_1']) + " |",
-                  "|---|" + "---|" * (len(next(iter(tr['rules'].values()))['unrelated_false_matches'])
-                                      + len(next(iter(tr['rules'].values()))['spun_found_at_1']))]
+                  "| rule | " + " | ".join(f"unrelated {n} words: false matches" for n in lengths) + " | "
+                  + " | ".join(f"spun {n} words: found" for n in spun_lengths) + " |",
+                  "|---|" + "---|" * (len(lengths) + len(spun_lengths))]
         for rule, x in tr["rules"].items():
-            lines.append(f"| {rule} | " + " | ".join(f"{v}/{tr['n_queries']}" for v in x["unrelated_false_matches"].values())
-                         + " | " + " | ".join(f"{v}/{tr['n_queries']}" for v in x["spun_found_at_1"].values()) + " |")
-        lines += ["", "Spun short copies that are not found were not among the LSH candidates at all (a 15-word "
-                      "query holds few of a long paragraph's shingles); the short-query rule loses none of them."]
+            cells = [*x["unrelated_false_matches"].values(), *x["spun_found_at_1"].values()]
+            lines.append(f"| {rule} | " + " | ".join(f"{v}/{tr['n_queries']}" for v in cells) + " |")
+        lines += ["", f"Whole indexed paragraphs under {tr['short_query_words']} words "
+                      f"({tr['n_whole_short_paragraphs']}), spun: found at 1 "
+                  + "; ".join(f"{rule}: " + ", ".join(f"{v}/{tr['n_whole_short_paragraphs']} at {f} spun"
+                                                      for f, v in x["whole_short_spun_found_at_1"].items())
+                              for rule, x in tr["rules"].items()) + "."]
+        cand = tr["spun_source_among_candidates"]
+        lines += ["", "Spun copies whose source is among the LSH candidates at all: "
+                  + ", ".join(f"{cand[n]}/{tr['n_queries']} at {n} words" for n in spun_lengths)
+                  + " (a short query holds few of a long paragraph's shingles): the rest are lost before any "
+                    "acceptance rule."]
     return "\n".join(lines) + "\n"
 
 
 PARTS = ("fuzz", "kill", "timing", "trace")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m unspin.build.bench_reliability", description=__doc__.split("\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Options of `unspin bench reliability`."""
     ap.add_argument("--out", default="bench", help="folder for reliability.json and reliability.md (default bench/)")
-    ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated parts to run (default {','.join(PARTS)})")
-    ap.add_argument("--fuzz-seconds", type=float, default=40.0, help="fuzz budget per reader (default 40)")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help=f"comma-separated parts to run (default {','.join(PARTS)})")
+    ap.add_argument("--fuzz-seconds", type=float, default=20.0, help="fuzz budget per reader (default 20)")
     ap.add_argument("--kill-trials", type=int, default=100, help="kill trials (default 100)")
     ap.add_argument("--timing-chars", type=int, default=100_000, help="size of each timing input (default 100,000)")
     ap.add_argument("--trace-docs", type=int, default=5000, help="paragraphs in the trace index (default 5000)")
     ap.add_argument("--trace-queries", type=int, default=300, help="queries per group (default 300)")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
+    ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`unspin bench reliability`: fuzz the readers, kill `index add`, time worst cases, short trace queries."""
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:
-        ap.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+        raise InputError(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "reliability.json"
@@ -736,6 +780,3 @@ def main(argv=None) -> int:
     log(f"wrote {json_path} and {out / 'reliability.md'}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

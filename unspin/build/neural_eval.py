@@ -1,6 +1,6 @@
 """Does the neural context scorer pick the true original more often than the 4-gram? (evaluation only)
 
-    python -m unspin.build.neural_eval [--pairs FILE] [--top 5] [--speed] [--cold]
+    unspin bench neural-dev [--pairs FILE] [--top 5] [--speed] [--cold]
 
 Real spun/original pairs (shared data, dev/real_pairs.jsonl) are aligned line by line and token
 by token as `unspin coverage` does; every replaced span of 1-4 tokens whose true original is
@@ -277,7 +277,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "for false changes, evenly sampled (0: none)")
     p.add_argument("--right-words", type=int, default=12, help="right context cap, words")
     p.add_argument("--left-tokens", type=int, default=64, help="left context cap, tokens")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="the scorer's weights: float32 (default) or bfloat16 (faster on CPUs with bf16 units)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--cache-dir", default=None, help="converted model folder (default $UNSPIN_CACHE/smollm2-135m)")
     p.add_argument("--speed", action="store_true", help="also time the scorer")
@@ -347,13 +348,3 @@ def _markdown(r: dict) -> str:
             "fourgram_among_candidates", "fourgram_with_identity", "fourgram_unchanged_kept"}
     lines += ["", "```", json.dumps({k: v for k, v in r.items() if k not in skip}, indent=1), "```"]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m unspin.build.neural_eval", description=__doc__.split("\n")[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

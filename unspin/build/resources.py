@@ -43,6 +43,22 @@ def _require(module: str, what: str):
                            f"installed; install the build extras: {BUILD_EXTRA_HINT}") from None
 
 
+def require_all(needed: dict[str, str]) -> None:
+    """Check at once that every module of `needed` ({module: what needs it}) imports; one
+    `ExtraMissing` names all that do not."""
+    import importlib
+
+    missing = []
+    for module, what in needed.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append((module.replace("_", "-"), what))
+    if missing:
+        raise ExtraMissing("; ".join(f"{what} needs the Python package {pkg}" for pkg, what in missing)
+                           + f": not installed; install the build extras: {BUILD_EXTRA_HINT}")
+
+
 # ---------------------------------------------------------------------------- Moby
 
 def moby_path() -> Path:

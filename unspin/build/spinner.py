@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..text import FUNCTION_WORDS, match_case, normalize_token, tokenize
+from ..text import FUNCTION_WORDS, match_case, normalize_token, overlaps, tokenize
 from .corpus import cache_dir
 from .resources import WORDNET_UPOS, inflect, iter_moby, iter_wordnet
 
@@ -87,7 +87,7 @@ def changed_token_mask(result: SpinResult) -> list[bool]:
     for t in words:
         while j < len(changes) and changes[j].end <= t.start:
             j += 1
-        mask.append(j < len(changes) and changes[j].start < t.end and t.start < changes[j].end)
+        mask.append(j < len(changes) and overlaps(changes[j].start, changes[j].end, t.start, t.end))
     return mask
 
 
