@@ -471,3 +471,24 @@ def test_damage_the_fuzz_run_found(hits, tmp_path):
         _exercise_damaged_index(_index_seed(), hits, str(tmp_path))
     except InputError:
         pass
+
+
+def test_a_time_budget_judges_what_it_reached_and_says_so(tiny_lm, tiny_channel):
+    from unspin.detect import Calibration, Engine
+
+    text = " ".join(["The police mentioned the road was closed."] * 30)
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), time_budget_s=1e-9)
+    result = engine.check(text)
+    assert any("time budget" in w for w in result.warnings) and result.reliable is False
+    assert result.spans and all(s.end <= len("The police mentioned the road was closed.") for s in result.spans)
+    assert result.n_words == 30 * 7
+    full = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()).check(text)
+    assert not any("time budget" in w for w in full.warnings) and len(full.spans) > len(result.spans)
+
+
+def test_time_budget_option_is_validated(tmp_path, models, capsys):
+    f = tmp_path / "in.txt"
+    f.write_text("The police mentioned the road was closed.", encoding="utf-8")
+    assert main(["check", str(f), "--time-budget", "-1", *models]) == 2
+    assert "0 or more" in capsys.readouterr().err
+    assert main(["check", str(f), "--time-budget", "0", *models]) == 0

@@ -31,6 +31,9 @@ from .lm import ModelMissing
 from .report import render_alignment_html, render_alignment_text, render_json
 from .trace import MIN_COVERAGE, trace
 
+# Per-document time budget of the command line: a 2 MB document of ordinary prose takes about two
+# minutes on the 4-gram path (bench/reliability.md), so only pathological input reaches it.
+DEFAULT_TIME_BUDGET_S = 300.0
 # Exit status of a bug in unspin (sysexits' EX_SOFTWARE), apart from 1 (--fail-on) and 2 (user error).
 INTERNAL_ERROR = 70
 # `--fail-on` choices and the verdicts that reach each.
@@ -45,6 +48,17 @@ def probability(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not 0.0 <= x <= 1.0:
         raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return x
+
+
+def seconds(value: str) -> float:
+    """A number >= 0 (0 meaning: no limit)."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not x >= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
     return x
 
 
@@ -90,7 +104,8 @@ def _engine(args: argparse.Namespace) -> Engine:
             raise InputError(str(err)) from None
     consistency = ProfileWeights() if getattr(args, "consistency", False) else None
     return Engine.load(lm_path=args.lm, channel=channel, thresholds=thresholds, consistency=consistency,
-                       profile=profile, scorer=getattr(args, "scorer", "ngram"))
+                       profile=profile, scorer=getattr(args, "scorer", "ngram"),
+                       time_budget_s=getattr(args, "time_budget", None) or None)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -303,6 +318,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    "its learned substitutions weigh in")
     p.add_argument("--consistency", action="store_true",
                    help="pool evidence across the sentences of each document (one spinner, one dictionary)")
+    p.add_argument("--time-budget", type=seconds, default=DEFAULT_TIME_BUDGET_S, metavar="SECONDS",
+                   help=f"seconds one document may take; past it the rest of the text is left unjudged and the "
+                        f"result's warnings say so (default {DEFAULT_TIME_BUDGET_S:g}; 0: no limit)")
     p.add_argument("--scorer", choices=SCORERS, default="ngram",
                    help="ngram (default): the fast 4-gram path; neural: a small transformer LM re-decides the "
                         "uncertain spans in full context (about 80x slower; needs pip install 'unspin[neural]')")

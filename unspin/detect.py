@@ -20,6 +20,7 @@ import json
 import math
 import multiprocessing
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
@@ -431,7 +432,8 @@ class Engine:
     def __init__(self, lm: LanguageModel, channel: Channel, calibration: Calibration,
                  config: DecoderConfig | None = None, thresholds: "VerdictThresholds | None" = None,
                  consistency: ProfileWeights | None = DEFAULT_CONSISTENCY, profile: SpinnerProfile | None = None,
-                 rescorer: NeuralRescorer | None = None, neural_span: LogisticModel | None = None):
+                 rescorer: NeuralRescorer | None = None, neural_span: LogisticModel | None = None,
+                 time_budget_s: float | None = None):
         self.lm = lm
         self.channel = channel
         self.calibration = calibration
@@ -448,6 +450,11 @@ class Engine:
             raise ValueError("a neural rescorer needs its confidence model (load_neural_span_model())")
         self.rescorer = rescorer
         self.neural_span = neural_span
+        # Seconds one `check` may spend (None: no limit); past it, the rest of the text is left
+        # unjudged and the result's warnings say so.
+        if time_budget_s is not None and not time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be positive (or None), got {time_budget_s}")
+        self.time_budget_s = time_budget_s
 
     @classmethod
     def load(cls, lm_path: str | None = None, channel: Channel | None = None,
@@ -455,7 +462,7 @@ class Engine:
              thresholds: "VerdictThresholds | None" = None,
              consistency: ProfileWeights | None = DEFAULT_CONSISTENCY,
              profile: SpinnerProfile | str | Path | None = None, scorer: str = "ngram",
-             neural_options: Mapping | None = None) -> "Engine":
+             neural_options: Mapping | None = None, time_budget_s: float | None = None) -> "Engine":
         """The shipped models, or the LM file / channel / calibration given instead.
 
         >>> engine = Engine.load(thresholds=VerdictThresholds(spun=0.95))   # doctest: +SKIP
@@ -477,13 +484,14 @@ class Engine:
         if scorer == "neural":
             neural_span = load_neural_span_model()
             rescorer = NeuralRescorer(NeuralScorer.load(**dict(neural_options or {})))
-        return cls(lm, channel, calibration, config, thresholds, consistency, profile, rescorer, neural_span)
+        return cls(lm, channel, calibration, config, thresholds, consistency, profile, rescorer, neural_span,
+                   time_budget_s)
 
     def __reduce__(self):
         """Pickled for `pipe` workers that do not fork: by its collaborators (each of which pickles
         itself compactly), never by its caches."""
         return (Engine, (self.lm, self.channel, self.calibration, self.config, self.thresholds,
-                         self.consistency, self.profile, self.rescorer, self.neural_span))
+                         self.consistency, self.profile, self.rescorer, self.neural_span, self.time_budget_s))
 
     # -- decoding ----------------------------------------------------------
     def learn_profile(self, texts: Iterable[str], iterations: int = 2,
@@ -525,11 +533,18 @@ class Engine:
         return any(prior.bonus(tuple(t.norm for t in decoding.tokens[c.first:c.last]), c.original.lower())
                    >= min_bonus for c in decoding.changes)
 
-    def decode_document(self, token_lists: Sequence[Sequence[Token]]) -> list[SentenceDecoding]:
+    def decode_document(self, token_lists: Sequence[Sequence[Token]],
+                        deadline: float | None = None) -> list[SentenceDecoding]:
         """Decode every sentence; then, with `consistency`, decode again each sentence for which the
-        other sentences (and the learned `profile`) hold evidence about its spinner's substitutions."""
+        other sentences (and the learned `profile`) hold evidence about its spinner's substitutions.
+        With a `deadline` (a `time.monotonic()` value), sentences after it are left out: the result
+        then covers only the first sentences."""
         external = self.profile.prior(self.consistency or PROFILE_WEIGHTS) if self.profile else None
-        decodings = [self.decoder.decode(toks, external) for toks in token_lists]
+        decodings = []
+        for toks in token_lists:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            decodings.append(self.decoder.decode(toks, external))
         if self.consistency is None or len(decodings) < 2:
             return decodings
         own = [SpinnerProfile.from_decodings([d]) for d in decodings]
@@ -686,24 +701,40 @@ class Engine:
             return CheckResult(
                 None, NOT_ENGLISH, [], text, language="non-English", reliable=False,
                 warnings=[f"{foreign}; unspin models English only"], n_words=n_words)
-        decodings = self.decode_document(token_lists)
+        deadline = time.monotonic() + self.time_budget_s if self.time_budget_s else None
+        decodings = self.decode_document(token_lists, deadline)
+        warnings = []
+        checked_text = text
+        if len(decodings) < len(token_lists):
+            # Out of time: judge the part decoded so far, and say so.
+            decodings = decodings or [self.decoder.decode(token_lists[0])]
+            checked_words = sum(d.n_words for d in decodings)
+            checked_text = text[:decodings[-1].tokens[-1].end] if decodings[-1].tokens else text
+            warnings.append(f"time budget of {self.time_budget_s:g} s reached: judged the first "
+                            f"{checked_words:,} of {n_words:,} words; the rest was not checked")
         # The spin probability and the token flags come from the decoder's view, the one they were
         # calibrated on; the neural rescorer only re-decides which original each span gets.
         token_probs = [self.token_probabilities(d) for d in decodings]
-        feats = self.features(text, decodings, token_probs)
+        feats = self.features(checked_text, decodings, token_probs)
         p = self.calibration.doc_probability(feats)
         if self.rescorer is not None:
-            decodings = [self.rescorer.rescore(text, d, self.decoder) for d in decodings]
+            rescored = []
+            for d in decodings:
+                over = deadline is not None and time.monotonic() > deadline
+                rescored.append(d if over else self.rescorer.rescore(text, d, self.decoder))
+            if deadline is not None and time.monotonic() > deadline:
+                warnings.append("time budget reached during neural rescoring: later sentences keep the 4-gram's choices")
+            decodings = rescored
         spans = [self._span(c, self.span_features(c, ps)) for d, ps in zip(decodings, token_probs)
                  for c in d.changes]
         spans += [s for d, ps in zip(decodings, token_probs)
                   for s in flagged_spans(text, d, ps, self.calibration.token_threshold)]
         spans.sort(key=lambda s: s.start)
         restored = apply_spans(text, spans, min_confidence)
-        warnings = []
         if n_words < 40:
             warnings.append("short text: the spin probability is less reliable under 40 words")
-        return CheckResult(p, self.thresholds.label(p), spans, restored, reliable=n_words >= 40,
+        return CheckResult(p, self.thresholds.label(p), spans, restored,
+                           reliable=n_words >= 40 and checked_text is text,
                            warnings=warnings, features=feats, n_words=n_words)
 
     def restore(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE, *,

@@ -36,8 +36,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .fingerprint import KINDS, NUM_PERM, Fingerprinter
-from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_docs, replace_surrogates,
-                     spool_stdin, validate_input)
+from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, check_new_file_path, iter_input_docs,
+                     replace_surrogates, spool_stdin, validate_input)
 from .lexicon import Channel
 from .trace import Match, SubstitutionJudge, trace
 
@@ -123,17 +123,9 @@ def _doc_label(doc, n: int) -> str:
 def check_index_path(path: str | os.PathLike, create: bool = True) -> None:
     """Raise InputError, before any work, for a path where no index can be opened or created:
     a folder, a missing index (create=False), or a missing or read-only folder."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{path}: is a folder; give a file path for the index")
-    if not p.exists():
-        if not create:
-            raise InputError(f"{path}: no such index (build one with `unspin index add`)")
-        parent = p.parent if str(p.parent) else Path(".")
-        if not parent.is_dir():
-            raise InputError(f"{path}: folder {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise InputError(f"{path}: cannot create the index here (folder not writable)")
+    if not create and not Path(path).is_dir() and not Path(path).exists():
+        raise InputError(f"{path}: no such index (build one with `unspin index add`)")
+    check_new_file_path(path, "the index")
 
 
 def _remove_index_files(path: str) -> None:

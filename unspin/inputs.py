@@ -246,18 +246,31 @@ def map_jsonl(in_path: str, out_path: str | None, handle: Callable[[str], dict],
                 on_row()
 
 
+def check_new_file_path(path: str | os.PathLike, what: str) -> None:
+    """Refuse, before any work, a path where `what` cannot be written: a folder, or a missing or
+    read-only folder around it (the file is written beside itself and renamed, or journaled there).
+
+    >>> check_new_file_path("/", "the output")
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: /: is a folder; give a file name for the output
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name for {what}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{path}: folder {parent} is not writable")
+
+
 def check_output_path(out_path: str | None, inputs: Iterable[str | None] = ()) -> None:
     """Refuse, before any work, an output path that cannot be written or that names an input."""
     if not out_path:
         return
     p = Path(out_path)
-    if p.is_dir():
-        raise InputError(f"{out_path}: is a folder; give a file name for the output")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"{out_path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{out_path}: folder {parent} is not writable")
+    check_new_file_path(p, "the output")
     for inp in inputs:
         if inp and inp != "-" and p.exists() and Path(inp).exists() and os.path.samefile(inp, p):
             raise InputError(f"{out_path}: is also an input; write the output to another file")
