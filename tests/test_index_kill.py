@@ -1,6 +1,7 @@
 """Kill tests: `unspin index add` killed (SIGKILL) at random times leaves a sound index.
 
-After each kill: `unspin index check` passes, the documents present are the first whole
+After each kill: `unspin index check` passes, every batch the process acknowledged (on its
+progress bar) is present, the documents present are the first whole
 batches of the input (a multiple of BATCH, or all of them), no id is there twice; a rerun
 completes the index. The trials run two or more at a time; `python -m
 unspin.build.bench_reliability` runs 100 (and reruns every killed index).
@@ -29,6 +30,8 @@ def test_random_kills_leave_whole_batches(tmp_path):
     assert all(c % BATCH == 0 or c == result["n_docs"] for c in counts)
     assert result["killed_before_end"] >= 5  # most kills landed before the run could finish
     assert result["rerun_ok"], result["failures"]
+    # Every batch the process acknowledged (its progress bar counted it) was there after the kill.
+    assert result["most_acknowledged_before_a_kill"] >= BATCH
 
 
 def test_a_kill_before_the_first_write_leaves_an_openable_file(tmp_path):

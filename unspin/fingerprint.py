@@ -38,12 +38,20 @@ _SPELLING_ONLY = frozenset({"spelling"})
 
 
 def words_of(text: str) -> list[tuple[str, str]]:
-    """(surface, norm) of the word and number tokens of a text."""
+    """(surface, norm) of the word and number tokens of a text.
+
+    >>> words_of("The minister said 40 Jobs would go.")[:4]
+    [('The', 'the'), ('minister', 'minister'), ('said', 'said'), ('40', '40')]
+    """
     return [(t.text, t.norm) for t in tokenize(text) if t.kind in ("word", "number")]
 
 
 def immutable_seq(words: list[tuple[str, str]]) -> list[str]:
-    """The tokens a spinner leaves alone: function words, numbers, capitalized words inside a sentence."""
+    """The tokens a spinner leaves alone: function words, numbers, capitalized words inside a sentence.
+
+    >>> immutable_seq(words_of("The minister said 40 Jobs would go."))
+    ['the', '40', 'jobs', 'would']
+    """
     out = []
     for i, (surf, norm) in enumerate(words):
         if norm in FUNCTION_WORDS or surf[:1].isdigit():
@@ -54,7 +62,13 @@ def immutable_seq(words: list[tuple[str, str]]) -> list[str]:
 
 
 def shingles(seq: list[str], n: int) -> list[bytes]:
-    """Word n-grams of a sequence (the whole sequence as one shingle when it is shorter)."""
+    """Word n-grams of a sequence (the whole sequence as one shingle when it is shorter).
+
+    >>> shingles(["the", "of", "a", "in"], 3)
+    [b'the of a', b'of a in']
+    >>> shingles(["the", "of"], 3), shingles([], 3)
+    ([b'the of'], [])
+    """
     if not seq:
         return []
     if len(seq) < n:
@@ -63,7 +77,11 @@ def shingles(seq: list[str], n: int) -> list[bytes]:
 
 
 def minhash(shingle_list: list[bytes], num_perm: int = 64) -> np.ndarray | None:
-    """The datasketch MinHash signature (seed=1) of a shingle set; None for no shingles."""
+    """The datasketch MinHash signature (seed=1) of a shingle set; None for no shingles.
+
+    >>> len(minhash([b'the of a', b'of a in'], 64)), minhash([]) is None
+    (64, True)
+    """
     if not shingle_list:
         return None
     from datasketch import MinHash
@@ -82,7 +100,12 @@ def _base(num_perm: int):
 
 
 def band_hashes(sig: np.ndarray, kind_no: int, rows: int) -> list[tuple[int, int]]:
-    """(band_no, 63-bit hash) per band of a signature."""
+    """(band_no, 63-bit hash) per band of a signature; band numbers of kind k start at k * 1000.
+
+    >>> keys = band_hashes(minhash([b'the of a', b'of a in'], 64), 1, 2)
+    >>> len(keys), keys[0][0], all(0 <= h < 2**63 for _, h in keys)
+    (32, 1000, True)
+    """
     out = []
     for b in range(len(sig) // rows):
         digest = hashlib.blake2b(sig[b * rows:(b + 1) * rows].tobytes(), digest_size=8).digest()
@@ -91,7 +114,12 @@ def band_hashes(sig: np.ndarray, kind_no: int, rows: int) -> list[tuple[int, int
 
 
 class Fingerprinter:
-    """Band keys of texts, with synonym classes taken from `channel`."""
+    """Band keys of texts, with synonym classes taken from `channel`.
+
+    >>> fp = Fingerprinter(Channel.load_default())                   # doctest: +SKIP
+    >>> fp.canonical("stated"), fp.canonical("said")                  # doctest: +SKIP
+    ('announced', 'announced')
+    """
 
     def __init__(self, channel: Channel, canon_top: int = CANON_TOP):
         self.channel = channel
@@ -116,11 +144,21 @@ class Fingerprinter:
         return min([word, *near, *(w for c in near for w in self.top_candidates(c))])
 
     def synonym_seq(self, words: list[tuple[str, str]]) -> list[str]:
+        """Each word as its synonym class (`canonical`); function words and numbers as they are.
+
+        >>> fp.synonym_seq(words_of("The minister said 40 jobs"))      # doctest: +SKIP
+        ['the', 'clergyman', 'announced', '40', 'businesses']
+        """
         return [norm if (norm in FUNCTION_WORDS or surf[:1].isdigit()) else self.canonical(norm)
                 for surf, norm in words]
 
     def band_keys(self, text: str) -> tuple[list[tuple[int, int]], int]:
-        """All band keys of a text (both kinds) and its word count."""
+        """All band keys of a text (both kinds) and its word count.
+
+        >>> keys, n_words = fp.band_keys("The minister said the plan would cost more.")   # doctest: +SKIP
+        >>> len(keys), n_words, keys[0][0], keys[-1][0]                                  # doctest: +SKIP
+        (95, 8, 0, 1031)
+        """
         words = words_of(text)
         keys: list[tuple[int, int]] = []
         for kind_no, (kind, n, perms, rows) in enumerate(KINDS):

@@ -68,7 +68,11 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class IndexDamaged(InputError):
-    """The index file is damaged (SQLite reports corruption, or its rows cannot be decoded)."""
+    """The index file is damaged (SQLite reports corruption, or its rows cannot be decoded).
+
+    >>> issubclass(IndexDamaged, InputError)                          # so the CLI exits with status 2
+    True
+    """
 
 
 def _repair_hint(path: str) -> str:
@@ -77,7 +81,13 @@ def _repair_hint(path: str) -> str:
 
 
 def index_error(path: str, err: Exception) -> InputError:
-    """The InputError a person can act on for an SQLite error on the index at `path`."""
+    """The InputError a person can act on for an SQLite error on the index at `path`.
+
+    >>> print(index_error("refs.sqlite", sqlite3.OperationalError("database is locked")))
+    refs.sqlite: the index is locked by another process (database is locked); try again when it is done
+    >>> type(index_error("refs.sqlite", sqlite3.DatabaseError("file is not a database"))).__name__
+    'IndexDamaged'
+    """
     if isinstance(err, UnicodeDecodeError):
         return IndexDamaged(f"{path}: the index file is damaged (SQLite reported an error that quotes damaged "
                             f"bytes); {_repair_hint(path)}")
@@ -95,7 +105,15 @@ def index_error(path: str, err: Exception) -> InputError:
 
 
 def check_path_argument(path, what: str = "Index") -> str:
-    """`path` as a str; TypeError for what is not a path (None, a number, bytes), InputError for ""."""
+    """`path` as a str; TypeError for what is not a path (None, a number, bytes), InputError for "".
+
+    >>> check_path_argument(Path("refs.sqlite"))
+    'refs.sqlite'
+    >>> check_path_argument(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: Index: expected a path (str or os.PathLike), got NoneType None
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{what}: expected a path (str or os.PathLike), got {type(path).__name__} {path!r}")
     text = os.fspath(path)
@@ -107,7 +125,15 @@ def check_path_argument(path, what: str = "Index") -> str:
 
 
 def decode_bands(blob, where: str = "a document") -> list[list[int]]:
-    """The (band_no, hash) keys stored in docs.bands; IndexDamaged when the blob is not such keys."""
+    """The (band_no, hash) keys stored in docs.bands; IndexDamaged when the blob is not such keys.
+
+    >>> decode_bands(np.array([(0, 12), (1001, 34)], dtype=np.int64).tobytes())
+    [[0, 12], [1001, 34]]
+    >>> decode_bands(b"abc")
+    Traceback (most recent call last):
+    ...
+    unspin.index.IndexDamaged: the band keys of a document are unreadable
+    """
     if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) % 16:
         raise IndexDamaged(f"the band keys of {where} are unreadable")
     return np.frombuffer(blob, dtype=np.int64).reshape(-1, 2).tolist()
@@ -122,7 +148,17 @@ def _doc_label(doc, n: int) -> str:
 # ---- the index --------------------------------------------------------------------------
 def check_index_path(path: str | os.PathLike, create: bool = True) -> None:
     """Raise InputError, before any work, for a path where no index can be opened or created:
-    a folder, a missing index (create=False), or a missing or read-only folder."""
+    a folder, a missing index (create=False), or a missing or read-only folder.
+
+    >>> check_index_path("/")
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: /: is a folder; give a file name for the index
+    >>> check_index_path("no-such-refs.sqlite", create=False)
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: no-such-refs.sqlite: no such index (build one with `unspin index add`)
+    """
     if not create and not Path(path).is_dir() and not Path(path).exists():
         raise InputError(f"{path}: no such index (build one with `unspin index add`)")
     check_new_file_path(path, "the index")
@@ -144,7 +180,15 @@ class Index:
     file, with what to do); a closed index raises ValueError.
 
     `created` is True when this object created the file; `abandon()` then removes it again if
-    no document was written (for a run that fails)."""
+    no document was written (for a run that fails).
+
+    >>> index = Index("refs.sqlite")                                  # doctest: +SKIP
+    >>> index.add([{"id": "a1", "text": "The minister said the plan would cost more.",
+    ...             "url": "https://example.org/a1"}])                # doctest: +SKIP
+    1
+    >>> len(index), "a1" in index                                     # doctest: +SKIP
+    (1, True)
+    """
 
     def __init__(self, path: str | os.PathLike, channel: Channel | None = None, create: bool = True):
         self._db: sqlite3.Connection | None = None
@@ -231,14 +275,22 @@ class Index:
         self.close()
 
     def close(self) -> None:
-        """Close the SQLite connection (idempotent)."""
+        """Close the SQLite connection (idempotent).
+
+        >>> index.close(); index.close()                              # doctest: +SKIP
+        """
         if self._db is not None:
             self._db.close()
             self._db = None
 
     def abandon(self) -> None:
         """Close the index, and remove its file (with -wal and -shm) when this object created it
-        and it holds no document: what a failed run calls, so it leaves no empty index behind."""
+        and it holds no document: what a failed run calls, so it leaves no empty index behind.
+
+        >>> index = Index("new.sqlite"); index.abandon()               # doctest: +SKIP
+        >>> os.path.exists("new.sqlite")                              # doctest: +SKIP
+        False
+        """
         if self._db is None:
             return
         try:
@@ -261,7 +313,11 @@ class Index:
     # -- writing
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed when the block ends, rolled back on any error."""
+        """One write transaction: committed when the block ends, rolled back on any error.
+
+        >>> with index.transaction() as db:                           # doctest: +SKIP
+        ...     n = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        """
         db = self._conn
         with self._guard():
             db.execute("BEGIN IMMEDIATE")
@@ -314,6 +370,12 @@ class Index:
         A document that is not a dict, has no 'id' or 'text', an id that is not a non-empty str
         (ids are strings: 1 and "1" would be one document) or a text that is not a str raises
         TypeError or InputError; the documents before it are written first.
+
+        >>> index.add([{"id": "a1", "text": "The minister said the plan would cost more."},
+        ...            {"id": "b2", "text": "   "}])                   # doctest: +SKIP
+        1
+        >>> index.last_skipped                                        # doctest: +SKIP
+        1
         """
         if isinstance(docs, (str, bytes, Mapping)):
             raise TypeError(f"Index.add: expected an iterable of documents (dicts), got {type(docs).__name__}")
@@ -374,7 +436,11 @@ class Index:
 
     def remove(self, ids: str | Iterable[str]) -> int:
         """Remove documents by id; returns how many existed. A str is one id (`remove("a1")`),
-        otherwise an iterable of str ids; TypeError for anything else (an int id, bytes)."""
+        otherwise an iterable of str ids; TypeError for anything else (an int id, bytes).
+
+        >>> index.remove("a1"), index.remove(["a1", "zz"])            # doctest: +SKIP
+        (1, 0)
+        """
         if isinstance(ids, str):
             ids = [ids]
         elif isinstance(ids, (bytes, bytearray, Mapping)) or not isinstance(ids, Iterable):
@@ -385,7 +451,13 @@ class Index:
 
     # -- reading
     def get(self, doc_id: str) -> dict | None:
-        """{"id", "text", ...metadata} or None."""
+        """{"id", "text", ...metadata} or None.
+
+        >>> index.get("a1")                                           # doctest: +SKIP
+        {'id': 'a1', 'text': 'The minister said the plan would cost more.', 'url': 'https://example.org/a1'}
+        >>> index.get("zz") is None                                   # doctest: +SKIP
+        True
+        """
         doc_id = _check_id(doc_id)
         with self._guard():
             row = self._conn.execute("SELECT id, text, meta FROM docs WHERE id=?", (doc_id,)).fetchone()
@@ -404,7 +476,11 @@ class Index:
         return {"id": row[0], "text": row[1], **meta}
 
     def candidate_documents(self, text: str, limit: int = 30) -> Iterator[tuple[str, str, int]]:
-        """(doc_id, text, band hits) of the documents sharing LSH buckets with `text`, most hits first."""
+        """(doc_id, text, band hits) of the documents sharing LSH buckets with `text`, most hits first.
+
+        >>> [(doc_id, hits) for doc_id, _, hits in index.candidate_documents(spun_copy_of_a1)]  # doctest: +SKIP
+        [('a1', 73)]
+        """
         for rowid, hits in self.candidates(text, limit=limit):
             with self._guard():
                 row = self._conn.execute("SELECT id, text FROM docs WHERE rowid=?", (rowid,)).fetchone()
@@ -416,6 +492,12 @@ class Index:
                 yield row[0], row[1], hits
 
     def stats(self) -> dict:
+        """Counts and settings of the index (what `unspin index stats` prints).
+
+        >>> stats = index.stats()                                     # doctest: +SKIP
+        >>> stats["documents"], stats["words"], stats["band_rows"], stats["kinds"]  # doctest: +SKIP
+        (2, 70, 190, ['imm', 'syn'])
+        """
         with self._guard():
             db = self._conn
             n_docs, n_words = db.execute("SELECT COUNT(*), COALESCE(SUM(n_words), 0) FROM docs").fetchone()
@@ -425,7 +507,11 @@ class Index:
                 "size_bytes": size, "num_perm": NUM_PERM, "kinds": [k[0] for k in KINDS]}
 
     def candidates(self, text: str, limit: int = 30, max_bucket: int = 2000) -> list[tuple[int, int]]:
-        """(rowid, band hits) of the documents sharing LSH buckets with `text`, most hits first."""
+        """(rowid, band hits) of the documents sharing LSH buckets with `text`, most hits first.
+
+        >>> index.candidates(spun_copy_of_a1)                         # doctest: +SKIP
+        [(1, 73)]
+        """
         if not isinstance(text, str):
             raise TypeError(f"expected the query text as a str, got {type(text).__name__}")
         keys, _ = self.fingerprinter.band_keys(replace_surrogates(text))
@@ -441,7 +527,11 @@ class Index:
         return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
     def trace(self, text: str, top: int = 5, **options) -> list[Match]:
-        """The most likely sources of `text`, best first (see `unspin.trace.trace`)."""
+        """The most likely sources of `text`, best first (see `unspin.trace.trace`).
+
+        >>> [m.to_dict() for m in index.trace(spun_copy_of_a1)]       # doctest: +SKIP
+        [{'doc_id': 'a1', 'score': 1.0, 'coverage': 1.0, 'reliable': True}]
+        """
         return trace(self, text, top=top, **options)
 
 
@@ -463,7 +553,11 @@ def _check_id(doc_id, where: str = "") -> str:
 @dataclass
 class AddSummary:
     """What `add_inputs` did: documents written, rows skipped for empty text or as bad rows, and
-    the documents in the index afterwards."""
+    the documents in the index afterwards.
+
+    >>> AddSummary(added=2, skipped_bad=1, documents=2).to_dict()
+    {'added': 2, 'skipped_empty': 0, 'skipped_bad': 1, 'documents': 2}
+    """
 
     added: int = 0
     skipped_empty: int = 0
@@ -487,7 +581,12 @@ def add_inputs(index_path: str | os.PathLike, inputs: Sequence[str], *, strict: 
     the run goes on. With strict=True every input is first read in full, and the first bad row
     raises InputError with nothing written (stdin is copied to a temporary file to be read twice).
     `progress(n)` gets the number of documents written so far after each batch. A run that fails
-    leaves no index file behind where there was none and nothing was written."""
+    leaves no index file behind where there was none and nothing was written.
+
+    >>> add_inputs("refs.sqlite", ["docs.jsonl"], on_bad=print)       # doctest: +SKIP
+    docs.jsonl:2: row is not valid JSON (Expecting value, column 1)
+    AddSummary(added=1, skipped_empty=0, skipped_bad=1, documents=1)
+    """
     inputs = list(inputs)
     if inputs.count("-") > 1:
         raise InputError("stdin (-) can be read only once; give - once")
@@ -936,7 +1035,11 @@ def check_index(path: str | os.PathLike, repair: bool = False, channel: Channel 
     The result then also has "found" (the problems before) and "repaired" (what was done), and
     "problems" lists what remains; after a copy, "lost_ids" lists (up to 1,000 of) the ids of the
     documents that could not be read (None when even the ids were unreadable); a file beyond
-    repair says so. Run it while no other process uses the index. `channel` (default: the shipped one) is needed only to fingerprint again."""
+    repair says so. Run it while no other process uses the index. `channel` (default: the shipped one) is needed only to fingerprint again.
+
+    >>> check_index("refs.sqlite")                                    # doctest: +SKIP
+    {'path': 'refs.sqlite', 'ok': True, 'problems': [], 'documents': 1}
+    """
     path = check_path_argument(path, "check_index")
     if not isinstance(repair, bool):
         raise TypeError(f"check_index: repair must be True or False, got {type(repair).__name__}")

@@ -27,7 +27,11 @@ MAX_DOCUMENT_BYTES = 2_000_000
 
 
 class InputError(ValueError):
-    """Input that unspin cannot read, with the reason."""
+    """Input that unspin cannot read, with the reason.
+
+    >>> str(InputError("notes.txt: no such file"))
+    'notes.txt: no such file'
+    """
 
 
 def replace_surrogates(text: str) -> str:
@@ -59,7 +63,13 @@ def clean_surrogates(text: str) -> tuple[str, int]:
 
 
 def json_line(record: dict) -> str:
-    """One JSON line; characters UTF-8 cannot carry (lone surrogates in an id) are escaped."""
+    """One JSON line; characters UTF-8 cannot carry (lone surrogates in an id) are escaped.
+
+    >>> json_line({"id": "a1", "words": 4})
+    '{"id": "a1", "words": 4}\\n'
+    >>> json_line({"id": "\\ud800"}) == '{"id": "\\\\ud800"}\\n'
+    True
+    """
     line = json.dumps(record, ensure_ascii=False)
     try:
         line.encode("utf-8")
@@ -69,6 +79,16 @@ def json_line(record: dict) -> str:
 
 
 def decode_bytes(data: bytes, name: str = "input") -> str:
+    """`data` decoded as UTF-8 text (a BOM dropped); InputError, naming `name`, for binary data
+    (NUL bytes, control characters) or bytes that are not UTF-8.
+
+    >>> decode_bytes(b"\\xef\\xbb\\xbfThe plan.\\n")
+    'The plan.\\n'
+    >>> decode_bytes(b"caf\\xe9", "notes.txt")
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: notes.txt: not valid UTF-8 (byte 3); convert it first, e.g. `iconv -f latin1 -t utf-8`
+    """
     if b"\x00" in data[:65536]:
         raise InputError(f"{name}: looks like a binary file (NUL bytes); give plain text, Markdown or HTML")
     try:
@@ -86,13 +106,21 @@ HTML_EXTENSIONS = (".html", ".htm")
 
 def looks_like_html(text: str) -> bool:
     """True when `text` is clearly an HTML document: it starts (after white space) with a
-    doctype or an <html> tag. Text that merely mentions a tag is not HTML."""
+    doctype or an <html> tag. Text that merely mentions a tag is not HTML.
+
+    >>> looks_like_html("<!DOCTYPE html><html><body>...</body></html>"), looks_like_html("Use the <b> tag.")
+    (True, False)
+    """
     head = text[:200].lstrip().lower()
     return head.startswith(("<!doctype html", "<html")) or (head.startswith("<") and "<body" in text[:5000].lower())
 
 
 def html_to_text(html: str) -> str:
-    """The main text of a web page (trafilatura), or its visible text as a fallback."""
+    """The main text of a web page (trafilatura), or its visible text as a fallback.
+
+    >>> html_to_text("<html><body><article><p>The plan was ready.</p></article></body></html>")  # doctest: +SKIP
+    'The plan was ready.'
+    """
     import trafilatura
 
     text = trafilatura.extract(html, include_comments=False, include_tables=False, favor_recall=True)
@@ -122,7 +150,11 @@ def reduce_input(text: str, html: bool | None = None) -> tuple[str, str]:
 
 def html_choice(path: str, html: bool | None = None) -> bool | None:
     """Whether a file is read as HTML: as asked; else by its extension (.html/.htm yes, .txt/.md
-    no); else (stdin, other names) None: decided by whether the text is clearly an HTML document."""
+    no); else (stdin, other names) None: decided by whether the text is clearly an HTML document.
+
+    >>> html_choice("page.HTM"), html_choice("notes.md"), html_choice("-"), html_choice("notes.md", html=True)
+    (True, False, None, True)
+    """
     if html is not None:
         return html
     lower = path.lower()
@@ -135,7 +167,11 @@ def html_choice(path: str, html: bool | None = None) -> bool | None:
 
 @dataclass
 class Document:
-    """A user's document as unspin checks it."""
+    """A user's document as unspin checks it.
+
+    >>> Document("The plan was ready.", "stdin", "text")
+    Document(text='The plan was ready.', source='stdin', format='text')
+    """
 
     text: str      # the text that every offset in a result indexes
     source: str    # the file name, or "stdin"
@@ -143,18 +179,34 @@ class Document:
 
 
 def load_document(path: str, max_bytes: int = MAX_DOCUMENT_BYTES, html: bool | None = None) -> Document:
-    """Read FILE (or `-` for stdin), HTML reduced to its main text (see `html_choice`)."""
+    """Read FILE (or `-` for stdin), HTML reduced to its main text (see `html_choice`).
+
+    >>> load_document("note.txt")                                     # doctest: +SKIP
+    Document(text='The plan was ready.\\n', source='note.txt', format='text')
+    """
     text, fmt = reduce_input(read_bytes_text(path, max_bytes), html_choice(path, html))
     return Document(text, "stdin" if path == "-" else path, fmt)
 
 
 def read_document(path: str, max_bytes: int = MAX_DOCUMENT_BYTES, html: bool | None = None) -> str:
-    """The text of FILE (or `-` for stdin), HTML reduced to its main text (see `load_document`)."""
+    """The text of FILE (or `-` for stdin), HTML reduced to its main text (see `load_document`).
+
+    >>> read_document("note.txt")                                     # doctest: +SKIP
+    'The plan was ready.\\n'
+    """
     return load_document(path, max_bytes, html).text
 
 
 def read_bytes_text(path: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> str:
-    """FILE (or `-` for stdin) decoded as UTF-8 text, refused when binary or over `max_bytes`."""
+    """FILE (or `-` for stdin) decoded as UTF-8 text, refused when binary or over `max_bytes`.
+
+    >>> read_bytes_text("note.txt")                                   # doctest: +SKIP
+    'The plan was ready.\\n'
+    >>> read_bytes_text("note.txt", max_bytes=10)                     # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: note.txt: larger than 10 bytes; split it into documents and use --jsonl, or raise the limit with --max-bytes
+    """
     name = "stdin" if path == "-" else path
     try:
         if path == "-":
@@ -177,7 +229,11 @@ def read_bytes_text(path: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> str:
 
 @dataclass
 class Row:
-    """One JSONL input row: its id and text, or the reason it could not be read."""
+    """One JSONL input row: its id and text, or the reason it could not be read.
+
+    >>> Row(1, "q1", "The plan was ready."), Row(2, None, None, "row is not a JSON object").error
+    (Row(line_no=1, id='q1', text='The plan was ready.', error=None), 'row is not a JSON object')
+    """
 
     line_no: int
     id: Any
@@ -188,7 +244,11 @@ class Row:
 def read_jsonl_rows(path: str, max_bytes: int = MAX_DOCUMENT_BYTES, html: bool | None = None) -> Iterator[Row]:
     """Rows `{"id": ..., "text": ...}`; a bad row comes back with `error` set, the run goes on.
     A row's text is reduced to its main text with html=True, or by default when it is clearly
-    an HTML document."""
+    an HTML document.
+
+    >>> [(r.id, r.error) for r in read_jsonl_rows("q.jsonl")]         # doctest: +SKIP
+    [('q1', None), (None, 'row is not a JSON object')]
+    """
     stream = sys.stdin.buffer if path == "-" else open(path, "rb")
     try:
         for line_no, raw in enumerate(stream, 1):
@@ -229,7 +289,13 @@ def map_jsonl(in_path: str, out_path: str | None, handle: Callable[[str], dict],
               on_row: Callable[[], None] | None = None) -> None:
     """Batch mode: one JSON row out per row in, in order; `handle(text)` gives a row's fields, and
     a row that cannot be read gives {"id", "error", "line"} while the run goes on. An output
-    file appears only when the run completes; `on_row()` is called after each row."""
+    file appears only when the run completes; `on_row()` is called after each row.
+
+    >>> map_jsonl("q.jsonl", "out.jsonl", lambda text: {"words": len(text.split())})  # doctest: +SKIP
+    >>> print(open("out.jsonl").read(), end="")                                     # doctest: +SKIP
+    {"id": "q1", "words": 4}
+    {"id": null, "error": "row is not a JSON object", "line": 2}
+    """
     if in_path != "-" and not Path(in_path).is_file():
         raise InputError(f"{in_path}: no such file")
     check_output_path(out_path, inputs=[in_path])
@@ -266,7 +332,14 @@ def check_new_file_path(path: str | os.PathLike, what: str) -> None:
 
 
 def check_output_path(out_path: str | None, inputs: Iterable[str | None] = ()) -> None:
-    """Refuse, before any work, an output path that cannot be written or that names an input."""
+    """Refuse, before any work, an output path that cannot be written or that names an input.
+
+    >>> check_output_path(None)                                       # no output file: nothing to check
+    >>> check_output_path("q.jsonl", inputs=["q.jsonl"])              # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: q.jsonl: is also an input; write the output to another file
+    """
     if not out_path:
         return
     p = Path(out_path)
@@ -279,7 +352,11 @@ def check_output_path(out_path: str | None, inputs: Iterable[str | None] = ()) -
 @contextlib.contextmanager
 def atomic_output(out_path: str) -> Iterator[IO[str]]:
     """A text file that replaces `out_path` only when the block completes (a failed or killed
-    run leaves any earlier file there untouched)."""
+    run leaves any earlier file there untouched).
+
+    >>> with atomic_output("out.jsonl") as f:                         # doctest: +SKIP
+    ...     _ = f.write(json_line({"id": "q1", "words": 4}))
+    """
     p = Path(out_path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
     try:
@@ -310,7 +387,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass(frozen=True)
 class BadRow:
-    """A row (or a file of a folder) that cannot become a document: where it is and why."""
+    """A row (or a file of a folder) that cannot become a document: where it is and why.
+
+    >>> str(BadRow("rows.jsonl", 3, "row is not valid JSON")), BadRow("notes.txt", None, "binary").where
+    ('rows.jsonl:3: row is not valid JSON', 'notes.txt')
+    """
 
     source: str         # the input file (a folder's file), or "stdin"
     row: int | None     # line number (JSONL, CSV), record number (Parquet), or None for a whole file
@@ -327,7 +408,17 @@ class BadRow:
 
 def input_format(path: str) -> str:
     """The format of input PATH: "stdin" for `-`, "folder", or a value of `INPUT_FORMATS`.
-    Raises InputError for a missing path or an unknown format."""
+    Raises InputError for a missing path or an unknown format.
+
+    >>> input_format("-")
+    'stdin'
+    >>> input_format("no-such-rows.jsonl")
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: no-such-rows.jsonl: no such file or folder
+    >>> input_format("rows.jsonl.gz")                                 # doctest: +SKIP
+    'jsonl.gz'
+    """
     if path == "-":
         return "stdin"
     p = Path(path)
@@ -345,7 +436,15 @@ def input_format(path: str) -> str:
 def check_input(path: str, id_column: str = "id", text_column: str = "text") -> str:
     """Check at once, without reading the rows, that input PATH can be read: it exists, has a
     known format, is readable, and (CSV, Parquet) has the id and text columns. Returns the
-    format (see `input_format`); raises InputError otherwise."""
+    format (see `input_format`); raises InputError otherwise.
+
+    >>> check_input("-")
+    'stdin'
+    >>> check_input("rows.csv", text_column="body")                   # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: rows.csv: CSV input needs columns 'id' and 'body' (see --id-column, --text-column); found 'id', 'text'
+    """
     if id_column == text_column:
         raise InputError(f"the id and the text column are both {id_column!r}; give two different columns")
     fmt = input_format(path)
@@ -378,7 +477,12 @@ def iter_input_docs(path: str, check_only: bool = False, *, id_column: str = "id
     A bad row (not JSON, no id, text not a string or over `max_bytes`, invalid UTF-8, an
     unreadable or binary file) is passed to `on_bad` and skipped; without `on_bad` it raises
     InputError. `name` replaces PATH in messages (e.g. "stdin" for a copy of stdin).
-    With check_only=True, only check at once that the input can be read (see `check_input`)."""
+    With check_only=True, only check at once that the input can be read (see `check_input`).
+
+    >>> list(iter_input_docs("q.jsonl", on_bad=print))                # doctest: +SKIP
+    q.jsonl:2: row is a list, not a JSON object
+    [{'id': 'q1', 'text': 'The plan was ready.'}]
+    """
     if check_only:
         check_input(path, id_column, text_column)
         return iter(())
@@ -399,7 +503,13 @@ def _docs(records: Iterator[dict | BadRow], on_bad: Callable[[BadRow], None] | N
 def validate_input(path: str, *, id_column: str = "id", text_column: str = "text",
                    max_bytes: int = MAX_DOCUMENT_BYTES, name: str | None = None) -> int:
     """Read input PATH in full and raise InputError at its first bad row; returns its number of
-    rows. (HTML is not extracted here, so this pass is quick next to indexing.)"""
+    rows. (HTML is not extracted here, so this pass is quick next to indexing.)
+
+    >>> validate_input("q.jsonl")                                     # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    unspin.inputs.InputError: q.jsonl:2: row is a list, not a JSON object
+    """
     n = 0
     for rec in iter_input_records(path, id_column=id_column, text_column=text_column, max_bytes=max_bytes,
                                   name=name, convert_html=False):
@@ -412,7 +522,11 @@ def validate_input(path: str, *, id_column: str = "id", text_column: str = "text
 @contextlib.contextmanager
 def spool_stdin(suffix: str = ".jsonl") -> Iterator[str]:
     """Copy stdin to a temporary file (on disk, not in memory) and give its path, so that it can
-    be read twice; the file is removed when the block ends."""
+    be read twice; the file is removed when the block ends.
+
+    >>> with spool_stdin() as path:                                   # doctest: +SKIP
+    ...     n_rows = validate_input(path, name="stdin")
+    """
     fd, tmp = tempfile.mkstemp(prefix="unspin-stdin.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -427,7 +541,11 @@ def iter_input_records(path: str, *, id_column: str = "id", text_column: str = "
                        max_bytes: int = MAX_DOCUMENT_BYTES, name: str | None = None,
                        convert_html: bool = True) -> Iterator[dict | BadRow]:
     """The rows of input PATH, in order: a document dict, or a `BadRow` for each row that cannot
-    be one. Raises InputError (when iterated) for an input that cannot be read at all."""
+    be one. Raises InputError (when iterated) for an input that cannot be read at all.
+
+    >>> list(iter_input_records("q.jsonl"))[1]                        # doctest: +SKIP
+    BadRow(source='q.jsonl', row=2, reason='row is a list, not a JSON object')
+    """
     fmt = check_input(path, id_column, text_column)
     opts = dict(id_column=id_column, text_column=text_column, max_bytes=max_bytes, convert_html=convert_html)
     if fmt == "stdin":

@@ -54,7 +54,12 @@ SHORT_MIN_CONTENT = 5
 class Match:
     """A likely source of a query. `reliable` is False for a query under `SHORT_QUERY` words
     (such a match also passed the stricter short-query rule, but short text is weak evidence).
-    `content_aligned` counts the query's content words (not function words) that are aligned."""
+    `content_aligned` counts the query's content words (not function words) that are aligned.
+
+    >>> m = Match("a1", 0.9125, 0.9, [("same", "The minister", "The minister"), ("sub_channel", "stated", "said")])
+    >>> m
+    Match(doc_id='a1', score=0.9125, coverage=0.9, reliable=True, content_aligned=0, content_coverage=0.0)
+    """
 
     doc_id: str
     score: float        # in [0, 1]: mostly coverage, a little source-side coverage
@@ -66,6 +71,13 @@ class Match:
     content_coverage: float = 0.0  # share of the query's content words aligned
 
     def to_dict(self, alignment: bool = False) -> dict:
+        """The match as a JSON-ready dict (scores rounded to 4 places), its alignment rows on request.
+
+        >>> Match("a1", 0.91254, 0.9).to_dict()
+        {'doc_id': 'a1', 'score': 0.9125, 'coverage': 0.9, 'reliable': True}
+        >>> Match("a1", 1.0, 1.0, [("sub_channel", "stated", "said")]).to_dict(alignment=True)["alignment"]
+        [['sub_channel', 'stated', 'said']]
+        """
         d = {"doc_id": self.doc_id, "score": round(self.score, 4), "coverage": round(self.coverage, 4),
              "reliable": self.reliable}
         if alignment:
@@ -73,16 +85,32 @@ class Match:
         return d
 
     def to_text(self, width: int = 100, changes_only: bool = False) -> str:
-        """A side-by-side text view of the alignment (`unspin.report.render_alignment_text`)."""
+        """A side-by-side text view of the alignment (`unspin.report.render_alignment_text`).
+
+        >>> Match("a1", 0.9125, 0.9, [("sub_channel", "stated", "said")]).to_text().splitlines()[0]
+        'source a1  score 0.912  coverage 0.900'
+        """
         return render_alignment_text(self, width=width, changes_only=changes_only)
 
     def to_html(self, title: str = "unspin trace") -> str:
-        """A self-contained HTML page of the alignment (`unspin.report.render_alignment_html`)."""
+        """A self-contained HTML page of the alignment (`unspin.report.render_alignment_html`).
+
+        >>> Match("a1", 0.9125, 0.9, [("sub_channel", "stated", "said")]).to_html().startswith("<!doctype html>")
+        True
+        """
         return render_alignment_html(self, title=title)
 
 
 class TraceableIndex(Protocol):
-    """What `trace` needs from an index (`unspin.index.Index` is one)."""
+    """What `trace` needs from an index (`unspin.index.Index` is one).
+
+    >>> class Refs:                                                   # doctest: +SKIP
+    ...     judge = SubstitutionJudge(channel, fingerprinter.canonical)
+    ...     def candidate_documents(self, text, limit=30):
+    ...         return [("a1", "The minister said the plan would cost more.", 12)]
+    >>> trace(Refs(), "The minister stated the scheme would cost more.")    # doctest: +SKIP
+    [Match(doc_id='a1', score=1.0, coverage=1.0, reliable=False, content_aligned=4, content_coverage=1.0)]
+    """
 
     judge: "SubstitutionJudge"
 
@@ -90,7 +118,12 @@ class TraceableIndex(Protocol):
 
 
 class SubstitutionJudge:
-    """Whether the channel explains a query span as a spun form of a source span (cached)."""
+    """Whether the channel explains a query span as a spun form of a source span (cached).
+
+    >>> judge = SubstitutionJudge(channel, Fingerprinter(channel).canonical)    # doctest: +SKIP
+    >>> judge.explained(("stated",), ("said",)), judge.explained(("the",), ("a",))  # doctest: +SKIP
+    (True, False)
+    """
 
     def __init__(self, channel: Channel, canonical: Callable[[str], str]):
         self.channel = channel
@@ -163,7 +196,13 @@ def _align_block(judge: SubstitutionJudge, q: tuple[str, ...], s: tuple[str, ...
 
 def align(judge: SubstitutionJudge, query_words: list[tuple[str, str]],
           source_words: list[tuple[str, str]]) -> tuple[list, int, int]:
-    """Alignment rows and the number of aligned query and source words."""
+    """Alignment rows and the number of aligned query and source words.
+
+    >>> rows, n_query, n_source = align(judge, words_of("The minister stated the scheme would cost more."),
+    ...                                 words_of("The minister said the plan would cost more."))  # doctest: +SKIP
+    >>> rows[:2], n_query, n_source                                   # doctest: +SKIP
+    ([('same', 'The minister', 'The minister'), ('sub_channel', 'stated', 'said')], 8, 8)
+    """
     rows, aligned, aligned_s = _align(judge, query_words, source_words)
     return rows, len(aligned), aligned_s
 
@@ -205,12 +244,21 @@ def _align(judge: SubstitutionJudge, query_words: list[tuple[str, str]],
 
 
 def is_content(norm: str) -> bool:
-    """A content word: any word or number that is not an English function word."""
+    """A content word: any word or number that is not an English function word.
+
+    >>> is_content("minister"), is_content("40"), is_content("the")
+    (True, True, False)
+    """
     return norm not in FUNCTION_WORDS
 
 
 def verify(judge: SubstitutionJudge, query_words, source_words, doc_id: str) -> Match:
-    """The alignment of a query with one candidate source, scored."""
+    """The alignment of a query with one candidate source, scored.
+
+    >>> verify(judge, words_of("The minister stated the scheme would cost more."),
+    ...        words_of("The minister said the plan would cost more."), "a1")   # doctest: +SKIP
+    Match(doc_id='a1', score=1.0, coverage=1.0, reliable=False, content_aligned=4, content_coverage=1.0)
+    """
     rows, aligned, as_ = _align(judge, query_words, source_words)
     coverage = len(aligned) / max(len(query_words), 1)
     source_cov = as_ / max(len(source_words), 1)
@@ -223,7 +271,13 @@ def verify(judge: SubstitutionJudge, query_words, source_words, doc_id: str) -> 
 
 def accepts(m: Match, n_query_words: int, min_coverage: float = MIN_COVERAGE) -> bool:
     """Whether a verified match is reported: `min_coverage` of the query's words aligned; for a
-    query under `SHORT_QUERY` words also the short-query rule (see SHORT_MIN_*)."""
+    query under `SHORT_QUERY` words also the short-query rule (see SHORT_MIN_*).
+
+    >>> accepts(Match("a1", 0.5, 0.5), 40), accepts(Match("a1", 0.5, 0.5), 12)
+    (True, False)
+    >>> accepts(Match("a1", 0.7, 0.7, content_aligned=6, content_coverage=0.75), 12)
+    True
+    """
     if m.coverage < min_coverage:
         return False
     if n_query_words >= SHORT_QUERY:
@@ -241,7 +295,15 @@ def _check_int(name: str, value, minimum: int = 1) -> int:
 
 
 def check_trace_args(text, top: int, min_coverage: float, verify_n: int = VERIFY) -> str:
-    """Type- and range-check the arguments of `trace`; returns the text, lone surrogates replaced."""
+    """Type- and range-check the arguments of `trace`; returns the text, lone surrogates replaced.
+
+    >>> check_trace_args("The plan.", 5, 0.4)
+    'The plan.'
+    >>> check_trace_args("The plan.", 0, 0.4)
+    Traceback (most recent call last):
+    ...
+    ValueError: top must be at least 1, got 0
+    """
     if not isinstance(text, str):
         raise TypeError(f"trace() expects the query text as a str, got {type(text).__name__}")
     _check_int("top", top)
@@ -262,6 +324,9 @@ def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = 
     marked `reliable=False`, and only those that also pass the stricter short-query rule
     (`accepts`). `top` and `verify_n` are whole numbers >= 1 (TypeError / ValueError otherwise);
     lone surrogates in `text` are read as U+FFFD.
+
+    >>> trace(Index("refs.sqlite"), spun_copy_of_a1, top=1)           # doctest: +SKIP
+    [Match(doc_id='a1', score=1.0, coverage=1.0, reliable=True, content_aligned=32, content_coverage=1.0)]
     """
     text = check_trace_args(text, top, min_coverage, verify_n)
     query_words = words_of(text)

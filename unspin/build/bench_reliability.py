@@ -32,6 +32,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -100,6 +101,10 @@ def kill_times(n: int, startup_s: float, write_s: float, rng: random.Random,
         else:
             out.append(("write", rng.uniform(0.0, write_s * 1.05)))
     return out
+
+
+# A count on the progress bar of `index add` (tqdm: "index: 1000doc [00:01, ...]").
+_ACK_RE = re.compile(r"(\d+)doc\b")
 
 
 def _add_command(index: Path, rows: Path) -> list[str]:
@@ -171,13 +176,17 @@ def kill_trials(rows: Path, workdir: Path, n_trials: int = 100, seed: int = 0, p
     times = kill_times(n_trials, startup_s, write_s, random.Random(seed))
     after: list[int] = []
     killed_before_end = 0
+    acknowledged_max = 0
     for wave in range(0, n_trials, parallel):
         procs = []
         for i in range(wave, min(wave + parallel, n_trials)):
             path = workdir / f"trial{i}.sqlite"
-            proc = subprocess.Popen(_add_command(path, rows), cwd=REPO, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            procs.append([i, path, proc, time.perf_counter()])
+            # --progress: the bar on stderr counts the documents of each committed batch, so what
+            # the process acknowledged before it was killed can be checked afterwards.
+            ack = open(workdir / f"trial{i}.stderr", "w+", encoding="utf-8")
+            proc = subprocess.Popen([*_add_command(path, rows)[:-1], "--progress"], cwd=REPO,
+                                    stdout=subprocess.DEVNULL, stderr=ack)
+            procs.append([i, path, proc, time.perf_counter(), ack])
         pending = list(procs)
         while pending:
             now = time.perf_counter()
@@ -187,20 +196,26 @@ def kill_trials(rows: Path, workdir: Path, n_trials: int = 100, seed: int = 0, p
                 if proc.poll() is not None:
                     pending.remove(item)
                     continue
-                if phase == "write" and len(item) == 4:  # the clock starts when the file appears
+                if phase == "write" and len(item) == 5:  # the clock starts when the file appears
                     if not path.exists():
                         continue
                     item.append(now)
-                t_ref = start if phase == "startup" else item[4]
+                t_ref = start if phase == "startup" else item[5]
                 if now - t_ref >= delay:
                     os.kill(proc.pid, signal.SIGKILL)
                     proc.wait()
                     killed_before_end += 1
                     pending.remove(item)
             time.sleep(0.002)
-        for i, path, *_ in procs:
+        for i, path, _proc, _start, ack, *_ in procs:
             n, problem = _examine(path, n_docs)
             after.append(n)
+            ack.seek(0)
+            acknowledged = max((int(x) for x in _ACK_RE.findall(ack.read())), default=0)
+            ack.close()
+            acknowledged_max = max(acknowledged_max, acknowledged)
+            if n < acknowledged:
+                problem = (problem + "; " if problem else "") + f"{acknowledged} documents acknowledged, {n} present"
             if problem:
                 failures.append({"trial": i, "kill": [times[i][0], round(times[i][1], 3)], "documents": n,
                                  "error": problem})
@@ -224,7 +239,8 @@ def kill_trials(rows: Path, workdir: Path, n_trials: int = 100, seed: int = 0, p
     return {"trials": n_trials, "survived": survived, "killed_before_end": killed_before_end, "n_docs": n_docs,
             "batch": BATCH, "uninterrupted_run_s": round(run_s, 2), "startup_s": round(startup_s, 2),
             "parallel": parallel, "kills_in_startup": sum(1 for p, _ in times if p == "startup"),
-            "documents_after_kill": after, "reruns": len(todo), "rerun_ok": rerun_ok, "failures": failures}
+            "documents_after_kill": after, "most_acknowledged_before_a_kill": acknowledged_max,
+            "reruns": len(todo), "rerun_ok": rerun_ok, "failures": failures}
 
 
 def run_kill(n_trials: int, seed: int, log) -> dict:
