@@ -1,7 +1,8 @@
 """The `>>>` examples in the docstrings run and say what the code does.
 
 Examples that need the shipped models (the channel, the KenLM model, the decoder built on
-them) are marked `# doctest: +SKIP`; the rest run here without any model file. A failing
+them), input files or an index file are marked `# doctest: +SKIP`; the rest run here without
+any model file. A failing
 example's expected and actual output is printed to the captured stdout.
 """
 import doctest
@@ -9,9 +10,11 @@ import importlib
 
 import pytest
 
-MODULES = ["unspin.text", "unspin.lexicon", "unspin.lm", "unspin.decode", "unspin.profile"]
-# Modules whose examples are mostly pure functions: at least one must really run.
-MUST_RUN = {"unspin.text", "unspin.profile"}
+MODULES = ["unspin.text", "unspin.lexicon", "unspin.lm", "unspin.decode", "unspin.profile",
+           "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index"]
+# Modules with examples of pure functions: at least one must really run.
+MUST_RUN = {"unspin.text", "unspin.profile", "unspin.fingerprint", "unspin.inputs", "unspin.trace",
+            "unspin.index"}
 
 
 @pytest.mark.parametrize("name", MODULES)

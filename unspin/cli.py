@@ -41,35 +41,29 @@ FAIL_ON = {"spun": {SPUN}, "likely": {SPUN, LIKELY_SPUN}}
 
 
 # ---- argument types: out-of-range values are usage errors (exit 2) -----------------------
-def probability(value: str) -> float:
+def _number(value: str, cast: Callable[[str], float], ok: Callable[[float], bool], kind: str, rule: str):
     try:
-        x = float(value)
+        x = cast(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+        raise argparse.ArgumentTypeError(f"{value!r} is not {kind}") from None
+    if not ok(x):
+        raise argparse.ArgumentTypeError(f"{value} {rule}")
     return x
+
+
+def probability(value: str) -> float:
+    """A number from 0 to 1."""
+    return _number(value, float, lambda x: 0.0 <= x <= 1.0, "a number", "is not between 0 and 1")
 
 
 def seconds(value: str) -> float:
     """A number >= 0 (0 meaning: no limit)."""
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not x >= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return x
+    return _number(value, float, lambda x: x >= 0, "a number", "must be 0 or more")
 
 
 def positive_int(value: str) -> int:
-    try:
-        x = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if x < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return x
+    """A whole number >= 1."""
+    return _number(value, int, lambda x: x >= 1, "a whole number", "must be at least 1")
 
 
 # ---- progress ----------------------------------------------------------------------------
