@@ -273,11 +273,14 @@ class Decoder:
                 if not cands:
                     continue
                 # Score each candidate in a window of observed context, one string per call.
+                # (The LanguageModel takes words separated by single spaces.)
                 left = " ".join(norms[max(0, i - cfg.window):i])
                 right = " ".join(norms[i + length:i + length + cfg.window])
+                left = left + " " if left else ""
+                right = " " + right if right else ""
                 bos = i - cfg.window < 0
                 eos = i + length + cfg.window >= n
-                base = score(_join(left, " ".join(key), right), bos=bos, eos=eos)
+                base = score(left + " ".join(key) + right, bos=bos, eos=eos)
                 threshold = -cfg.prefilter_slack + cfg.log_p_keep * length + base
                 # A capitalized word inside a sentence is likely a name: its GloVe neighbours are
                 # other names (Russia ~ Ukraine), never what a spinner's dictionary holds.
@@ -288,7 +291,7 @@ class Decoder:
                         continue
                     if prior is not None:
                         ch += prior.bonus(key, joined)
-                    window = score(_join(left, joined, right), bos=bos, eos=eos)
+                    window = score(left + joined + right, bos=bos, eos=eos)
                     local = window + ch
                     alt_mass += 10 ** min(local - identity, 30.0)
                     evidence[i].n_candidates += 1
@@ -411,8 +414,3 @@ def _surface(tokens: Sequence[Token]) -> str:
     for prev, tok in zip(tokens, tokens[1:]):
         out += (" " if tok.start > prev.end else "") + tok.text
     return out
-
-
-def _join(*parts: str) -> str:
-    """Space-joined non-empty parts: the LanguageModel takes words separated by single spaces."""
-    return " ".join(p for p in parts if p)
