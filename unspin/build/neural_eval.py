@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..decode import _join as _lm_join
 from ..decode import _surface
 from ..lexicon import DISTRIBUTIONAL_SOURCES, MAX_LEN
 from ..text import Token, match_case, sentences
@@ -59,6 +58,11 @@ class Case:
     def key(self) -> tuple[str, ...]:
         return tuple(t.norm for t in self.sent[self.first:self.last])
 
+
+
+def _words(*parts: str) -> str:
+    """Space-joined non-empty parts, as the LanguageModel takes them."""
+    return " ".join(p for p in parts if p)
 
 def _line_pairs(spun: str, original: str) -> list[tuple[str, str]]:
     """Spun and original lines paired by similarity (as unspin.build.coverage.dev_substitutions)."""
@@ -140,11 +144,11 @@ def fourgram(decoder, case: Case) -> Scored | None:
     bos, eos = i - cfg.window < 0, i + length + cfg.window >= n
     score = decoder.lm.sentence_score
     observed = case.sent[case.first:case.last]
-    rows = [(words, match_case(observed[0].text, joined), ch, score(_lm_join(left, joined, right), bos=bos, eos=eos))
+    rows = [(words, match_case(observed[0].text, joined), ch, score(_words(left, joined, right), bos=bos, eos=eos))
             for joined, words, ch, _cand in cands]
     rows.sort(key=lambda r: -(r[2] + r[3]))
     rows.append((case.key, _surface(observed), cfg.log_p_keep * length,
-                 score(_lm_join(left, " ".join(case.key), right), bos=bos, eos=eos)))
+                 score(_words(left, " ".join(case.key), right), bos=bos, eos=eos)))
     gi = next(k for k, r in enumerate(rows) if " ".join(r[0]) == gold)
     return Scored(case, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], gi)
 
