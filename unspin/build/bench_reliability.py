@@ -702,7 +702,9 @@ def render_md(r: dict) -> str:
                   f"(uniform over its {k['startup_s']} s, before the index file appears), the others uniform over the "
                   f"write phase (uninterrupted runs, as many at a time, take {k['uninterrupted_run_s']} s in all); "
                   f"{k['killed_before_end']} of {k['trials']} were killed before they finished. After each kill: "
-                  f"`check_index` passes, the documents are the first whole batches of the input, no id twice. "
+                  f"`check_index` passes, every batch the process had acknowledged (its progress bar counted "
+                  f"it; up to {k.get('most_acknowledged_before_a_kill', '?')} documents) is present, the documents "
+                  f"are the first whole batches of the input, no id twice. "
                   f"Then a rerun completed {k['reruns']} of the killed indexes (every tenth): "
                   f"{'all of them' if k['rerun_ok'] else 'NOT ALL'}.", "",
                   "| documents after the kill | trials |", "|---|---|"]
