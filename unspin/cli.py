@@ -109,7 +109,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         iter_input_docs(path, check_only=True)
     engine = _engine(args)
     texts = [doc["text"] for path in args.inputs
-             for doc in iter_input_docs(path, max_bytes=args.max_bytes, on_bad=_report_bad("learn"))]
+             for doc in iter_input_docs(path, max_bytes=args.max_bytes, on_bad=_bad_row_reporter("learn"))]
     if not texts:
         raise InputError("no texts to learn from")
     with progress_bar(args, "learn", "doc", total=len(texts) * args.iterations) as bar:
@@ -124,9 +124,14 @@ def cmd_learn(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_bad(command: str) -> Callable[[BadRow], None]:
+def _bad_row_reporter(command: str, bar=None) -> Callable[[BadRow], None]:
+    """One line on stderr per skipped bad row (above the progress bar, when one is shown)."""
     def report(bad: BadRow) -> None:
-        print(f"unspin {command}: {bad.where}: {bad.reason}; skipped", file=sys.stderr)
+        message = f"unspin {command}: {bad.where}: {bad.reason}; skipped"
+        if bar is not None:
+            bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr)
     return report
 
 
@@ -226,15 +231,9 @@ def cmd_index_add(args: argparse.Namespace) -> int:
                 bar.update(n_written - shown)
                 shown = n_written
 
-        def on_bad(bad: BadRow) -> None:
-            message = f"unspin index add: {bad.where}: {bad.reason}; skipped"
-            if bar is not None:
-                bar.write(message, file=sys.stderr)
-            else:
-                print(message, file=sys.stderr)
-
         summary = add_inputs(args.index, args.inputs, strict=args.strict, id_column=args.id_column,
-                             text_column=args.text_column, max_bytes=args.max_bytes, on_bad=on_bad,
+                             text_column=args.text_column, max_bytes=args.max_bytes,
+                             on_bad=_bad_row_reporter("index add", bar),
                              progress=on_batch)
     print(json.dumps(summary.to_dict()))
     if summary.skipped_empty:
@@ -447,26 +446,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark and write its results under bench/",
                        description="Run a benchmark and write its results under bench/.")
     bsub = p.add_subparsers(dest="part", required=True, metavar="BENCHMARK")
-    for part, help_ in (("core", "detection, localization, restoration and speed (bench/core.md)"),
-                        ("all", "core plus the spinner calibration table")):
+    for part, module, run, help_ in (
+        ("core", bench_core, bench_core.run, "detection, localization, restoration and speed (bench/core.md)"),
+        ("all", bench_core, bench_core.run, "core plus the spinner calibration table"),
+        ("neural", bench_neural, bench_neural.run,
+         "the neural scorer against the fast path (rescoring study; --engines: the calibrated engines side by side)"),
+        ("neural-dev", neural_eval, neural_eval.run, "on the real dev pairs: how often the 4-gram and the neural "
+                                                     "scorer rank the true original first among the decoder's candidates"),
+        ("reliability", bench_reliability, bench_reliability.run,
+         "fuzz the readers, kill index add, worst-case time per MB, short trace queries (bench/reliability.md)"),
+        ("trace", bench_trace, bench_trace.run_command,
+         "trace recall, false matches, latency and index size (bench/trace.md)"),
+    ):
         q = bsub.add_parser(part, help=help_, description=help_)
-        bench_core.add_arguments(q)
-        q.set_defaults(func=bench_core.run)
-    q = bsub.add_parser("neural", help="the neural scorer against the fast path (rescoring study; --engines: "
-                        "the calibrated engines side by side)")
-    bench_neural.add_arguments(q)
-    q.set_defaults(func=bench_neural.run)
-    q = bsub.add_parser("neural-dev", help="on the real dev pairs: how often the 4-gram and the neural scorer rank "
-                        "the true original first among the decoder's candidates")
-    neural_eval.add_arguments(q)
-    q.set_defaults(func=neural_eval.run)
-    q = bsub.add_parser("reliability", help="fuzz the readers, kill index add, worst-case time per MB, short "
-                        "trace queries (bench/reliability.md)")
-    bench_reliability.add_arguments(q)
-    q.set_defaults(func=bench_reliability.run)
-    q = bsub.add_parser("trace", help="trace recall, false matches, latency and index size (bench/trace.md)")
-    bench_trace.add_arguments(q)
-    q.set_defaults(func=bench_trace.run_command)
+        module.add_arguments(q)
+        q.set_defaults(func=run)
 
     for name, module, help_ in (
         ("train-lm", train_lm, "train the n-gram language model with KenLM's lmplz"),

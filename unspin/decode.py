@@ -253,6 +253,24 @@ class Decoder:
         """
         return [(joined, ch, cand) for joined, _, ch, cand in self._key_candidates(key)]
 
+    def _window(self, norms: Sequence[str], first: int, last: int) -> tuple[str, str, bool, bool]:
+        """The observed context a candidate for norms[first:last] is scored in: (left words and a
+        space, a space and right words, whether the window starts the sentence, whether it ends it)."""
+        w = self.config.window
+        left = " ".join(norms[max(0, first - w):first])
+        right = " ".join(norms[last:last + w])
+        return (left + " " if left else "", " " + right if right else "", first - w < 0, last + w >= len(norms))
+
+    def window_score(self, norms: Sequence[str], first: int, last: int, words: str) -> float:
+        """log10 LM score of `words` (normalized, space-joined) in place of norms[first:last], in the
+        window of observed context the lattice scores candidates in.
+
+        >>> decoder.window_score(["she", "stated", "it"], 1, 2, "said")   # doctest: +SKIP
+        -6.3
+        """
+        left, right, bos, eos = self._window(norms, first, last)
+        return self.lm.sentence_score(left + words + right, bos=bos, eos=eos)
+
     def _edges(self, norms: Sequence[str], tokens: Sequence[Token],
                evidence: list[TokenEvidence], prior: ChannelPrior | None) -> list[list[_Edge]]:
         """The lattice: identity and prefiltered candidate edges; fills evidence[i].suspicion."""
@@ -273,13 +291,7 @@ class Decoder:
                 if not cands:
                     continue
                 # Score each candidate in a window of observed context, one string per call.
-                # (The LanguageModel takes words separated by single spaces.)
-                left = " ".join(norms[max(0, i - cfg.window):i])
-                right = " ".join(norms[i + length:i + length + cfg.window])
-                left = left + " " if left else ""
-                right = " " + right if right else ""
-                bos = i - cfg.window < 0
-                eos = i + length + cfg.window >= n
+                left, right, bos, eos = self._window(norms, i, i + length)
                 base = score(left + " ".join(key) + right, bos=bos, eos=eos)
                 threshold = -cfg.prefilter_slack + cfg.log_p_keep * length + base
                 # A capitalized word inside a sentence is likely a name: its GloVe neighbours are

@@ -553,10 +553,10 @@ class Engine:
             total = total.merged(self.profile)
         out = []
         for toks, d, mine in zip(token_lists, decodings, own):
-            others = total.merged(mine, sign=-1.0)
+            prior = total.merged(mine, sign=-1.0).prior(self.consistency)
             # Only sentences where some observed key has pooled evidence are worth a second pass.
-            if others and self._touches(others.prior(self.consistency), d):
-                d = self.decoder.decode(toks, others.prior(self.consistency))
+            if prior and self._touches(prior, d):
+                d = self.decoder.decode(toks, prior)
             out.append(d)
         return out
 

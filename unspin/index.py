@@ -213,19 +213,12 @@ class Index:
             self._db.execute("PRAGMA synchronous=NORMAL")
             if not tables:  # a new (or empty) file: the whole schema in one transaction, so that
                 # a kill leaves either no tables (opened again as a new index) or all of them
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with write_transaction(self._db) as db:
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
-                            self._db.execute(statement)
-                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                     (str(SCHEMA_VERSION),))
-                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
-                except BaseException:
-                    with contextlib.suppress(*SQLITE_ERRORS):
-                        self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+                            db.execute(statement)
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
             elif not set(_TABLES) <= tables:
                 raise IndexDamaged(f"{self.path}: the index file is damaged (table "
                                    f"{', '.join(t for t in _TABLES if t not in tables)} missing); "
@@ -318,17 +311,8 @@ class Index:
         >>> with index.transaction() as db:                           # doctest: +SKIP
         ...     n = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
         """
-        db = self._conn
-        with self._guard():
-            db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn, guard=self._guard) as db:
             yield db
-        except BaseException:
-            with contextlib.suppress(*SQLITE_ERRORS):  # a damaged file may refuse even that
-                db.execute("ROLLBACK")
-            raise
-        with self._guard():
-            db.execute("COMMIT")
 
     def _row(self, doc, n: int) -> tuple | None:
         """A document as a row to write, None for empty text; TypeError / InputError for a bad one."""
@@ -808,6 +792,32 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
     return scan
 
 
+@contextlib.contextmanager
+def write_transaction(db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE",
+                      guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+                      ) -> Iterator[sqlite3.Connection]:
+    """The one transaction helper: `begin`, the block, COMMIT; ROLLBACK on any error (a damaged
+    file may refuse even that). `guard` wraps BEGIN and COMMIT (Index turns SQLite errors there
+    into a message that says what to do).
+
+    >>> db = sqlite3.connect(":memory:", isolation_level=None)
+    >>> with write_transaction(db):
+    ...     _ = db.execute("CREATE TABLE t (x)")
+    >>> db.execute("SELECT name FROM sqlite_master").fetchone()
+    ('t',)
+    """
+    with guard():
+        db.execute(begin)
+    try:
+        yield db
+        with guard():
+            db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(*SQLITE_ERRORS):
+            db.execute("ROLLBACK")
+        raise
+
+
 def _connect(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, timeout=30)
     db.execute("PRAGMA busy_timeout=30000")
@@ -822,8 +832,7 @@ def _repair_in_place(db: sqlite3.Connection, scan: _Scan, channel: Channel | Non
     """Fix what unspin's own checks found, in one transaction; returns what was done."""
     done: list[str] = []
     fp: Fingerprinter | None = None
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         if scan.bad_id:
             _delete_bands_of(db, [r for r, _ in scan.bad_id])
             db.executemany("DELETE FROM docs WHERE rowid=?", [(r,) for r, _ in scan.bad_id])
@@ -875,11 +884,6 @@ def _repair_in_place(db: sqlite3.Connection, scan: _Scan, channel: Channel | Non
         if scan.meta_fix:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             done.append(f"set schema_version to {SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(*SQLITE_ERRORS):
-            db.execute("ROLLBACK")
-        raise
     return done
 
 
@@ -966,35 +970,34 @@ def _salvage(path: str, channel: Channel | None) -> tuple[list[str], str | None,
             dst.executescript(_SCHEMA)
             dst.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             dst.execute("INSERT INTO meta VALUES ('kinds', ?)", (json.dumps(KINDS),))
-            dst.execute("BEGIN")
-            for rowid, raw_id, raw_text, raw_meta, n_words, blob, added, id_typed in _readable_rows(src, done):
-                doc_id = _utf8(raw_id) if id_typed else None
-                if doc_id is None or raw_text is None or doc_id in saved_ids:
-                    continue
-                text = bytes(raw_text).decode("utf-8", "replace")  # damaged bytes: U+FFFD, fingerprinted again
-                if _utf8(raw_text) is None:
-                    blob = None
-                meta_json = _utf8(raw_meta) or "{}"
-                try:
-                    if not isinstance(json.loads(meta_json), dict):
+            with write_transaction(dst, begin="BEGIN"):
+                for rowid, raw_id, raw_text, raw_meta, n_words, blob, added, id_typed in _readable_rows(src, done):
+                    doc_id = _utf8(raw_id) if id_typed else None
+                    if doc_id is None or raw_text is None or doc_id in saved_ids:
+                        continue
+                    text = bytes(raw_text).decode("utf-8", "replace")  # damaged bytes: U+FFFD, fingerprinted again
+                    if _utf8(raw_text) is None:
+                        blob = None
+                    meta_json = _utf8(raw_meta) or "{}"
+                    try:
+                        if not isinstance(json.loads(meta_json), dict):
+                            meta_json = "{}"
+                    except ValueError:
                         meta_json = "{}"
-                except ValueError:
-                    meta_json = "{}"
-                try:
-                    keys = decode_bands(blob)
-                except IndexDamaged:
-                    fp = fp or _fingerprinter(channel)
-                    keys, n_words = fp.band_keys(text)
-                    blob = np.array(keys, dtype=np.int64).tobytes()
-                    n_refp += 1
-                dst.execute("INSERT INTO docs (rowid, id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, "
-                            "?, ?)", (rowid, doc_id, text, meta_json, n_words if isinstance(n_words, int) else 0,
-                                      blob, added if isinstance(added, (int, float)) else time.time()))
-                dst.executemany("INSERT OR IGNORE INTO band (band_no, hash, doc) VALUES (?, ?, ?)",
-                                [(b, h, rowid) for b, h in keys])
-                saved_ids.add(doc_id)
-                n_saved += 1
-            dst.execute("COMMIT")
+                    try:
+                        keys = decode_bands(blob)
+                    except IndexDamaged:
+                        fp = fp or _fingerprinter(channel)
+                        keys, n_words = fp.band_keys(text)
+                        blob = np.array(keys, dtype=np.int64).tobytes()
+                        n_refp += 1
+                    dst.execute("INSERT INTO docs (rowid, id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, "
+                                "?, ?)", (rowid, doc_id, text, meta_json, n_words if isinstance(n_words, int) else 0,
+                                          blob, added if isinstance(added, (int, float)) else time.time()))
+                    dst.executemany("INSERT OR IGNORE INTO band (band_no, hash, doc) VALUES (?, ?, ?)",
+                                    [(b, h, rowid) for b, h in keys])
+                    saved_ids.add(doc_id)
+                    n_saved += 1
             dst.execute("PRAGMA journal_mode=WAL")
         finally:
             dst.close()

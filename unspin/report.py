@@ -1,8 +1,9 @@
 """Render results for people: check reports and trace alignments, as terminal text or self-contained HTML.
 
 The result objects call these as methods (`CheckResult.to_text`, `CheckResult.to_html`,
-`Match.to_text`, `Match.to_html`); this module imports neither `unspin.detect` nor
-`unspin.trace` at run time, so both can import it.
+`Match.to_text`, `Match.to_html`). This module imports neither `unspin.detect` nor
+`unspin.trace`, so both can import it: it names what it reads of their results below
+(`SpanView`, `CheckResultView`, `MatchView`), which those classes satisfy.
 
 >>> from unspin.detect import CheckResult
 >>> print(render_text(CheckResult(0.05, "not spun", [], "Fine.", n_words=1), "note.txt", "Fine."), end="")
@@ -14,11 +15,58 @@ from __future__ import annotations
 import html
 import json
 import textwrap
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
-if TYPE_CHECKING:
-    from .detect import CheckResult, Span
-    from .trace import Match
+
+@runtime_checkable
+class SpanView(Protocol):
+    """What a renderer reads of a span (`unspin.detect.Span` is one).
+
+    >>> from unspin.detect import Span
+    >>> isinstance(Span(0, 3, "odd", "old", 0.9), SpanView)
+    True
+    """
+
+    start: int
+    end: int
+    text: str
+    suggestion: str | None
+    confidence: float
+    evidence: dict
+
+
+@runtime_checkable
+class CheckResultView(Protocol):
+    """What a renderer reads of a check result (`unspin.detect.CheckResult` is one).
+
+    >>> from unspin.detect import CheckResult
+    >>> isinstance(CheckResult(0.1, "not spun", [], "Fine."), CheckResultView)
+    True
+    """
+
+    spin_probability: float | None
+    verdict: str
+    spans: Sequence[SpanView]
+    text: str
+    n_words: int
+    warnings: list[str]
+
+    def to_dict(self) -> dict: ...
+
+
+@runtime_checkable
+class MatchView(Protocol):
+    """What a renderer reads of a trace match (`unspin.trace.Match` is one).
+
+    >>> from unspin.trace import Match
+    >>> isinstance(Match("doc-1", 0.9, 0.9), MatchView)
+    True
+    """
+
+    doc_id: str
+    score: float
+    coverage: float
+    alignment: list[tuple[str, str, str]]
 
 
 def format_probability(p: float | None) -> str:
@@ -30,7 +78,7 @@ def format_probability(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.2f}"
 
 
-def _marked_text(text: str, spans: Sequence[Span], open_mark: str = "[", close_mark: str = "]") -> str:
+def _marked_text(text: str, spans: Sequence[SpanView], open_mark: str = "[", close_mark: str = "]") -> str:
     out, pos = [], 0
     for s in sorted(spans, key=lambda s: s.start):
         out.append(text[pos:s.start])
@@ -43,7 +91,7 @@ def _marked_text(text: str, spans: Sequence[Span], open_mark: str = "[", close_m
     return "".join(out)
 
 
-def render_text(result: CheckResult, source: str, text: str | None = None) -> str:
+def render_text(result: CheckResultView, source: str, text: str | None = None) -> str:
     """A terminal report of a check: score, verdict, warnings, the text with each span marked, and
     the span list. `text` is the checked text the span offsets index (default: `result.text`).
 
@@ -103,7 +151,7 @@ and the evidence.</div>{warnings}</header>
 """
 
 
-def render_html(result: CheckResult, source: str, text: str | None = None) -> str:
+def render_html(result: CheckResultView, source: str, text: str | None = None) -> str:
     """A self-contained HTML page of a check: each span highlighted, its evidence shown on hover.
     `text` is the checked text the span offsets index (default: `result.text`).
 
@@ -138,7 +186,7 @@ def render_html(result: CheckResult, source: str, text: str | None = None) -> st
                         n_words=result.n_words, n_spans=len(result.spans), warnings=warnings, body=body)
 
 
-def render_json(result: CheckResult, **extra) -> str:
+def render_json(result: CheckResultView, **extra) -> str:
     """One JSON object: the `extra` fields first (e.g. the file name), then `result.to_dict()`.
     An `extra` field wins over the result's own field of the same name: the CLI, which read the
     file, knows its `input_format` even when it hands the engine the already extracted text.
@@ -152,7 +200,7 @@ def render_json(result: CheckResult, **extra) -> str:
 
 
 # ---- trace alignments ---------------------------------------------------------------------
-def render_alignment_text(match: Match, width: int = 100, changes_only: bool = False) -> str:
+def render_alignment_text(match: MatchView, width: int = 100, changes_only: bool = False) -> str:
     """A side-by-side view: query | source, with a marker per row (`changes_only`: skip identical rows).
 
     >>> from unspin.trace import Match
@@ -192,7 +240,7 @@ def _wrap(s: str, width: int) -> list[str]:
     return out
 
 
-def render_alignment_html(matches: Match | Sequence[Match], title: str = "unspin trace") -> str:
+def render_alignment_html(matches: MatchView | Sequence[MatchView], title: str = "unspin trace") -> str:
     """A self-contained page: per match, query and source side by side, substitutions highlighted.
 
     >>> from unspin.trace import Match
@@ -200,7 +248,7 @@ def render_alignment_html(matches: Match | Sequence[Match], title: str = "unspin
     >>> "<span class='sub'>odd</span>" in page
     True
     """
-    if hasattr(matches, "alignment"):  # one Match (not imported here: see the module docstring)
+    if isinstance(matches, MatchView):  # one match
         matches = [matches]
     matches = list(matches)
     e = html.escape

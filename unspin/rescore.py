@@ -176,15 +176,6 @@ class NeuralRescorer:
         self.alternatives_scored += len(surfaces)
         return list(self.scorer.score_alternatives(left, surfaces, right))
 
-    def _window(self, decoder: Decoder, norms: Sequence[str], first: int, last: int, words: str) -> float:
-        """The lattice's 4-gram window score of `words` in place of norms[first:last]."""
-        cfg = decoder.config
-        n = len(norms)
-        left = " ".join(norms[max(0, first - cfg.window):first])
-        right = " ".join(norms[last:last + cfg.window])
-        s = " ".join(p for p in (left, words, right) if p)
-        return decoder.lm.sentence_score(s, bos=first - cfg.window < 0, eos=last + cfg.window >= n)
-
     def score_change(self, text: str, decoding: SentenceDecoding, decoder: Decoder,
                      change: Change) -> SpanScoring:
         """(a): the decoded change's candidates (chosen, alternatives, identity) scored."""
@@ -216,7 +207,7 @@ class NeuralRescorer:
         surface = [change.observed] + [match_case(first_text, wd) for wd in words[1:]]
         floor = math.log10(self.weights.min_posterior)
         decoder_logp = [max(floor, math.log10(max(post[wd], 1e-300))) for wd in words]
-        window = [self._window(decoder, norms, change.first, change.last, wd) for wd in words]
+        window = [decoder.window_score(norms, change.first, change.last, wd) for wd in words]
         neural = self._score(text, tokens, change.first, change.last, surface)
         return SpanScoring(change.first, change.last, words, surface, neural, decoder_logp, channel, window,
                            change, cands)
@@ -227,15 +218,14 @@ class NeuralRescorer:
         tok = tokens[i]
         norms = [t.norm for t in tokens]
         name_like = i > 0 and tok.text[:1].isupper()
-        # Channel scores: the decoder has no public accessor for them; its candidate cache holds
-        # (joined, words, channel log10, Candidate), best first, as the lattice uses them.
+        # Channel scores as the lattice weighs them, best first.
         cands = [(joined, ch, cand) for joined, ch, cand in decoder.scored_candidates((tok.norm,))
                  if not (name_like and cand.sources <= DISTRIBUTIONAL_SOURCES)][:self.weights.top]
         if not cands:
             return None
         words = [tok.norm] + [j for j, _, _ in cands]
         channel = [decoder.config.log_p_keep] + [ch for _, ch, _ in cands]
-        window = [self._window(decoder, norms, i, i + 1, wd) for wd in words]
+        window = [decoder.window_score(norms, i, i + 1, wd) for wd in words]
         local = [wn + ch for wn, ch in zip(window, channel)]
         floor = math.log10(self.weights.min_posterior)
         decoder_logp = [max(floor, math.log10(max(p, 1e-300))) for p in _softmax10(local)]

@@ -58,12 +58,6 @@ class Case:
     def key(self) -> tuple[str, ...]:
         return tuple(t.norm for t in self.sent[self.first:self.last])
 
-
-
-def _words(*parts: str) -> str:
-    """Space-joined non-empty parts, as the LanguageModel takes them."""
-    return " ".join(p for p in parts if p)
-
 def _line_pairs(spun: str, original: str) -> list[tuple[str, str]]:
     """Spun and original lines paired by similarity (as unspin.build.coverage.dev_substitutions)."""
     sl = [l for l in spun.split("\n") if l.strip()]
@@ -128,27 +122,23 @@ class Scored:
 
 
 def fourgram(decoder, case: Case) -> Scored | None:
-    """The case's candidates scored like Decoder._edges does, or None if the gold is not among them
+    """The case's candidates scored as the decoder's lattice scores them, or None if the gold is not among them
     (for an unchanged word: None if the observed word has no candidates)."""
     cfg = decoder.config
     norms = [t.norm for t in case.sent]
-    n, i, length = len(norms), case.first, case.last - case.first
+    i, last = case.first, case.last
     name_like = i > 0 and case.sent[i].text[:1].isupper()
-    cands = [c for c in decoder._key_candidates(case.key)
-             if not (name_like and c[3].sources <= DISTRIBUTIONAL_SOURCES)]
+    cands = [c for c in decoder.scored_candidates(case.key)
+             if not (name_like and c[2].sources <= DISTRIBUTIONAL_SOURCES)]
     gold = " ".join(case.gold)
     if not cands or (case.changed and not any(joined == gold for joined, *_ in cands)):
         return None
-    left = " ".join(norms[max(0, i - cfg.window):i])
-    right = " ".join(norms[i + length:i + length + cfg.window])
-    bos, eos = i - cfg.window < 0, i + length + cfg.window >= n
-    score = decoder.lm.sentence_score
     observed = case.sent[case.first:case.last]
-    rows = [(words, match_case(observed[0].text, joined), ch, score(_words(left, joined, right), bos=bos, eos=eos))
-            for joined, words, ch, _cand in cands]
+    rows = [(tuple(joined.split()), match_case(observed[0].text, joined), ch,
+             decoder.window_score(norms, i, last, joined)) for joined, ch, _cand in cands]
     rows.sort(key=lambda r: -(r[2] + r[3]))
-    rows.append((case.key, _surface(observed), cfg.log_p_keep * length,
-                 score(_words(left, " ".join(case.key), right), bos=bos, eos=eos)))
+    rows.append((case.key, _surface(observed), cfg.log_p_keep * (last - i),
+                 decoder.window_score(norms, i, last, " ".join(case.key))))
     gi = next(k for k, r in enumerate(rows) if " ".join(r[0]) == gold)
     return Scored(case, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], gi)
 
