@@ -73,17 +73,42 @@ def test_span_confidence_model_uses_features():
     n = len(SPAN_FEATURES)
     cal = dataclasses.replace(Calibration.uncalibrated(), span=LogisticModel(
         SPAN_FEATURES, [1.0] + [0.0] * (n - 1), 0.0, [0.0] * n, [1.0] * n))
-    strong = Engine.span_features(_change(0, 1, "said", 0.95), [0.9])
-    weak = Engine.span_features(_change(0, 1, "said", 0.30), [0.9])
+    strong = Engine.span_features(_change(0, 1, "said", 0.95), [0.9], 0.9)
+    weak = Engine.span_features(_change(0, 1, "said", 0.30), [0.9], 0.9)
     assert cal.span_confidence(0.95, strong) > 0.9 > 0.5 > cal.span_confidence(0.30, weak)
+
+
+def test_span_confidence_can_follow_the_documents_spin_probability():
+    from unspin.detect import SPAN_FEATURES, Engine
+
+    n = len(SPAN_FEATURES)
+    coef = [1.0 if name in ("posterior_logit", "doc_logit") else 0.0 for name in SPAN_FEATURES]
+    cal = dataclasses.replace(Calibration.uncalibrated(), span=LogisticModel(SPAN_FEATURES, coef, 0.0,
+                                                                             [0.0] * n, [1.0] * n))
+    change = _change(0, 1, "said", 0.8)
+    in_spun = cal.span_confidence(0.8, Engine.span_features(change, [0.9], 0.99))
+    in_genuine = cal.span_confidence(0.8, Engine.span_features(change, [0.9], 0.01))
+    assert in_spun > 0.8 > 0.1 > in_genuine
+
+
+def test_flag_probability_needs_a_flag_model_to_use_the_document():
+    from unspin.detect import FLAG_FEATURES
+
+    plain = Calibration.uncalibrated()
+    assert plain.flag_probability(0.6, 0.01) == plain.flag_probability(0.6, 0.99) == 0.6
+    flag = LogisticModel(FLAG_FEATURES, [1.0, 1.0], 0.0, [0.0, 0.0], [1.0, 1.0])
+    cal = dataclasses.replace(plain, flag=flag, flag_threshold=0.4)
+    assert cal.flag_probability(0.6, 0.99) > 0.6 > cal.flag_probability(0.6, 0.01)
+    again = Calibration.from_dict(cal.to_dict())
+    assert again.flag == flag and again.flag_threshold == 0.4
 
 
 def test_shipped_calibration_carries_the_codes_feature_names():
     data = json.loads(DEFAULT_CALIBRATION_PATH.read_text(encoding="utf-8"))
     cal = Calibration.load()
-    for name in ("document", "token", "span"):
+    for name in ("document", "token", "span", "flag"):
         assert data[name]["features"] == list(getattr(cal, name).features)
-    assert cal.token is not None and cal.span is not None
+    assert cal.token is not None and cal.span is not None and cal.flag is not None
 
 
 def _saved(tmp_path, data) -> str:
@@ -148,4 +173,20 @@ def test_fit_writes_named_models(tiny_lm, tiny_channel):
     cal = fit(engine, rows, "hand-made rows")
     assert cal.document.features == FEATURES and cal.token.features == TOKEN_FEATURES
     assert cal.span is None or cal.span.features == SPAN_FEATURES
+    assert cal.flag is not None and 0.0 < cal.flag_threshold < 1.0
     assert "5 documents" in cal.trained_on
+
+
+def test_cross_fitted_probabilities_come_from_models_that_did_not_see_the_row():
+    from unspin.build.calibrate import cross_fitted_probabilities
+
+    names = ("x",)
+    rows = [{"x": float(i)} for i in range(20)]
+    labels = [int(i >= 10) for i in range(20)]
+    probs = cross_fitted_probabilities(names, rows, labels, folds=5)
+    assert len(probs) == 20 and probs[0] < 0.5 < probs[19]
+    # Flip one row's label: only the rows of its own fold keep the same probability.
+    flipped = labels[:]
+    flipped[19] = 0
+    again = cross_fitted_probabilities(names, rows, flipped, folds=5)
+    assert again[19] == probs[19] and again[0] != probs[0]

@@ -12,8 +12,8 @@ import pytest
 import unspin
 from unspin import detect, logistic, report
 from unspin.decode import ChannelWeights, Decoder, DecoderConfig
-from unspin.detect import (FEATURES, MODEL_FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration, DocumentFeatures,
-                           Engine, SpanFeatures, TokenFeatures)
+from unspin.detect import (FEATURES, FLAG_FEATURES, MODEL_FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration,
+                           DocumentFeatures, Engine, FlagFeatures, SpanFeatures, TokenFeatures)
 from unspin.logistic import LogisticModel, feature_vector, logit, sigmoid
 from unspin.text import sentences
 
@@ -30,7 +30,9 @@ def test_each_model_has_one_list_of_names():
     assert FEATURES == DocumentFeatures._fields
     assert TOKEN_FEATURES == TokenFeatures._fields
     assert SPAN_FEATURES == SpanFeatures._fields
-    assert MODEL_FEATURES == {"document": FEATURES, "token": TOKEN_FEATURES, "span": SPAN_FEATURES}
+    assert FLAG_FEATURES == FlagFeatures._fields
+    assert MODEL_FEATURES == {"document": FEATURES, "token": TOKEN_FEATURES, "span": SPAN_FEATURES,
+                              "flag": FLAG_FEATURES}
     for names in MODEL_FEATURES.values():
         assert len(set(names)) == len(names)
 
@@ -119,10 +121,10 @@ def test_engine_builds_named_document_and_span_features(engine):
     d = decodings[0]
     probs = [0.1 * i for i in range(len(d.tokens))]
     for c in d.changes:
-        sf = engine.span_features(c, probs)
+        sf = engine.span_features(c, probs, 0.97)
         assert isinstance(sf, SpanFeatures)
         assert sf.posterior_logit == logit(c.posterior) and sf.lm_gain == c.lm_gain
-        assert sf.token_p == max(probs[c.first:c.last])
+        assert sf.token_p == max(probs[c.first:c.last]) and sf.doc_logit == logit(0.97)
 
 
 def test_check_uses_the_calibration_models(engine):

@@ -4,9 +4,11 @@
 decodes every sentence, turns decoder statistics into a calibrated spin
 probability, and reports each substitution as a `Span` with a confidence.
 
-Three logistic models (`unspin.logistic.LogisticModel`) make the calibrated numbers, each over
-one named feature vector defined once here: `DocumentFeatures` (P(spun) of a document),
-`TokenFeatures` (P(a word was substituted)) and `SpanFeatures` (P(a suggestion is the original)).
+Four logistic models (`unspin.logistic.LogisticModel`) make the calibrated numbers, each over
+one named feature vector defined once here: `TokenFeatures` (P(a word was substituted), from the
+sentence alone), `DocumentFeatures` (P(spun) of a document, which reads those), then, knowing
+P(spun), `FlagFeatures` (whether to flag a word) and `SpanFeatures` (P(a suggestion is the
+original)): a change in a text that reads as genuine is almost never right.
 
 >>> engine = Engine.load()                                             # doctest: +SKIP
 >>> result = engine.check("The minister mentioned the scheme was ready.")  # doctest: +SKIP
@@ -115,13 +117,27 @@ class SpanFeatures(NamedTuple):
     token_p: float
     length_change: float
     glove_only: float
+    doc_logit: float  # logit of the document's P(spun): a genuine text's changes are all wrong
+
+
+class FlagFeatures(NamedTuple):
+    """Evidence for flagging a word as substituted: its own P(substituted) and its document's
+    P(spun), as logits. A word that reads oddly is more likely spun in a text that is spun.
+
+    >>> FlagFeatures._fields
+    ('token_logit', 'doc_logit')
+    """
+
+    token_logit: float
+    doc_logit: float
 
 
 FEATURES = DocumentFeatures._fields
 TOKEN_FEATURES = TokenFeatures._fields
 SPAN_FEATURES = SpanFeatures._fields
+FLAG_FEATURES = FlagFeatures._fields
 # The calibration file's model names and the feature names each must carry.
-MODEL_FEATURES = {"document": FEATURES, "token": TOKEN_FEATURES, "span": SPAN_FEATURES}
+MODEL_FEATURES = {"document": FEATURES, "token": TOKEN_FEATURES, "span": SPAN_FEATURES, "flag": FLAG_FEATURES}
 
 
 class NeuralSpanFeatures(NamedTuple):
@@ -314,7 +330,12 @@ class Calibration:
     span: LogisticModel | None = None    # absent: Platt scaling of the posterior (span_a, span_b)
     span_a: float = 1.0
     span_b: float = 0.0
-    token_threshold: float = 0.5  # flag a word at or above this P(substituted); chosen for token F1
+    # A word counts as flagged, for the document features, at or above this P(substituted).
+    token_threshold: float = 0.5
+    # Flags shown to the user: P(substituted | the word's evidence, the document's P(spun)); absent:
+    # the token model alone. flag_threshold is chosen for token F1.
+    flag: LogisticModel | None = None
+    flag_threshold: float = 0.5
     trained_on: str = ""
 
     def __post_init__(self):
@@ -342,6 +363,17 @@ class Calibration:
             return 0.0
         return self.token.probability(feats)
 
+    def flag_probability(self, token_p: float, doc_p: float) -> float:
+        """P(a word was substituted) knowing its document's P(spun); the token model's own
+        probability when no flag model is fitted.
+
+        >>> Calibration.uncalibrated().flag_probability(0.7, 0.01)
+        0.7
+        """
+        if self.flag is None:
+            return token_p
+        return self.flag.probability(FlagFeatures(logit(token_p), logit(doc_p)))
+
     def span_confidence(self, posterior: float, feats: SpanFeatures | Mapping[str, float] | None = None) -> float:
         """P(a change's suggestion is the original), from its `SpanFeatures` when a model is fitted.
 
@@ -357,13 +389,15 @@ class Calibration:
         """The JSON form: each model with its feature names.
 
         >>> sorted(Calibration.uncalibrated().to_dict())
-        ['document', 'span', 'span_platt', 'token', 'token_threshold', 'trained_on']
+        ['document', 'flag', 'flag_threshold', 'span', 'span_platt', 'token', 'token_threshold', 'trained_on']
         """
         return {
             "trained_on": self.trained_on,
             "document": self.document.to_dict(),
             "token": None if self.token is None else self.token.to_dict(),
             "token_threshold": self.token_threshold,
+            "flag": None if self.flag is None else self.flag.to_dict(),
+            "flag_threshold": self.flag_threshold,
             "span": None if self.span is None else self.span.to_dict(),
             "span_platt": {"a": self.span_a, "b": self.span_b},
         }
@@ -388,7 +422,9 @@ class Calibration:
             raise IncompatibleCalibration(f"{source}: {err}; refit it with `unspin calibrate`") from None
         platt = data.get("span_platt") or {}
         return cls(**models, span_a=platt.get("a", 1.0), span_b=platt.get("b", 0.0),
-                   token_threshold=data.get("token_threshold", 0.5), trained_on=data.get("trained_on", ""))
+                   token_threshold=data.get("token_threshold", 0.5),
+                   flag_threshold=data.get("flag_threshold", data.get("token_threshold", 0.5)),
+                   trained_on=data.get("trained_on", ""))
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_CALIBRATION_PATH) -> "Calibration":
@@ -725,10 +761,14 @@ class Engine:
             if deadline is not None and time.monotonic() > deadline:
                 warnings.append("time budget reached during neural rescoring: later sentences keep the 4-gram's choices")
             decodings = rescored
-        spans = [self._span(c, self.span_features(c, ps)) for d, ps in zip(decodings, token_probs)
-                 for c in d.changes]
-        spans += [s for d, ps in zip(decodings, token_probs)
-                  for s in flagged_spans(text, d, ps, self.calibration.token_threshold)]
+        # What the user sees knows the verdict: in a text that reads as genuine, odd words are rarely
+        # spun and changes are rarely right (flag and span models are fitted knowing P(spun)).
+        flag_probs = [[self.calibration.flag_probability(tp, p) if tok.kind != "punct" else 0.0
+                       for tok, tp in zip(d.tokens, ps)] for d, ps in zip(decodings, token_probs)]
+        spans = [self._span(c, self.span_features(c, ps, p), fps)
+                 for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
+        spans += [s for d, fps in zip(decodings, flag_probs)
+                  for s in flagged_spans(text, d, fps, self.calibration.flag_threshold)]
         spans.sort(key=lambda s: s.start)
         restored = apply_spans(text, spans, min_confidence)
         if n_words < 40:
@@ -773,10 +813,11 @@ class Engine:
             yield from pool.imap(work, texts, chunksize=batch_size)
 
     @staticmethod
-    def span_features(change: Change, token_probs: Sequence[float]) -> SpanFeatures:
-        """`SpanFeatures` of one decoded change (`token_probs`: its sentence's P(substituted) per token).
+    def span_features(change: Change, token_probs: Sequence[float], doc_probability: float) -> SpanFeatures:
+        """`SpanFeatures` of one decoded change (`token_probs`: its sentence's P(substituted) per token
+        from the token model; `doc_probability`: its document's P(spun)).
 
-        >>> Engine.span_features(change, token_probs).token_p   # doctest: +SKIP
+        >>> Engine.span_features(change, token_probs, 0.97).token_p   # doctest: +SKIP
         0.93
         """
         thesauri = curated_sources(change.sources)
@@ -790,9 +831,10 @@ class Engine:
             token_p=max(token_probs[change.first:change.last], default=0.0),
             length_change=float(abs(len(change.original.split()) - (change.last - change.first))),
             glove_only=float(not thesauri),
+            doc_logit=logit(doc_probability),
         )
 
-    def _span(self, change: Change, feats: SpanFeatures) -> Span:
+    def _span(self, change: Change, feats: SpanFeatures, flag_probs: Sequence[float]) -> Span:
         if isinstance(change, RescoredChange) and self.neural_span is not None:
             confidence = self.neural_span.probability(neural_span_features(change, feats.token_p))
         else:
@@ -801,7 +843,7 @@ class Engine:
             start=change.start, end=change.end, text=change.observed, suggestion=change.original,
             confidence=round(confidence, 4),
             evidence={
-                "p_spun": round(max(1 - change.p_identity, feats.token_p), 4),
+                "p_spun": round(max(1 - change.p_identity, *flag_probs[change.first:change.last]), 4),
                 "lm_gain_log10": round(change.lm_gain, 3),
                 "channel_log10": round(change.channel_score, 3),
                 "sources": list(change.sources),

@@ -16,10 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-from ..detect import (DEFAULT_CALIBRATION_PATH, DEFAULT_NEURAL_CALIBRATION_PATH, FEATURES, NEURAL_SPAN_FEATURES,
-                      SPAN_FEATURES, TOKEN_FEATURES, Calibration, Engine, neural_span_features)
+from ..detect import (DEFAULT_CALIBRATION_PATH, DEFAULT_NEURAL_CALIBRATION_PATH, FEATURES, FLAG_FEATURES,
+                      NEURAL_SPAN_FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration, Engine, FlagFeatures,
+                      neural_span_features)
 from ..lexicon import Channel
-from ..logistic import LogisticModel, feature_vector
+from ..logistic import LogisticModel, feature_vector, logit
 from ..neural import NeuralScorer
 from ..rescore import NeuralRescorer, RescoredChange
 from ..text import overlaps, sentences
@@ -78,13 +79,19 @@ def _logistic(names, rows, y, C: float = 1.0) -> LogisticModel:
                          [float(m) for m in mean], [float(x) for x in scale])
 
 
-def fit(engine: Engine, rows, description: str) -> Calibration:
-    """Fit, in order: the token classifier, the document model (which uses it), span Platt scaling
-    and the span confidence model. Each model is stored with its feature names."""
+def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None = None) -> Calibration:
+    """Fit, in order: the token classifier, the document model (which uses it), then, knowing each
+    document's P(spun), the flag model, span Platt scaling and the span confidence model. Each model
+    is stored with its feature names.
+
+    With `held_out_engine` (the same models with a channel that lacks the spinner's dictionary),
+    every other pair of documents is decoded by it instead: the models then learn from a spinner whose
+    dictionary the channel holds and from one whose dictionary it does not, as real spinners are."""
     decoded = []
     t0 = time.time()
     for k, (text, label, spin_result) in enumerate(rows):
-        decoded.append((text, label, engine.decode(text), spin_result))
+        decoder = held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
+        decoded.append((text, label, decoder.decode(text), spin_result))
         if (k + 1) % 25 == 0:
             print(f"  decoded {k + 1}/{len(rows)} documents ({time.time() - t0:.0f}s)", file=sys.stderr)
 
@@ -102,26 +109,65 @@ def fit(engine: Engine, rows, description: str) -> Calibration:
                                     [x.change_p_spun > 0 for x in tok_X])
     engine.calibration.token_threshold = t_threshold
 
-    document_model = _logistic(FEATURES, [engine.features(text, decodings) for text, _, decodings, _ in decoded],
-                               [label for _, label, _, _ in decoded])
+    doc_X = [engine.features(text, decodings) for text, _, decodings, _ in decoded]
+    doc_y = [label for _, label, _, _ in decoded]
+    # P(spun) is fitted on what the shipped channel sees (a genuine text decoded with a smaller
+    # channel looks more genuine than it will at run time).
+    main = [k for k in range(len(decoded)) if held_out_engine is None or not _held_out_row(k)]
+    document_model = _logistic(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main])
+    # The flag and span models learn how far to trust a document's P(spun); in-sample probabilities
+    # would be over-sure, so each document gets the one a model fitted without it gives.
+    doc_p = [document_model.probability(x) for x in doc_X]
+    for k, p in zip(main, cross_fitted_probabilities(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main])):
+        doc_p[k] = p
 
-    # Changes: right when the spinner put exactly that original there; every change on genuine text is wrong.
+    flag_X, flag_y = [], []
     span_X, span_y = [], []
-    for text, label, decodings, spin_result in decoded:
-        truth = spin_truth(spin_result.changes) if spin_result is not None else {}
+    for (text, label, decodings, spin_result), p in zip(decoded, doc_p):
+        changes = spin_result.changes if spin_result is not None else []
+        # Changes: right when the spinner put exactly that original there; every change on genuine text is wrong.
+        truth = spin_truth(changes)
         for d in decodings:
             token_probs = engine.token_probabilities(d)
+            for tok, tp, lab in zip(d.tokens, token_probs, token_labels(d, changes)):
+                if tok.kind != "punct":
+                    flag_X.append(FlagFeatures(logit(tp), logit(p)))
+                    flag_y.append(lab)
             for c in d.changes:
-                span_X.append(engine.span_features(c, token_probs))
+                span_X.append(engine.span_features(c, token_probs, p))
                 span_y.append(change_correct(c, truth))
+    flag_model = _logistic(FLAG_FEATURES, flag_X, flag_y)
+    flag_probs = [flag_model.probability(x) for x in flag_X]
+    f_threshold = best_f1_threshold(flag_probs, flag_y, [False] * len(flag_y))
     span_fit: dict = {}
     if len(set(span_y)) == 2:
         posterior_logit = [[x.posterior_logit] for x in span_X]
         (span_a,), span_b, _, _ = _logistic_raw(posterior_logit, span_y)
         span_fit = dict(span_a=span_a, span_b=span_b, span=_logistic(SPAN_FEATURES, span_X, span_y))
-    return Calibration(document=document_model, token=token_model, token_threshold=t_threshold, **span_fit,
+    return Calibration(document=document_model, token=token_model, token_threshold=t_threshold,
+                       flag=flag_model, flag_threshold=f_threshold, **span_fit,
                        trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
                                   f"({sum(tok_y)} spun), {len(span_y)} decoded changes ({sum(span_y)} right)")
+
+
+def _held_out_row(k: int) -> bool:
+    """Rows go to the held-out channel in pairs, so that each channel sees genuine and spun rows
+    alike (`make_documents` alternates them)."""
+    return (k // 2) % 2 == 1
+
+
+def cross_fitted_probabilities(names, rows, y, folds: int = 5) -> list[float]:
+    """P(label) of each row from a model fitted on the other folds (rows dealt round-robin)."""
+    out = [0.0] * len(rows)
+    for k in range(folds):
+        train = [i for i in range(len(rows)) if i % folds != k]
+        held = [i for i in range(len(rows)) if i % folds == k]
+        if not held or len({y[i] for i in train}) < 2:
+            continue
+        model = _logistic(names, [rows[i] for i in train], [y[i] for i in train])
+        for i in held:
+            out[i] = model.probability(rows[i])
+    return out
 
 
 def fit_neural(engine: Engine, rescorer: NeuralRescorer, rows, description: str,
@@ -180,6 +226,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="synthetic spinner dictionary (default moby)")
     ap.add_argument("--exclude", nargs="*", default=[], help="channel sources to leave out while fitting")
     ap.add_argument("--channel", help="a prebuilt channel file to fit with (instead of building one)")
+    ap.add_argument("--held-out-channel", help="a channel file without the spinner's dictionary (e.g. built with "
+                    "--exclude moby): every other pair of documents is decoded with it, so that the models also learn "
+                    "spinners whose dictionary the channel lacks")
     ap.add_argument("--lm", help="KenLM model (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     ap.add_argument("--out", default=None, help="where to write the calibration JSON (default: the shipped "
@@ -211,8 +260,13 @@ def run(args: argparse.Namespace) -> int:
         channel_desc = f"channel file {Path(args.channel).name}"
     else:
         channel_desc = f"channel without {','.join(args.exclude)}" if args.exclude else "the shipped channel"
+    held_out = None
+    if args.held_out_channel:
+        held_out = Engine.load(lm_path=args.lm, channel=Channel.load(args.held_out_channel),
+                               calibration=Calibration.uncalibrated())
+        channel_desc += f"; every other pair of documents with channel file {Path(args.held_out_channel).name}"
     desc = f"corpus split 'calib' (Wikinews); spinner dictionary {args.dictionary}; {channel_desc}"
-    cal = fit(engine, rows, desc)
+    cal = fit(engine, rows, desc, held_out)
     out = args.out or str(DEFAULT_CALIBRATION_PATH)
     cal.save(out)
     print(f"wrote {out}: {cal.trained_on}", file=sys.stderr)
