@@ -10,10 +10,10 @@ import importlib
 
 import pytest
 
-MODULES = ["unspin.text", "unspin.lexicon", "unspin.lm", "unspin.decode", "unspin.profile",
+MODULES = ["unspin.text", "unspin.lexicon", "unspin.lm", "unspin.decode", "unspin.profile", "unspin.names",
            "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index"]
 # Modules with examples of pure functions: at least one must really run.
-MUST_RUN = {"unspin.text", "unspin.profile", "unspin.fingerprint", "unspin.inputs", "unspin.trace",
+MUST_RUN = {"unspin.text", "unspin.profile", "unspin.names", "unspin.fingerprint", "unspin.inputs", "unspin.trace",
             "unspin.index"}
 
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .build import (bench_core, bench_neural, bench_reliability, bench_trace, calibrate, channel as channel_build,
-                    coverage, neural_eval, spinner, train_lm)
+                    coverage, names as names_build, neural_eval, spinner, train_lm)
 from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SCORERS, SPUN, Engine,
                      VerdictThresholds)
 from .index import Index, add_inputs, check_index, check_index_path
@@ -465,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, help_ in (
         ("train-lm", train_lm, "train the n-gram language model with KenLM's lmplz"),
         ("build-channel", channel_build, "build the substitution channel from the lexical resources"),
+        ("build-names", names_build, "build the gazetteer of known names from the training corpora"),
         ("coverage", coverage, "how often the channel holds the original of a real substitution (dev pairs)"),
         ("calibrate", calibrate, "fit the spin-probability and confidence calibration"),
     ):

@@ -25,6 +25,7 @@ from typing import Protocol, Sequence
 
 from .lexicon import DISTRIBUTIONAL_SOURCES, FUNCTION_WORD_SOURCES, Candidate, Channel, curated_sources
 from .lm import LanguageModel
+from .names import NameGazetteer
 from .text import FUNCTION_WORDS, Token, match_case
 
 
@@ -118,6 +119,9 @@ class DecoderConfig:
     window: int = 3
     log_p_keep: float = -0.01
     weights: ChannelWeights = field(default_factory=ChannelWeights)
+    # log10 bonus for a change inside a run of capitalized words that makes it a known name
+    # ("Harbor Tank" -> "Harbor Bank"); a known name itself is never changed.
+    name_bonus: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -209,10 +213,13 @@ class Decoder:
     'said'
     """
 
-    def __init__(self, lm: LanguageModel, channel: Channel, config: DecoderConfig | None = None):
+    def __init__(self, lm: LanguageModel, channel: Channel, config: DecoderConfig | None = None,
+                 names: NameGazetteer | None = None):
         self.lm = lm
         self.channel = channel
         self.config = config or DecoderConfig()
+        # Known names (None: capitalized words get no special care beyond the distributional rule).
+        self.names = names
         # Bounded caches: a long batch sees an unbounded number of word types.
         self._key_candidates = functools.lru_cache(maxsize=CACHE_KEYS)(self._key_candidates_uncached)
         self._unigram = functools.lru_cache(maxsize=CACHE_KEYS)(self._unigram_uncached)
@@ -278,11 +285,15 @@ class Decoder:
         n = len(norms)
         score = self.lm.sentence_score
         edges: list[list[_Edge]] = [[_Edge(i, i + 1, (norms[i],), cfg.log_p_keep, None)] for i in range(n)]
+        runs = capitalized_runs(tokens) if self.names is not None else {}
         for i in range(n):
             if tokens[i].kind == "punct":
                 continue
             scored: list[tuple[float, _Edge]] = []
             alt_mass = 0.0  # sum of 10**(local - identity) over every candidate starting here
+            # A capitalized word inside a sentence is likely a name: its GloVe neighbours are
+            # other names (Russia ~ Ukraine), never what a spinner's dictionary holds.
+            name_like = i > 0 and tokens[i].text[:1].isupper()
             for length in self.channel.spans(norms, i):
                 if any(t.kind == "punct" for t in tokens[i:i + length]):
                     break
@@ -290,17 +301,23 @@ class Decoder:
                 cands = self._key_candidates(key)
                 if not cands:
                     continue
+                run = runs.get(i)
+                if run is not None and i + length > run[1]:
+                    run = None  # the span leaves the run of capitalized words
+                if run is not None and self.names.known_run(norms[run[0]:run[1]], i - run[0], i + length - run[0]):
+                    continue  # never away from a known name
+                if name_like and length == 1 and self.names is not None and self.names.is_proper_noun(norms[i]):
+                    continue  # nor away from a name by itself ("Asia")
                 # Score each candidate in a window of observed context, one string per call.
                 left, right, bos, eos = self._window(norms, i, i + length)
                 base = score(left + " ".join(key) + right, bos=bos, eos=eos)
                 threshold = -cfg.prefilter_slack + cfg.log_p_keep * length + base
-                # A capitalized word inside a sentence is likely a name: its GloVe neighbours are
-                # other names (Russia ~ Ukraine), never what a spinner's dictionary holds.
-                name_like = i > 0 and tokens[i].text[:1].isupper()
                 identity = base + cfg.log_p_keep * length
                 for joined, words, ch, cand in cands:
                     if name_like and cand.sources <= DISTRIBUTIONAL_SOURCES:
                         continue
+                    if run is not None and self._makes_name(norms, run, i, i + length, words):
+                        ch += cfg.name_bonus
                     if prior is not None:
                         ch += prior.bonus(key, joined)
                     window = score(left + joined + right, bos=bos, eos=eos)
@@ -314,6 +331,13 @@ class Decoder:
             scored.sort(key=lambda x: -x[0])
             edges[i].extend(e for _, e in scored[:cfg.prefilter_top])
         return edges
+
+    def _makes_name(self, norms: Sequence[str], run: tuple[int, int], first: int, last: int,
+                    words: Sequence[str]) -> bool:
+        """Whether `words` in place of norms[first:last] make a known name of the capitalized run."""
+        a, b = run
+        changed = [*norms[a:first], *words, *norms[last:b]]
+        return self.names.known_run(changed, first - a, first - a + len(words))
 
     def _unigram_uncached(self, words: tuple[str, ...]) -> float:
         """log10 P(words) with no outside context: how common the words are anywhere."""
@@ -419,6 +443,27 @@ class Decoder:
             ))
         decoded_lp = self.lm.sentence_score(" ".join(self._path_words(path))) + sum(e.channel for e in path)
         return SentenceDecoding(tokens, changes, observed_lp, decoded_lp, n_words, evidence)
+
+
+def capitalized_runs(tokens: Sequence[Token]) -> dict[int, tuple[int, int]]:
+    """For each token inside a run of two or more consecutive capitalized words: the run's
+    [start, end) token range.
+
+    >>> from unspin.text import tokenize
+    >>> capitalized_runs(tokenize("Staff at Harbor Bank agreed."))
+    {2: (2, 4), 3: (2, 4)}
+    """
+    out: dict[int, tuple[int, int]] = {}
+    i, n = 0, len(tokens)
+    while i < n:
+        j = i
+        while j < n and tokens[j].kind == "word" and tokens[j].text[:1].isupper():
+            j += 1
+        if j - i >= 2:
+            for k in range(i, j):
+                out[k] = (i, j)
+        i = max(j, i + 1)
+    return out
 
 
 def _surface(tokens: Sequence[Token]) -> str:

@@ -32,6 +32,7 @@ from .inputs import clean_surrogates, reduce_input
 from .lexicon import Channel, curated_sources
 from .lm import MODELS_DIR, LanguageModel, ModelMissing, load_lm
 from .logistic import LogisticModel, logit, sigmoid
+from .names import NameGazetteer
 from .neural import NeuralScorer
 from .profile import ProfilePrior, ProfileWeights, SpinnerProfile
 from .rescore import NeuralRescorer, RescoredChange
@@ -469,12 +470,13 @@ class Engine:
                  config: DecoderConfig | None = None, thresholds: "VerdictThresholds | None" = None,
                  consistency: ProfileWeights | None = DEFAULT_CONSISTENCY, profile: SpinnerProfile | None = None,
                  rescorer: NeuralRescorer | None = None, neural_span: LogisticModel | None = None,
-                 time_budget_s: float | None = None):
+                 time_budget_s: float | None = None, names: NameGazetteer | None = None):
         self.lm = lm
         self.channel = channel
         self.calibration = calibration
         self.config = config
-        self.decoder = Decoder(lm, channel, config)
+        self.names = names
+        self.decoder = Decoder(lm, channel, config, names)
         self.thresholds = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
         # Document consistency: a second decoding pass with the evidence of the other sentences
         # (None: each sentence alone). `profile`: a learned spinner profile added to that evidence.
@@ -498,8 +500,10 @@ class Engine:
              thresholds: "VerdictThresholds | None" = None,
              consistency: ProfileWeights | None = DEFAULT_CONSISTENCY,
              profile: SpinnerProfile | str | Path | None = None, scorer: str = "ngram",
-             neural_options: Mapping | None = None, time_budget_s: float | None = None) -> "Engine":
-        """The shipped models, or the LM file / channel / calibration given instead.
+             neural_options: Mapping | None = None, time_budget_s: float | None = None,
+             names: NameGazetteer | None = None) -> "Engine":
+        """The shipped models (with the shipped name gazetteer), or the LM file / channel /
+        calibration / gazetteer given instead.
 
         >>> engine = Engine.load(thresholds=VerdictThresholds(spun=0.95))   # doctest: +SKIP
         """
@@ -520,14 +524,16 @@ class Engine:
         if scorer == "neural":
             neural_span = load_neural_span_model()
             rescorer = NeuralRescorer(NeuralScorer.load(**dict(neural_options or {})))
+        names = names if names is not None else NameGazetteer.load_default()
         return cls(lm, channel, calibration, config, thresholds, consistency, profile, rescorer, neural_span,
-                   time_budget_s)
+                   time_budget_s, names)
 
     def __reduce__(self):
         """Pickled for `pipe` workers that do not fork: by its collaborators (each of which pickles
         itself compactly), never by its caches."""
         return (Engine, (self.lm, self.channel, self.calibration, self.config, self.thresholds,
-                         self.consistency, self.profile, self.rescorer, self.neural_span, self.time_budget_s))
+                         self.consistency, self.profile, self.rescorer, self.neural_span, self.time_budget_s,
+                         self.names))
 
     # -- decoding ----------------------------------------------------------
     def learn_profile(self, texts: Iterable[str], iterations: int = 2,
