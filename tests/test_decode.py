@@ -92,3 +92,29 @@ def test_decoder_reports_token_evidence(tiny_lm, tiny_channel):
     assert by_word["mentioned"].suspicion > 0.5 and by_word["mentioned"].n_candidates > 0
     assert by_word["The"].n_candidates == 0 and by_word["The"].suspicion == 0.0
     assert all(ev.logprob <= 0 for ev in decoding.evidence)
+
+
+def test_spun_pass_decodes_again_with_a_looser_prior_only_when_the_text_reads_as_spun(tiny_lm, tiny_channel):
+    strict = DecoderConfig(weights=replace(ChannelWeights(), log_p_sub=-6.0))
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), strict, spun_prior_boost=4.0)
+    token_lists = list(sentences("The minister mentioned the scheme would price extra than expected."))
+    first = engine.decode_document(token_lists)
+    assert engine.spun_pass(token_lists, first, 0.2) is first  # reads as genuine: one pass
+    again = engine.spun_pass(token_lists, first, 0.9)
+    n_first = sum(len(d.changes) for d in first)
+    n_again = sum(len(d.changes) for d in again)
+    assert n_again > n_first
+    assert engine.spun_decoder.config.weights.log_p_sub == -2.0
+    single = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), strict, spun_prior_boost=None)
+    assert single.spun_decoder is None and single.spun_pass(token_lists, first, 0.99) is first
+
+
+def test_cached_scores_give_the_models_own_scores(tiny_lm):
+    from unspin.lm import CachedScores
+
+    cached = CachedScores(tiny_lm, maxsize=4)
+    for text in ("the minister said", "the police said the road was closed", "the minister said"):
+        assert cached.sentence_score(text) == tiny_lm.sentence_score(text)
+        assert cached.sentence_score(text, bos=False, eos=False) == tiny_lm.sentence_score(text, bos=False, eos=False)
+    assert cached.sentence_score.cache_info().hits >= 2
+    assert cached.contains("minister") and not cached.contains("xqzv")

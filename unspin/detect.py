@@ -23,14 +23,14 @@ import math
 import multiprocessing
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from .decode import Change, Decoder, DecoderConfig, SentenceDecoding
 from .inputs import clean_surrogates, reduce_input
 from .lexicon import Channel, curated_sources
-from .lm import MODELS_DIR, LanguageModel, ModelMissing, load_lm
+from .lm import MODELS_DIR, CachedScores, LanguageModel, ModelMissing, load_lm
 from .logistic import LogisticModel, logit, sigmoid
 from .names import NameGazetteer
 from .neural import NeuralScorer
@@ -56,6 +56,10 @@ DEFAULT_CONSISTENCY: ProfileWeights | None = None
 # weigh more than one document's). Measured with a profile learned from 100 documents: WER cut
 # 3.7% -> 6.1% at 0.24 false edits per 100 genuine words (bench/core.md has the ablation).
 PROFILE_WEIGHTS = ProfileWeights(same_key=2.0, same_original=0.5, cap=3.0)
+# A text whose P(spun) reaches SPUN_PASS_AT is decoded again with a substitution prior this many
+# log10 looser (`Engine.spun_pass`); measured in bench/core.md (lever ablation).
+SPUN_PASS_AT = 0.5
+DEFAULT_SPUN_PRIOR_BOOST = 1.0
 # Texts sent to a `Engine.pipe` worker at a time.
 DEFAULT_BATCH_SIZE = 8
 
@@ -470,13 +474,25 @@ class Engine:
                  config: DecoderConfig | None = None, thresholds: "VerdictThresholds | None" = None,
                  consistency: ProfileWeights | None = DEFAULT_CONSISTENCY, profile: SpinnerProfile | None = None,
                  rescorer: NeuralRescorer | None = None, neural_span: LogisticModel | None = None,
-                 time_budget_s: float | None = None, names: NameGazetteer | None = None):
+                 time_budget_s: float | None = None, names: NameGazetteer | None = None,
+                 spun_prior_boost: float | None = DEFAULT_SPUN_PRIOR_BOOST):
         self.lm = lm
         self.channel = channel
         self.calibration = calibration
         self.config = config
         self.names = names
-        self.decoder = Decoder(lm, channel, config, names)
+        # With a spun pass, both decoders score the same lattice windows: share the scores.
+        scoring_lm = CachedScores(lm) if spun_prior_boost else lm
+        self.decoder = Decoder(scoring_lm, channel, config, names)
+        # The spun pass (`spun_pass`): a decoder whose substitution prior is `spun_prior_boost` log10
+        # looser, for texts that read as spun (None: one pass only).
+        self.spun_prior_boost = spun_prior_boost
+        self.spun_pass_at = SPUN_PASS_AT
+        self.spun_decoder = None
+        if spun_prior_boost:
+            base = self.decoder.config
+            looser = replace(base.weights, log_p_sub=base.weights.log_p_sub + spun_prior_boost)
+            self.spun_decoder = Decoder(scoring_lm, channel, replace(base, weights=looser), names)
         self.thresholds = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
         # Document consistency: a second decoding pass with the evidence of the other sentences
         # (None: each sentence alone). `profile`: a learned spinner profile added to that evidence.
@@ -501,7 +517,8 @@ class Engine:
              consistency: ProfileWeights | None = DEFAULT_CONSISTENCY,
              profile: SpinnerProfile | str | Path | None = None, scorer: str = "ngram",
              neural_options: Mapping | None = None, time_budget_s: float | None = None,
-             names: NameGazetteer | None = None) -> "Engine":
+             names: NameGazetteer | None = None,
+             spun_prior_boost: float | None = DEFAULT_SPUN_PRIOR_BOOST) -> "Engine":
         """The shipped models (with the shipped name gazetteer), or the LM file / channel /
         calibration / gazetteer given instead.
 
@@ -526,14 +543,14 @@ class Engine:
             rescorer = NeuralRescorer(NeuralScorer.load(**dict(neural_options or {})))
         names = names if names is not None else NameGazetteer.load_default()
         return cls(lm, channel, calibration, config, thresholds, consistency, profile, rescorer, neural_span,
-                   time_budget_s, names)
+                   time_budget_s, names, spun_prior_boost)
 
     def __reduce__(self):
         """Pickled for `pipe` workers that do not fork: by its collaborators (each of which pickles
         itself compactly), never by its caches."""
         return (Engine, (self.lm, self.channel, self.calibration, self.config, self.thresholds,
                          self.consistency, self.profile, self.rescorer, self.neural_span, self.time_budget_s,
-                         self.names))
+                         self.names, self.spun_prior_boost))
 
     # -- decoding ----------------------------------------------------------
     def learn_profile(self, texts: Iterable[str], iterations: int = 2,
@@ -576,17 +593,18 @@ class Engine:
                    >= min_bonus for c in decoding.changes)
 
     def decode_document(self, token_lists: Sequence[Sequence[Token]],
-                        deadline: float | None = None) -> list[SentenceDecoding]:
+                        deadline: float | None = None, decoder: Decoder | None = None) -> list[SentenceDecoding]:
         """Decode every sentence; then, with `consistency`, decode again each sentence for which the
         other sentences (and the learned `profile`) hold evidence about its spinner's substitutions.
         With a `deadline` (a `time.monotonic()` value), sentences after it are left out: the result
-        then covers only the first sentences."""
+        then covers only the first sentences. `decoder`: another than the engine's own (the spun pass)."""
+        decoder = decoder or self.decoder
         external = self.profile.prior(self.consistency or PROFILE_WEIGHTS) if self.profile else None
         decodings = []
         for toks in token_lists:
             if deadline is not None and time.monotonic() > deadline:
                 break
-            decodings.append(self.decoder.decode(toks, external))
+            decodings.append(decoder.decode(toks, external))
         if self.consistency is None or len(decodings) < 2:
             return decodings
         own = [SpinnerProfile.from_decodings([d]) for d in decodings]
@@ -598,8 +616,23 @@ class Engine:
             prior = total.merged(mine, sign=-1.0).prior(self.consistency)
             # Only sentences where some observed key has pooled evidence are worth a second pass.
             if prior and self._touches(prior, d):
-                d = self.decoder.decode(toks, prior)
+                d = decoder.decode(toks, prior)
             out.append(d)
+        return out
+
+    def spun_pass(self, token_lists: Sequence[Sequence[Token]], decodings: list[SentenceDecoding],
+                  spin_probability: float, deadline: float | None = None) -> list[SentenceDecoding]:
+        """The decodings restoration works from: in a text that reads as spun (P(spun) at or above
+        `spun_pass_at`), every sentence decoded again with a looser substitution prior (a spun text
+        has a substitution every few words, a genuine one none); otherwise `decodings` as they are.
+        Sentences past the `deadline` keep their first decoding."""
+        if self.spun_decoder is None or spin_probability < self.spun_pass_at:
+            return decodings
+        out = list(decodings)
+        for k, toks in enumerate(token_lists[:len(decodings)]):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            out[k] = self.decode_document([toks], decoder=self.spun_decoder)[0]
         return out
 
     def decode(self, text: str) -> list[SentenceDecoding]:
@@ -754,11 +787,16 @@ class Engine:
             checked_text = text[:decodings[-1].tokens[-1].end] if decodings[-1].tokens else text
             warnings.append(f"time budget of {self.time_budget_s:g} s reached: judged the first "
                             f"{checked_words:,} of {n_words:,} words; the rest was not checked")
-        # The spin probability and the token flags come from the decoder's view, the one they were
-        # calibrated on; the neural rescorer only re-decides which original each span gets.
+        # The spin probability comes from the first pass's view, the one it was calibrated on; the
+        # spans from the spun pass when the text reads as spun; the neural rescorer only re-decides
+        # which original each span gets.
         token_probs = [self.token_probabilities(d) for d in decodings]
         feats = self.features(checked_text, decodings, token_probs)
         p = self.calibration.doc_probability(feats)
+        spun_decodings = self.spun_pass(token_lists, decodings, p, deadline)
+        if spun_decodings is not decodings:
+            decodings = spun_decodings
+            token_probs = [self.token_probabilities(d) for d in decodings]
         if self.rescorer is not None:
             rescored = []
             for d in decodings:

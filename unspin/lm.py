@@ -163,6 +163,39 @@ class KenLM:
         return [(lp, ngram) for lp, ngram, _oov in scores]
 
 
+class CachedScores:
+    """A `LanguageModel` that remembers its last `maxsize` sentence scores: two decoders that score
+    the same windows (the engine's first and spun passes) then pay for each window once.
+
+    >>> cached = CachedScores(lm)                                   # doctest: +SKIP
+    >>> cached.sentence_score("the minister said") == lm.sentence_score("the minister said")   # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, lm: LanguageModel, maxsize: int = 200_000):
+        self.lm = lm
+        self.maxsize = maxsize
+        self.sentence_score = functools.lru_cache(maxsize=maxsize)(lm.sentence_score)
+
+    def __reduce__(self):
+        return (CachedScores, (self.lm, self.maxsize))
+
+    def begin_state(self) -> Hashable:
+        return self.lm.begin_state()
+
+    def score(self, state: Hashable, word: str) -> tuple[float, Hashable]:
+        return self.lm.score(state, word)
+
+    def end_score(self, state: Hashable) -> float:
+        return self.lm.end_score(state)
+
+    def contains(self, word: str) -> bool:
+        return self.lm.contains(word)
+
+    def token_scores(self, words: Sequence[str]) -> list[tuple[float, int]]:
+        return self.lm.token_scores(words)
+
+
 class ModelMissing(RuntimeError):
     """A shipped model file (LM, channel, calibration) is not where it should be.
 

@@ -121,6 +121,11 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     for k, p in zip(main, cross_fitted_probabilities(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main])):
         doc_p[k] = p
 
+    # What restoration works from: the spun pass for documents that read as spun, as `Engine.check` does.
+    for k, ((text, label, decodings, spin_result), p) in enumerate(zip(decoded, doc_p)):
+        decoder = held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
+        decoded[k] = (text, label, decoder.spun_pass(list(sentences(text)), decodings, p), spin_result)
+
     flag_X, flag_y = [], []
     span_X, span_y = [], []
     for (text, label, decodings, spin_result), p in zip(decoded, doc_p):
