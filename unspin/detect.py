@@ -59,7 +59,7 @@ PROFILE_WEIGHTS = ProfileWeights(same_key=2.0, same_original=0.5, cap=3.0)
 # A text whose P(spun) reaches SPUN_PASS_AT is decoded again with a substitution prior this many
 # log10 looser (`Engine.spun_pass`); measured in bench/core.md (lever ablation).
 SPUN_PASS_AT = 0.5
-DEFAULT_SPUN_PRIOR_BOOST = 1.0
+DEFAULT_SPUN_PRIOR_BOOST = 2.0
 # Texts sent to a `Engine.pipe` worker at a time.
 DEFAULT_BATCH_SIZE = 8
 
@@ -104,6 +104,9 @@ class TokenFeatures(NamedTuple):
     best_alternative_gain: float
     next_ngram: float
     after_next_ngram: float
+    # log(1 + other occurrences of this content word in the document, at most 3): a spinner draws
+    # each occurrence's replacement anew, while a genuine text repeats its topic words.
+    repeats: float
 
 
 class SpanFeatures(NamedTuple):
@@ -194,6 +197,20 @@ def load_neural_span_model(path: str | Path = DEFAULT_NEURAL_CALIBRATION_PATH) -
         raise IncompatibleCalibration(f"{path}: the neural span model's features {list(model.features)} differ "
                                       f"from the code's {list(NEURAL_SPAN_FEATURES)}")
     return model
+
+
+@dataclass
+class DocumentView:
+    """How the engine judged a decoded document (`Engine.judge`).
+
+    >>> DocumentView([], [], {}, 0.03).spin_probability
+    0.03
+    """
+
+    decodings: list[SentenceDecoding]  # what restoration works from: the spun pass's when it ran
+    token_probs: list[list[float]]     # P(substituted) per token of those decodings (token model)
+    features: dict[str, float]         # the document features of the first pass
+    spin_probability: float
 
 
 @dataclass
@@ -620,6 +637,25 @@ class Engine:
             out.append(d)
         return out
 
+    def judge(self, text: str, token_lists: Sequence[Sequence[Token]], decodings: list[SentenceDecoding],
+              deadline: float | None = None) -> "DocumentView":
+        """P(spun) of a decoded document, then the decodings restoration works from (`spun_pass`) with
+        their token probabilities. P(spun) comes from the first pass's view, the one it was calibrated
+        on. `Engine.check` and the calibration of the neural path both judge a document this way.
+
+        >>> view = engine.judge(text, token_lists, engine.decode_document(token_lists))   # doctest: +SKIP
+        >>> round(view.spin_probability, 2), len(view.decodings) == len(token_lists)    # doctest: +SKIP
+        (0.97, True)
+        """
+        word_counts = document_word_counts(decodings)
+        token_probs = [self.token_probabilities(d, word_counts) for d in decodings]
+        feats = self.features(text, decodings, token_probs)
+        p = self.calibration.doc_probability(feats)
+        final = self.spun_pass(token_lists, decodings, p, deadline)
+        if final is not decodings:
+            token_probs = [self.token_probabilities(d, word_counts) for d in final]
+        return DocumentView(final, token_probs, feats, p)
+
     def spun_pass(self, token_lists: Sequence[Sequence[Token]], decodings: list[SentenceDecoding],
                   spin_probability: float, deadline: float | None = None) -> list[SentenceDecoding]:
         """The decodings restoration works from: in a text that reads as spun (P(spun) at or above
@@ -643,12 +679,16 @@ class Engine:
         """
         return [self.decoder.decode(toks) for toks in sentences(text)]
 
-    def token_features(self, decoding: SentenceDecoding) -> list[TokenFeatures | None]:
-        """`TokenFeatures` for each token of a sentence (None for punctuation).
+    def token_features(self, decoding: SentenceDecoding,
+                       word_counts: Mapping[str, int] | None = None) -> list[TokenFeatures | None]:
+        """`TokenFeatures` for each token of a sentence (None for punctuation). `word_counts`: the
+        document's `document_word_counts` (None: the sentence's own).
 
         >>> engine.token_features(engine.decode("It rained.")[0])[-1] is None   # doctest: +SKIP
         True
         """
+        if word_counts is None:
+            word_counts = document_word_counts([decoding])
         covered = {}
         for c in decoding.changes:
             for i in range(c.first, c.last):
@@ -675,16 +715,20 @@ class Engine:
                 best_alternative_gain=ev.best_gain,
                 next_ngram=float(nxt.ngram) if nxt else 4.0,
                 after_next_ngram=float(evidence[i + 2].ngram) if i + 2 < len(evidence) else 4.0,
+                repeats=math.log1p(min(word_counts.get(tok.norm, 1) - 1, 3)) if tok.norm in word_counts else 0.0,
             ))
         return out
 
-    def token_probabilities(self, decoding: SentenceDecoding) -> list[float]:
-        """P(substituted) for each token of a sentence (0 for punctuation).
+    def token_probabilities(self, decoding: SentenceDecoding,
+                            word_counts: Mapping[str, int] | None = None) -> list[float]:
+        """P(substituted) for each token of a sentence (0 for punctuation); `word_counts` as for
+        `token_features`.
 
         >>> engine.token_probabilities(engine.decode("It rained.")[0])[-1]   # doctest: +SKIP
         0.0
         """
-        return [0.0 if f is None else self.calibration.token_probability(f) for f in self.token_features(decoding)]
+        return [0.0 if f is None else self.calibration.token_probability(f)
+                for f in self.token_features(decoding, word_counts)]
 
     def features(self, text: str, decodings: Sequence[SentenceDecoding],
                  token_probs: Sequence[Sequence[float]] | None = None) -> dict[str, float]:
@@ -695,7 +739,8 @@ class Engine:
         20.0
         """
         if token_probs is None:
-            token_probs = [self.token_probabilities(d) for d in decodings]
+            counts = document_word_counts(decodings)
+            token_probs = [self.token_probabilities(d, counts) for d in decodings]
         word_probs = [p for d, ps in zip(decodings, token_probs) for t, p in zip(d.tokens, ps) if t.kind != "punct"]
         n_words = sum(d.n_words for d in decodings)
         words = [t for d in decodings for t in d.tokens if t.kind != "punct"]
@@ -787,16 +832,8 @@ class Engine:
             checked_text = text[:decodings[-1].tokens[-1].end] if decodings[-1].tokens else text
             warnings.append(f"time budget of {self.time_budget_s:g} s reached: judged the first "
                             f"{checked_words:,} of {n_words:,} words; the rest was not checked")
-        # The spin probability comes from the first pass's view, the one it was calibrated on; the
-        # spans from the spun pass when the text reads as spun; the neural rescorer only re-decides
-        # which original each span gets.
-        token_probs = [self.token_probabilities(d) for d in decodings]
-        feats = self.features(checked_text, decodings, token_probs)
-        p = self.calibration.doc_probability(feats)
-        spun_decodings = self.spun_pass(token_lists, decodings, p, deadline)
-        if spun_decodings is not decodings:
-            decodings = spun_decodings
-            token_probs = [self.token_probabilities(d) for d in decodings]
+        view = self.judge(checked_text, token_lists, decodings, deadline)
+        decodings, token_probs, feats, p = view.decodings, view.token_probs, view.features, view.spin_probability
         if self.rescorer is not None:
             rescored = []
             for d in decodings:
@@ -912,6 +949,21 @@ def _pipe_init(engine: Engine) -> None:
 
 def _pipe_check(text: str, min_confidence: float, html: bool | None) -> CheckResult:
     return _PIPE_ENGINE.check(text, min_confidence, html=html)
+
+
+def document_word_counts(decodings: Sequence[SentenceDecoding]) -> dict[str, int]:
+    """How often each content word (not a function word; normalized) occurs in a document.
+
+    >>> from unspin.text import tokenize
+    >>> document_word_counts([SentenceDecoding(tokenize("The rhino saw the rhino."), [], 0.0, 0.0, 5)])
+    {'rhino': 2, 'saw': 1}
+    """
+    counts: dict[str, int] = {}
+    for d in decodings:
+        for tok in d.tokens:
+            if tok.kind == "word" and tok.norm not in FUNCTION_WORDS:
+                counts[tok.norm] = counts.get(tok.norm, 0) + 1
+    return counts
 
 
 def flagged_spans(text: str, decoding: SentenceDecoding, token_probs: Sequence[float],

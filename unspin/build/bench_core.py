@@ -16,6 +16,7 @@ Metrics (pure functions in unspin.build.metrics, unit-tested in tests/test_bench
   localization token-level P/R/F1 of flagged word tokens (overlapped by a span) vs tokens the spinner changed
   restoration  WER spun->original before, restored->original after, relative cut
   false edits  words changed by restore on genuine text, per 100 words
+  genuine news the share of held-out Wikinews paragraphs the shipped engine calls spun (P >= 0.5)
   speed        words/s per core of `check` (CPU time), wall time, Engine.load time, peak RSS
 
 `all` adds the spinner calibration table (changed-word share at several rates).
@@ -454,6 +455,18 @@ def _apply(text: str, spans, min_confidence: float) -> str:
     return apply_spans(text, spans, min_confidence)
 
 
+def evaluate_genuine_news(timer: EngineTimer, n: int, progress: Progress | None = None) -> dict:
+    """P(spun) of genuine held-out Wikinews paragraphs (>= MIN_PARAGRAPH_WORDS words): the share
+    at or above 0.5 (called likely spun) and at or above 0.2 (possibly spun)."""
+    paras = list(itertools.islice((p for p in corpus.iter_paragraphs("heldout", files=[corpus.WIKINEWS_FILE])
+                                   if n_words(p) >= MIN_PARAGRAPH_WORDS), n))
+    bar = progress.bar(paras, desc="genuine news") if progress is not None else paras
+    probs = [timer.check(p).spin_probability for p in bar]
+    probs = [p for p in probs if p is not None]
+    return {"n": len(probs), "flagged_0.5": rate(sum(p >= 0.5 for p in probs), len(probs)),
+            "flagged_0.2": rate(sum(p >= 0.2 for p in probs), len(probs)), "mean_p": mean(probs)}
+
+
 def evaluate_dev(timer: EngineTimer, pairs: list[dict], progress: Progress | None = None) -> dict:
     """Real spun/original pairs through one engine: WER before/after restoring the spun side, false
     edits on the original side, and how well the spin probability tells the two sides apart."""
@@ -522,7 +535,8 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
              n_paragraphs: int | None = None, n_wordnet: int | None = None, use_channel_cache: bool = True,
              articles: list[Article] | None = None, dev_pairs: list[dict] | None = None,
              spinners: dict | None = None, calibration: bool = False, progress: bool = False,
-             build_channels: bool = True, budget_s: float | None = None, levers: bool = True) -> dict:
+             build_channels: bool = True, budget_s: float | None = None, levers: bool = True,
+             news_paragraphs: int = 300) -> dict:
     """Run the core benchmark; returns the JSON-able report.  `progress`: show progress bars and
     messages on stderr (otherwise messages go to this module's logger)."""
     log = Progress(progress)
@@ -571,6 +585,10 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
     del engine, timer
     if levers and build_channels:
         report["levers"] = evaluate_levers(factory, channel, articles, moby, target_fraction, seed, progress=log)
+    if news_paragraphs:
+        # Genuine news as a newsroom has it: held-out Wikinews paragraphs, the shipped engine.
+        log(f"genuine news: {news_paragraphs} held-out Wikinews paragraphs, shipped engine")
+        report["genuine_news"] = evaluate_genuine_news(EngineTimer(factory(None)), news_paragraphs, progress=log)
     if dev:
         # Real spins: the engine as shipped (its full channel); no synthetic dictionary to hold out here.
         pairs = load_dev_pairs() if dev_pairs is None else dev_pairs
@@ -656,6 +674,7 @@ def render_markdown(rep: dict) -> str:
                                                        f"{_f(rep[c]['detection_articles']['mean_p_genuine'])}"),
             ("paragraph AUC", lambda c: _f(rep[c]["detection_paragraphs"]["auc"])),
             ("paragraph F1 @0.5", lambda c: _f(rep[c]["detection_paragraphs"]["f1"])),
+            ("genuine paragraphs with P(spun) >= 0.5", lambda c: _f(rep[c]["detection_paragraphs"].get("genuine_flagged"))),
             ("token P / R / F1 (any span)", lambda c: " / ".join(
                 _f(rep[c]["localization_any_span"][k]) for k in ("precision", "recall", "f1"))),
             ("token P / R / F1 (conf >= 0.5)", lambda c: " / ".join(
@@ -697,6 +716,11 @@ def render_markdown(rep: dict) -> str:
                      "(2 passes, no original text); false edits are measured with the profile applied to the "
                      "genuine articles too.")
         L.append("")
+    if "genuine_news" in rep:
+        g = rep["genuine_news"]
+        L += ["## Genuine news (held-out Wikinews paragraphs, shipped engine)", "",
+              f"{g['n']} paragraphs of at least {MIN_PARAGRAPH_WORDS} words: P(spun) >= 0.5 for "
+              f"{_f(g['flagged_0.5'])}, >= 0.2 for {_f(g['flagged_0.2'])}; mean P(spun) {_f(g['mean_p'])}.", ""]
     if "dev" in rep:
         d = rep["dev"]
         L += ["## Real spun pairs (dev)", "",
@@ -764,6 +788,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--budget-s", type=float, default=540.0,
                     help="soft wall-time budget: the WordNet condition shrinks to fit (0 = no budget; default 540)")
     ap.add_argument("--no-dev", action="store_true", help="skip the real spun/original pairs of the shared data")
+    ap.add_argument("--news-paragraphs", type=int, default=300,
+                    help="genuine held-out Wikinews paragraphs whose false-alarm rate is measured (0 = skip; default 300)")
     ap.add_argument("--no-channel-cache", action="store_true",
                     help="rebuild the held-out-dictionary channels instead of reading them from the cache")
     ap.add_argument("--no-levers", action="store_true", help="skip the restoration-lever ablation (consistency, "
@@ -782,7 +808,8 @@ def run(args: argparse.Namespace) -> int:
                    n_wordnet=args.n_wordnet, use_channel_cache=not args.no_channel_cache,
                    calibration=args.part == "all", progress=progress_enabled(args.progress),
                    build_channels=args.engine != "baseline", budget_s=args.budget_s or None,
-                   levers=not args.no_levers and args.engine is None)
+                   levers=not args.no_levers and args.engine is None,
+                   news_paragraphs=args.news_paragraphs if args.engine != "baseline" else 0)
     if args.engine:
         rep["config"]["engine"] = args.engine
     pj, pm = write_report(rep, args.out)

@@ -69,6 +69,8 @@ def detection_metrics(labels: Sequence[int], scores: Sequence[float], threshold:
     neg = [s for y, s in zip(labels, scores) if not y]
     out["mean_p_spun"] = sum(pos) / len(pos) if pos else float("nan")
     out["mean_p_genuine"] = sum(neg) / len(neg) if neg else float("nan")
+    # The share of genuine texts called spun: what a newsroom sees as false alarms.
+    out["genuine_flagged"] = sum(1 for s in neg if s >= threshold) / len(neg) if neg else float("nan")
     return out
 
 
