@@ -161,15 +161,17 @@ class NeuralSpanFeatures(NamedTuple):
     channel: float
     changed_choice: float           # 1 when the rescorer chose another original than the decoder (or added one)
     token_p: float
+    doc_logit: float                # logit of the document's P(spun)
 
 
 NEURAL_SPAN_FEATURES = NeuralSpanFeatures._fields
 
 
-def neural_span_features(change: RescoredChange, token_p: float) -> NeuralSpanFeatures:
-    """`NeuralSpanFeatures` of one rescored change (`token_p`: the highest P(substituted) of its words).
+def neural_span_features(change: RescoredChange, token_p: float, doc_probability: float) -> NeuralSpanFeatures:
+    """`NeuralSpanFeatures` of one rescored change (`token_p`: the highest P(substituted) of its words;
+    `doc_probability`: its document's P(spun)).
 
-    >>> neural_span_features(change, 0.9).neural_gain   # doctest: +SKIP
+    >>> neural_span_features(change, 0.9, 0.97).neural_gain   # doctest: +SKIP
     2.4
     """
     return NeuralSpanFeatures(
@@ -179,6 +181,7 @@ def neural_span_features(change: RescoredChange, token_p: float) -> NeuralSpanFe
         channel=change.channel_score,
         changed_choice=float(change.changed_choice),
         token_p=token_p,
+        doc_logit=logit(doc_probability),
     )
 
 
@@ -917,7 +920,8 @@ class Engine:
 
     def _span(self, change: Change, feats: SpanFeatures, flag_probs: Sequence[float]) -> Span:
         if isinstance(change, RescoredChange) and self.neural_span is not None:
-            confidence = self.neural_span.probability(neural_span_features(change, feats.token_p))
+            confidence = self.neural_span.probability(neural_span_features(change, feats.token_p,
+                                                                           sigmoid(feats.doc_logit)))
         else:
             confidence = self.calibration.span_confidence(change.posterior, feats)
         return Span(

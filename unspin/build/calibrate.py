@@ -199,7 +199,8 @@ def fit_neural(engine: Engine, rescorer: NeuralRescorer, rows, description: str,
                 d = rescorer.rescore(text, d, engine.decoder)
                 for c in d.changes:
                     if isinstance(c, RescoredChange):
-                        X.append(neural_span_features(c, max(token_probs[c.first:c.last], default=0.0)))
+                        X.append(neural_span_features(c, max(token_probs[c.first:c.last], default=0.0),
+                                                      view.spin_probability))
                         y.append(change_correct(c, truth))
         if progress is not None:
             progress(k + 1)
