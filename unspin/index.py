@@ -24,7 +24,9 @@ document; the file readers of `unspin index add` read every id as text). A damag
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import math
 import os
 import sqlite3
 import time
@@ -35,7 +37,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .fingerprint import KINDS, NUM_PERM, Fingerprinter
+from .fingerprint import KINDS, NUM_PERM, TERM_BAND, Fingerprinter
 from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, check_new_file_path, iter_input_docs,
                      replace_surrogates, spool_stdin, validate_input)
 from .lexicon import Channel
@@ -43,6 +45,9 @@ from .trace import Match, SubstitutionJudge, trace
 
 BATCH = 500
 SCHEMA_VERSION = 1
+TERM_KIND = [k[0] for k in KINDS].index("term")
+# A band bucket or a term's posting list with more documents than this is skipped by a query.
+MAX_BUCKET = 2000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -124,19 +129,40 @@ def check_path_argument(path, what: str = "Index") -> str:
     return text
 
 
-def decode_bands(blob, where: str = "a document") -> list[list[int]]:
-    """The (band_no, hash) keys stored in docs.bands; IndexDamaged when the blob is not such keys.
+def encode_keys(keys: Sequence[tuple[int, int]]) -> bytes:
+    """The compact form of a document's keys stored in docs.bands: int32 counts of keys per kind
+    (KINDS order), then the hashes (4 bytes a key; band numbers follow from the kind and order).
 
-    >>> decode_bands(np.array([(0, 12), (1001, 34)], dtype=np.int64).tobytes())
-    [[0, 12], [1001, 34]]
+    >>> decode_bands(encode_keys([(0, 12), (1, 7), (1000, 34), (TERM_BAND, 5)]))
+    [[0, 12], [1, 7], [1000, 34], [2000, 5]]
+    """
+    counts = [0] * len(KINDS)
+    for b, _ in keys:
+        counts[TERM_KIND if b == TERM_BAND else b // 1000] += 1
+    return np.array(counts + [h for _, h in keys], dtype=np.int32).tobytes()
+
+
+def decode_bands(blob, where: str = "a document") -> list[list[int]]:
+    """The (band_no, hash) keys stored in docs.bands (`encode_keys`); IndexDamaged when the blob
+    is not such keys.
+
     >>> decode_bands(b"abc")
     Traceback (most recent call last):
     ...
     unspin.index.IndexDamaged: the band keys of a document are unreadable
     """
-    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) % 16:
+    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) % 4 or len(blob) < 4 * len(KINDS):
         raise IndexDamaged(f"the band keys of {where} are unreadable")
-    return np.frombuffer(blob, dtype=np.int64).reshape(-1, 2).tolist()
+    arr = np.frombuffer(blob, dtype=np.int32)
+    counts, hashes = arr[:len(KINDS)].tolist(), arr[len(KINDS):].tolist()
+    if any(c < 0 for c in counts) or sum(counts) != len(hashes) or any(h < 0 for h in hashes):
+        raise IndexDamaged(f"the band keys of {where} are unreadable")
+    out, pos = [], 0
+    for kind_no, c in enumerate(counts):
+        for b in range(c):
+            out.append([TERM_BAND if kind_no == TERM_KIND else kind_no * 1000 + b, hashes[pos]])
+            pos += 1
+    return out
 
 
 def _doc_label(doc, n: int) -> str:
@@ -244,6 +270,7 @@ class Index:
                 raise index_error(self.path, err) from None
             raise
         self.last_skipped = 0
+        self._doc_count: int | None = None
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -394,10 +421,11 @@ class Index:
         return written
 
     def _write(self, batch: list[tuple]) -> int:
+        self._doc_count = None
         with self.transaction() as db, self._guard():
             for doc_id, text, meta, n_words, keys in batch:
                 self._delete(doc_id)
-                blob = np.array(keys, dtype=np.int64).tobytes()
+                blob = encode_keys(keys)
                 cur = db.execute("INSERT INTO docs (id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, ?)",
                                  (doc_id, text, meta, n_words, blob, time.time()))
                 rowid = cur.lastrowid
@@ -430,6 +458,7 @@ class Index:
         elif isinstance(ids, (bytes, bytearray, Mapping)) or not isinstance(ids, Iterable):
             raise TypeError(f"Index.remove: expected an id (str) or an iterable of ids, got {type(ids).__name__}")
         ids = [_check_id(i) for i in ids]
+        self._doc_count = None
         with self.transaction(), self._guard():
             return sum(self._delete(i) for i in ids)
 
@@ -490,25 +519,53 @@ class Index:
         return {"path": self.path, "documents": n_docs, "words": n_words, "band_rows": n_bands,
                 "size_bytes": size, "num_perm": NUM_PERM, "kinds": [k[0] for k in KINDS]}
 
-    def candidates(self, text: str, limit: int = 30, max_bucket: int = 2000) -> list[tuple[int, int]]:
-        """(rowid, band hits) of the documents sharing LSH buckets with `text`, most hits first.
+    def candidates(self, text: str, limit: int = 30, max_bucket: int = MAX_BUCKET) -> list[tuple[int, int]]:
+        """(rowid, evidence) of candidate sources of `text` from two paths, merged: the documents
+        sharing LSH buckets (most band hits first) and those sharing rare terms (numbers, names,
+        rare content words), scored BM25-style (the sum of the shared terms' idf, binary term
+        frequency). Up to `limit` of each, interleaved best first; `evidence` is the number of
+        shared buckets and terms. A bucket or posting list over `max_bucket` documents says
+        nothing and is skipped.
 
         >>> index.candidates(spun_copy_of_a1)                         # doctest: +SKIP
-        [(1, 73)]
+        [(1, 37)]
         """
         if not isinstance(text, str):
             raise TypeError(f"expected the query text as a str, got {type(text).__name__}")
         keys, _ = self.fingerprinter.band_keys(replace_surrogates(text))
-        hits: dict[int, int] = {}
+        return self._candidates_of_keys(keys, limit, max_bucket)
+
+    def _candidates_of_keys(self, keys, limit: int, max_bucket: int) -> list[tuple[int, int]]:
+        band_hits: dict[int, int] = {}
+        term_hits: dict[int, int] = {}
+        term_score: dict[int, float] = {}
         with self._guard():
+            n_docs = max(self._n_docs(), 1)
             for b, h in keys:
                 rows = self._conn.execute("SELECT doc FROM band WHERE band_no=? AND hash=? LIMIT ?",
                                           (b, h, max_bucket + 1)).fetchall()
                 if len(rows) > max_bucket:
                     continue  # a bucket this common says nothing
-                for (d,) in rows:
-                    hits[d] = hits.get(d, 0) + 1
-        return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+                if b == TERM_BAND:
+                    idf = math.log(1.0 + (n_docs - len(rows) + 0.5) / (len(rows) + 0.5))
+                    for (d,) in rows:
+                        term_hits[d] = term_hits.get(d, 0) + 1
+                        term_score[d] = term_score.get(d, 0.0) + idf
+                else:
+                    for (d,) in rows:
+                        band_hits[d] = band_hits.get(d, 0) + 1
+        by_bands = sorted(band_hits, key=lambda d: (-band_hits[d], d))[:limit]
+        by_terms = sorted(term_score, key=lambda d: (-term_score[d], d))[:limit]
+        merged: list[int] = []
+        for pair in itertools.zip_longest(by_bands, by_terms):
+            merged.extend(d for d in pair if d is not None and d not in merged)
+        return [(d, band_hits.get(d, 0) + term_hits.get(d, 0)) for d in merged]
+
+    def _n_docs(self) -> int:
+        """The number of documents (cached between writes: the idf of every query needs it)."""
+        if self._doc_count is None:
+            self._doc_count = self._conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        return self._doc_count
 
     def trace(self, text: str, top: int = 5, **options) -> list[Match]:
         """The most likely sources of `text`, best first (see `unspin.trace.trace`).
@@ -862,7 +919,7 @@ def _repair_in_place(db: sqlite3.Connection, scan: _Scan, channel: Channel | Non
                 (text,) = db.execute("SELECT text FROM docs WHERE rowid=?", (rowid,)).fetchone()
                 keys, n_words = fp.band_keys(text)
                 db.execute("UPDATE docs SET bands=?, n_words=? WHERE rowid=?",
-                           (np.array(keys, dtype=np.int64).tobytes(), n_words, rowid))
+                           (encode_keys(keys), n_words, rowid))
                 db.executemany("INSERT OR IGNORE INTO band (band_no, hash, doc) VALUES (?, ?, ?)",
                                [(b, h, rowid) for b, h in keys])
             done.append(f"fingerprinted {len(refingerprint):,} documents again from their text"
@@ -989,7 +1046,7 @@ def _salvage(path: str, channel: Channel | None) -> tuple[list[str], str | None,
                     except IndexDamaged:
                         fp = fp or _fingerprinter(channel)
                         keys, n_words = fp.band_keys(text)
-                        blob = np.array(keys, dtype=np.int64).tobytes()
+                        blob = encode_keys(keys)
                         n_refp += 1
                     dst.execute("INSERT INTO docs (rowid, id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, "
                                 "?, ?)", (rowid, doc_id, text, meta_json, n_words if isinstance(n_words, int) else 0,
