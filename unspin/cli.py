@@ -29,7 +29,7 @@ from .neural import NeuralUnavailable
 from .profile import ProfileWeights, SpinnerProfile
 from .lm import ModelMissing
 from .report import render_alignment_html, render_alignment_text, render_json
-from .trace import MIN_COVERAGE, trace
+from .trace import MIN_COVERAGE, compare, restore_from_source, trace
 
 # Per-document time budget of the command line: a 2 MB document of ordinary prose takes about two
 # minutes on the 4-gram path (bench/reliability.md), so only pathological input reaches it.
@@ -211,11 +211,37 @@ def cmd_trace(args: argparse.Namespace) -> int:
             out = json.dumps({"file": args.file, "input_format": doc.format,
                               "matches": [m.to_dict(alignment=True) for m in matches]}, ensure_ascii=False) + "\n"
         elif args.format == "html":
-            out = render_alignment_html(matches, title=f"unspin trace: {args.file}")
+            sources = {m.doc_id: (idx.get(m.doc_id) or {}).get("text", "") for m in matches}
+            out = render_alignment_html(matches, title=f"unspin trace: {args.file}", query_text=doc.text,
+                                        source_texts=sources,
+                                        restorations={m.doc_id: restore_from_source(doc.text, m, sources[m.doc_id])
+                                                      for m in matches})
         else:
             out = "".join(render_alignment_text(m, changes_only=True) + "\n" for m in matches) \
                 or "no plausible source found\n"
         _write(args, out)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """`unspin compare A B`: the alignment of copy A with source B, no index."""
+    check_output_path(args.output, inputs=[args.copy, args.source])
+    if args.copy == "-" and args.source == "-":
+        raise InputError("stdin (-) can be read only once; give - once")
+    copy = load_document(args.copy, args.max_bytes, html=args.html)
+    source = load_document(args.source, args.max_bytes, html=args.html)
+    match = compare(copy.text, source.text, Channel.load(args.channel) if args.channel else None,
+                    source_id=args.source)
+    if args.format == "json":
+        out = json.dumps({"copy": args.copy, "source": args.source, **match.to_dict(alignment=True)},
+                         ensure_ascii=False) + "\n"
+    elif args.format == "html":
+        out = render_alignment_html([match], title=f"unspin compare: {args.copy} / {args.source}",
+                                    query_text=copy.text, source_texts={args.source: source.text},
+                                    restorations={args.source: restore_from_source(copy.text, match, source.text)})
+    else:
+        out = render_alignment_text(match, changes_only=True)
+    _write(args, out)
     return 0
 
 
@@ -369,6 +395,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_options(p)
     _add_progress_option(p)
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("compare", help="align a suspected copy with a given source (no index)",
+                       description="Align a suspected copy A with a source B: the parts of A that B explains "
+                                   "(verbatim, spun or rewritten) and every substitution, no index needed.")
+    p.add_argument("copy", help="the suspected copy: a .txt, .md or .html file, or - for stdin")
+    p.add_argument("source", help="the source: a .txt, .md or .html file, or - for stdin")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text", help="report format (default text)")
+    p.add_argument("--channel", help="a channel file (.npz) other than the shipped one")
+    _add_input_options(p)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("index", help="add, remove and count reference documents in a trace index",
                        description="Build and maintain a trace index (one SQLite file).")

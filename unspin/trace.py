@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from numbers import Real
 from typing import Callable, Iterable, Protocol, Sequence
 
-from .fingerprint import words_at, words_of
+from .fingerprint import Fingerprinter, words_at, words_of
 from .inputs import replace_surrogates
 from .lexicon import Channel
 from .report import render_alignment_html, render_alignment_text
@@ -565,3 +565,42 @@ def source_replacements(match: Match, source_text: str) -> list[tuple[int, int, 
         if any(seg.start <= q1 and q2 <= seg.end for seg in match.segments):
             out.append((q1, q2, source_text[s1:s2]))
     return out
+
+
+def compare(query: str, source: str, channel: Channel | None = None, source_id: str = "source") -> Match:
+    """The alignment of two given texts, no index: `query` (a suspected copy) against `source`,
+    with its segments, coverage and score (whether or not `accepts` would report it).
+
+    >>> m = compare("The minister stated the scheme would cost more.",
+    ...             "The minister said the plan would cost more.")           # doctest: +SKIP
+    >>> m.coverage, [s.kind for s in m.segments]                        # doctest: +SKIP
+    (1.0, ['spun'])
+    """
+    for name, value in (("query", query), ("source", source)):
+        if not isinstance(value, str):
+            raise TypeError(f"compare() expects the {name} text as a str, got {type(value).__name__}")
+    channel = channel if channel is not None else Channel.load_default()
+    judge = SubstitutionJudge(channel, Fingerprinter(channel).canonical)
+    return verify(judge, words_at(replace_surrogates(query)), words_at(replace_surrogates(source)), source_id)
+
+
+def restore_from_source(text: str, match: Match, source_text: str) -> tuple[str, list[tuple[int, int, str, str]]]:
+    """`text` (the query `match` was traced from) with the parts the source explains as
+    substitutions put back in the source's wording (`source_replacements`), and the changes as
+    (start, end in the restored text, the copy's wording, the source's wording).
+
+    >>> restore_from_source(copy, m, source)                           # doctest: +SKIP
+    ('The minister said the plan would cost more today.', [(13, 17, 'stated', 'said')])
+    """
+    out, changes, pos, shift = [], [], 0, 0
+    for start, end, wording in source_replacements(match, source_text):
+        if start < pos:
+            continue
+        out.append(text[pos:start])
+        new_start = start + shift
+        changes.append((new_start, new_start + len(wording), text[start:end], wording))
+        out.append(wording)
+        shift += len(wording) - (end - start)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out), changes
