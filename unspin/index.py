@@ -523,9 +523,9 @@ class Index:
         """(rowid, evidence) of candidate sources of `text` from two paths, merged: the documents
         sharing LSH buckets (most band hits first) and those sharing rare terms (numbers, names,
         rare content words), scored BM25-style (the sum of the shared terms' idf, binary term
-        frequency). Up to `limit` of each, interleaved best first; `evidence` is the number of
-        shared buckets and terms. A bucket or posting list over `max_bucket` documents says
-        nothing and is skipped.
+        frequency). The two lists interleaved best first; `evidence` is the number of
+        shared buckets and terms; `limit` in all. A bucket or posting list over `max_bucket`
+        documents says nothing and is skipped.
 
         >>> index.candidates(spun_copy_of_a1)                         # doctest: +SKIP
         [(1, 37)]
@@ -559,7 +559,7 @@ class Index:
         merged: list[int] = []
         for pair in itertools.zip_longest(by_bands, by_terms):
             merged.extend(d for d in pair if d is not None and d not in merged)
-        return [(d, band_hits.get(d, 0) + term_hits.get(d, 0)) for d in merged]
+        return [(d, band_hits.get(d, 0) + term_hits.get(d, 0)) for d in merged[:limit]]
 
     def _n_docs(self) -> int:
         """The number of documents (cached between writes: the idf of every query needs it)."""

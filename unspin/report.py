@@ -266,7 +266,7 @@ def render_alignment_html(matches: MatchView | Sequence[MatchView], title: str =
     source_texts = source_texts or {}
     restorations = restorations or {}
     e = html.escape
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
              f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{e(title)}</title><style>"
              "body{font:15px/1.55 system-ui,sans-serif;margin:0 auto;padding:1em;max-width:1200px;color:#1b1b1b}"
              "h1{font-size:1.3em;overflow-wrap:anywhere}h2{margin-top:1.6em;font-size:1.1em;overflow-wrap:anywhere}"

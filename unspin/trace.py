@@ -31,7 +31,7 @@ from .text import FUNCTION_WORDS
 MIN_COVERAGE = 0.4
 # Candidates from the LSH buckets (most bucket hits first) that get a cheap word-overlap
 # check, and how many of those (best overlap first) get a full alignment.
-PREFILTER = 40
+PREFILTER = 24
 VERIFY = 5
 
 # Short queries. Under SHORT_QUERY words a query shares its function words ("of the", "in
@@ -52,9 +52,9 @@ SHORT_MIN_CONTENT = 5
 # other text around them, or one source of a stitched page) is reported when that part holds at
 # least PART_MIN_WORDS words, PART_MIN_COVERAGE of them aligned, and at least PART_MIN_CONTENT
 # content words aligned (PART_MIN_CONTENT_COVERAGE of the part's content words).
-PART_MIN_WORDS = 20
+PART_MIN_WORDS = 30
 PART_MIN_COVERAGE = 0.6
-PART_MIN_CONTENT = 8
+PART_MIN_CONTENT = 10
 PART_MIN_CONTENT_COVERAGE = 0.6
 
 
@@ -261,11 +261,11 @@ def _align(judge: SubstitutionJudge, query_words: list[tuple], source_words: lis
 
 
 # Segments: the parts of a query a source explains. A segment is a run of query words aligned to
-# the source (identical or channel substitutions) with unexplained substitutions and at most
-# SEGMENT_GAP unaligned query words in between; it counts when it holds at least
+# the source (identical or channel substitutions) with at most SEGMENT_GAP unaligned query words
+# (unexplained substitutions or words only in the query) in a row; it counts when it holds at least
 # SEGMENT_MIN_ALIGNED aligned words and at least SEGMENT_MIN_DENSITY of its words are aligned
 # (unrelated text aligns by chance on "of the", in short, sparse runs).
-SEGMENT_GAP = 3
+SEGMENT_GAP = 4
 SEGMENT_MIN_ALIGNED = 4
 SEGMENT_MIN_DENSITY = 0.5
 # A segment is "verbatim" when at most this share of its words differ from the source, "spun"
@@ -300,6 +300,8 @@ def word_segments(labels: Sequence[str], allowed: Sequence[bool] | None = None) 
 
     >>> word_segments(["same"] * 5 + ["ins"] * 6 + ["same", "ins", "same"])
     [(0, 5)]
+    >>> word_segments(["same"] * 5 + ["sub"] * 5 + ["same"] * 4)
+    [(0, 5), (10, 14)]
     >>> word_segments(["same", "sub", "sub_channel", "ins", "same", "same"])
     [(0, 6)]
     """
@@ -315,7 +317,7 @@ def word_segments(labels: Sequence[str], allowed: Sequence[bool] | None = None) 
         while j < n and (allowed is None or allowed[j]):
             if labels[j] in ("same", "sub_channel"):
                 last, gap = j, 0
-            elif labels[j] == "ins":
+            else:
                 gap += 1
                 if gap > SEGMENT_GAP:
                     break
@@ -478,17 +480,21 @@ def check_trace_args(text, top: int, min_coverage: float, verify_n: int = VERIFY
 
 
 def _verified(index: TraceableIndex, query_words, positions: list[int], verify_n: int,
-              min_coverage: float, exclude: set[str]) -> list[Match]:
+              min_coverage: float, exclude: set[str], doc_words_cache: dict[str, list]) -> list[Match]:
     """The accepted matches of the query words at `positions`, best first: candidates from the
-    index, pre-ranked by shared word types, the best `verify_n` aligned."""
+    index, pre-ranked by shared word types, the best `verify_n` aligned. `doc_words_cache` keeps
+    the candidates' words between the rounds of one query."""
     part = [query_words[p] for p in positions]
     qset = {w[1] for w in part}
     pre = []
     for doc_id, doc_text, hits in index.candidate_documents(" ".join(w[0] for w in part), limit=PREFILTER):
         if doc_id in exclude:
             continue
-        doc_words = words_at(doc_text)
-        shared = len(qset & {w[1] for w in doc_words}) / len(qset)
+        if doc_id not in doc_words_cache:
+            words = words_at(doc_text)
+            doc_words_cache[doc_id] = (words, {w[1] for w in words})
+        doc_words, doc_set = doc_words_cache[doc_id]
+        shared = len(qset & doc_set) / len(qset)
         pre.append((shared, hits, doc_id, doc_words))
     pre.sort(key=lambda p: (-p[0], -p[1], p[2]))
     out = []
@@ -526,10 +532,11 @@ def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = 
     if not query_words:
         return []
     remaining = list(range(len(query_words)))
+    cache: dict[str, tuple] = {}
     cover: list[Match] = []
     others: dict[str, Match] = {}
     while remaining and len(cover) < top:
-        found = _verified(index, query_words, remaining, verify_n, min_coverage, {m.doc_id for m in cover})
+        found = _verified(index, query_words, remaining, verify_n, min_coverage, {m.doc_id for m in cover}, cache)
         if not found:
             break
         best = found[0]
