@@ -209,7 +209,7 @@ def render_alignment_text(match: MatchView, width: int = 100, changes_only: bool
     '~ scheme            | idea'
     """
     col = max((width - 5) // 2, 10)
-    marks = {"same": " ", "sub": "!", "sub_channel": "~", "ins": "+", "del": "-"}
+    marks = {"same": " ", "sub": "!", "sub_channel": "~", "moved": ">", "ins": "+", "del": "-"}
     lines = [f"source {match.doc_id}  score {match.score:.3f}  coverage {match.coverage:.3f}"]
     segments = getattr(match, "segments", None) or []
     if segments:
@@ -224,7 +224,7 @@ def render_alignment_text(match: MatchView, width: int = 100, changes_only: bool
             a = qs[i] if i < len(qs) else ""
             b = ss[i] if i < len(ss) else ""
             lines.append(f"{marks[op] if i == 0 else ' '} {a:<{col}} | {b}")
-    lines.append("  (~ channel substitution, ! other substitution, + only in query, - only in source)")
+    lines.append("  (~ channel substitution, ! other substitution, > moved, + only in query, - only in source)")
     return "\n".join(lines) + "\n"
 
 
@@ -277,6 +277,7 @@ def render_alignment_html(matches: MatchView | Sequence[MatchView], title: str =
              "overflow-wrap:anywhere;min-width:0}.pane h3{margin:0 0 .4em;font-size:.95em;color:#555;"
              "white-space:normal}"
              ".sub_channel{background:#ffe08a}.sub{background:#f8b4b4}.ins{background:#c9e7ff}"
+             ".moved{background:#e3d3f5}"
              ".del{background:#ddd;text-decoration:line-through}.outside{color:#8a8a8a}"
              ".unused{color:#8a8a8a}.restored{background:#c8f0c8}"
              "[data-pair]{cursor:pointer;border-radius:3px}[data-pair].on,[data-pair]:focus{outline:2px solid #1a5fb4;"
@@ -287,7 +288,8 @@ def render_alignment_html(matches: MatchView | Sequence[MatchView], title: str =
              ".seg-rewritten{border-bottom:3px solid #8e44ad}</style></head><body>",
              f"<h1>{e(title)}</h1>",
              "<p class='legend'><span class='sub_channel'>channel substitution</span>"
-             "<span class='sub'>other substitution</span><span class='ins'>only in the copy</span>"
+             "<span class='sub'>other substitution</span><span class='moved'>moved</span>"
+             "<span class='ins'>only in the copy</span>"
              "<span class='del'>only in the source</span><span class='outside'>not from this source</span>"
              "<span class='restored'>restored from the source</span></p>"]
     if not matches:

@@ -129,6 +129,8 @@ class TraceableIndex(Protocol):
 
     def candidate_documents(self, text: str, limit: int = 30) -> Iterable[tuple[str, str, int]]: ...
 
+    def get(self, doc_id: str) -> dict | None: ...
+
 
 class SubstitutionJudge:
     """Whether the channel explains a query span as a spun form of a source span (cached).
@@ -220,13 +222,17 @@ def align(judge: SubstitutionJudge, query_words: list[tuple], source_words: list
     return al.rows, len(al.aligned_q), al.aligned_s
 
 
+# Alignment ops that count a query word as explained by the source.
+ALIGNED = ("same", "sub_channel", "moved")
+
+
 @dataclass
 class _Alignment:
     rows: list[tuple[str, str, str]]
     steps: list[tuple[str, int, int, int, int]]  # per row: op and word ranges [q1, q2) and [s1, s2)
     aligned_q: list[int]                         # positions of the aligned query words
     aligned_s: int                               # number of aligned source words
-    labels: list[str]                            # per query word: same | sub_channel | sub | ins
+    labels: list[str]                            # per query word: same | sub_channel | moved | sub | ins
 
 
 def _align(judge: SubstitutionJudge, query_words: list[tuple], source_words: list[tuple]) -> _Alignment:
@@ -239,11 +245,13 @@ def _align(judge: SubstitutionJudge, query_words: list[tuple], source_words: lis
         return " ".join(w[0] for w in words[i:j])
 
     def add(op, i1, i2, j1, j2):
+        if op == "ins":
+            j1 = j2 = 0
         al.rows.append((op, text(query_words, i1, i2), text(source_words, j1, j2)))
-        al.steps.append((op, i1, i2, j1, j2))
+        al.steps.append((op, i1, i2, j1, j2) if op != "ins" else (op, i1, i2, -1, -1))
         if op != "del":
             al.labels[i1:i2] = [op] * (i2 - i1)
-        if op in ("same", "sub_channel"):
+        if op in ALIGNED:
             al.aligned_q.extend(range(i1, i2))
             al.aligned_s += j2 - j1
 
@@ -253,11 +261,39 @@ def _align(judge: SubstitutionJudge, query_words: list[tuple], source_words: lis
         elif op == "insert":
             add("del", i1, i1, j1, j2)
         elif op == "delete":
-            add("ins", i1, i2, j1, j1)
+            _add_moved(add, qn, sn, i1, i2)
         else:  # replace: a small alignment of phrases (up to 3 words a side) the channel relates
             for kind, a1, a2, b1, b2 in _align_block(judge, tuple(qn[i1:i2]), tuple(sn[j1:j2])):
-                add(kind, i1 + a1, i1 + a2, j1 + b1, j1 + b2)
+                if kind == "ins":
+                    _add_moved(add, qn, sn, i1 + a1, i1 + a2)
+                else:
+                    add(kind, i1 + a1, i1 + a2, j1 + b1, j1 + b2)
     return al
+
+
+# A run of query words with no counterpart in place may be a clause the copy moved (AI rewriters
+# reorder clauses): its blocks of at least MOVED_MIN_WORDS words found elsewhere in the source
+# are aligned there, as "moved".
+MOVED_MIN_WORDS = 3
+
+
+def _add_moved(add: Callable, qn: list[str], sn: list[str], i1: int, i2: int) -> None:
+    """Rows for the query words [i1, i2) that have no counterpart in place: "moved" for their
+    blocks found elsewhere in the source, "ins" for the rest."""
+    if i2 - i1 < MOVED_MIN_WORDS:
+        add("ins", i1, i2, 0, 0)
+        return
+    pos = i1
+    sm = difflib.SequenceMatcher(None, qn[i1:i2], sn, autojunk=False)
+    for a, b, size in sm.get_matching_blocks():
+        if size < MOVED_MIN_WORDS:
+            continue
+        if i1 + a > pos:
+            add("ins", pos, i1 + a, 0, 0)
+        add("moved", i1 + a, i1 + a + size, b, b + size)
+        pos = i1 + a + size
+    if pos < i2:
+        add("ins", pos, i2, 0, 0)
 
 
 # Segments: the parts of a query a source explains. A segment is a run of query words aligned to
@@ -293,37 +329,45 @@ class Segment:
         return {"start": self.start, "end": self.end, "kind": self.kind}
 
 
-def word_segments(labels: Sequence[str], allowed: Sequence[bool] | None = None) -> list[tuple[int, int]]:
+def word_segments(labels: Sequence[str]) -> list[tuple[int, int]]:
     """Word ranges [i, j) of the segments of an alignment (see SEGMENT_GAP and friends), given
-    each query word's label (same | sub_channel | sub | ins). `allowed[i]` False ends a segment
-    before word i (a part of the query another source already explains).
+    each query word's label (same | sub_channel | moved | sub | ins).
 
     >>> word_segments(["same"] * 5 + ["ins"] * 6 + ["same", "ins", "same"])
     [(0, 5)]
     >>> word_segments(["same"] * 5 + ["sub"] * 5 + ["same"] * 4)
     [(0, 5), (10, 14)]
+    >>> word_segments(["same"] * 6 + ["ins", "ins", "same", "ins", "sub"])
+    [(0, 6)]
     >>> word_segments(["same", "sub", "sub_channel", "ins", "same", "same"])
     [(0, 6)]
     """
     n = len(labels)
+    aligned = [x in ALIGNED for x in labels]
+    # the length of the run of aligned words starting at each word
+    run = [0] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        run[k] = run[k + 1] + 1 if aligned[k] else 0
     out = []
     i = 0
     while i < n:
-        if labels[i] not in ("same", "sub_channel") or (allowed is not None and not allowed[i]):
+        if not aligned[i]:
             i += 1
             continue
         j = last = i  # grow from an aligned word while gaps stay short
         gap = 0
-        while j < n and (allowed is None or allowed[j]):
-            if labels[j] in ("same", "sub_channel"):
-                last, gap = j, 0
-            else:
-                gap += 1
-                if gap > SEGMENT_GAP:
-                    break
+        while j < n:
+            # after a gap, one aligned word alone ("the") does not carry the segment on
+            if aligned[j] and (gap < 2 or run[j] >= 2):
+                last, gap = j + run[j] - 1, 0
+                j += run[j]
+                continue
+            gap += 1
+            if gap > SEGMENT_GAP:
+                break
             j += 1
-        seg = labels[i:last + 1]
-        n_aligned = sum(1 for x in seg if x in ("same", "sub_channel"))
+        seg = aligned[i:last + 1]
+        n_aligned = sum(seg)
         if n_aligned >= SEGMENT_MIN_ALIGNED and n_aligned >= SEGMENT_MIN_DENSITY * len(seg):
             out.append((i, last + 1))
         i = last + 1
@@ -338,7 +382,7 @@ def segment_kind(labels: Sequence[str]) -> str:
     >>> segment_kind(["same", "sub", "ins", "sub", "sub_channel"])
     'rewritten'
     """
-    changed = sum(1 for x in labels if x != "same")
+    changed = sum(1 for x in labels if x != "same")  # "moved" (reordered) counts as rewritten
     if changed <= VERBATIM_MAX_CHANGED * len(labels):
         return "verbatim"
     explained = sum(1 for x in labels if x == "sub_channel")
@@ -383,7 +427,7 @@ def verify(judge: SubstitutionJudge, query_words, source_words, doc_id: str,
         in_seg[i:j] = [True] * (j - i)
     aligned = [k for k in al.aligned_q if in_seg[k]]
     # source words aligned inside the segments (for the source-side share of the score)
-    aligned_s = sum(s2 - s1 for op, q1, q2, s1, s2 in al.steps if op in ("same", "sub_channel") and q1 < q2
+    aligned_s = sum(s2 - s1 for op, q1, q2, s1, s2 in al.steps if op in ALIGNED and q1 < q2
                     and in_seg[q1])
     coverage = len(aligned) / max(n_query, 1)
     source_cov = aligned_s / max(len(source_words), 1)
@@ -398,7 +442,7 @@ def verify(judge: SubstitutionJudge, query_words, source_words, doc_id: str,
         segments.append(Segment(part[i][2] if has_offsets else positions[i],
                                 part[j - 1][3] if has_offsets else positions[j - 1] + 1,
                                 segment_kind(seg_labels), j - i,
-                                sum(1 for x in seg_labels if x in ("same", "sub_channel"))))
+                                sum(1 for x in seg_labels if x in ALIGNED)))
     spans = []
     for op, q1, q2, s1, s2 in al.steps:
         qs = (part[q1][2], part[q2 - 1][3]) if has_offsets and q2 > q1 else (-1, -1)
@@ -611,3 +655,43 @@ def restore_from_source(text: str, match: Match, source_text: str) -> tuple[str,
         pos = end
     out.append(text[pos:])
     return "".join(out), changes
+
+
+@dataclass
+class SourceRestoration:
+    """What one source explains of a text: the character ranges it covers (`segments`) and, in
+    them, each substituted part with the source's wording (`replacements`: start, end, wording).
+    `Engine.check(text, sources=...)` puts these in place of the decoder's guesses there.
+
+    >>> r = SourceRestoration("a1", [(0, 48)], [(13, 19, "said")])
+    >>> r.replacements[0]
+    (13, 19, 'said')
+    """
+
+    doc_id: str
+    segments: list[tuple[int, int]]
+    replacements: list[tuple[int, int, str]]
+
+
+def source_restorations(index: TraceableIndex, text: str, top: int = 5,
+                        min_coverage: float = MIN_COVERAGE) -> list[SourceRestoration]:
+    """Trace `text` in `index` and, for each source of the page-level answer (`trace`: segments
+    never overlap), what it restores of `text`. Needs `index.get(doc_id)` (the source's text).
+
+    >>> [r.replacements for r in source_restorations(Index("refs.sqlite"), copy)]   # doctest: +SKIP
+    [[(13, 19, 'said')]]
+    """
+    out: list[SourceRestoration] = []
+    taken: list[tuple[int, int]] = []
+    for m in trace(index, text, top=top, min_coverage=min_coverage):
+        segs = [(g.start, g.end) for g in m.segments
+                if not any(g.start < b and a < g.end for a, b in taken)]  # the cover's parts only
+        if not segs:
+            continue
+        doc = index.get(m.doc_id) or {}
+        source_text = doc.get("text", "")
+        reps = [(a, b, w) for a, b, w in source_replacements(m, source_text)
+                if any(s <= a and b <= e for s, e in segs)]
+        taken += segs
+        out.append(SourceRestoration(m.doc_id, segs, reps))
+    return out
