@@ -1,12 +1,15 @@
 """A persistent, incremental index of reference documents for `trace` (one SQLite file).
 
-Each document is stored with its text, its metadata (JSON) and the MinHash band keys of
-`unspin.fingerprint` (over what spinners keep, and over synonym classes of the channel).
+Each document is stored with its text, its metadata (JSON) and its keys from
+`unspin.fingerprint`: MinHash band keys (over what spinners keep, and over synonym classes of
+the channel) and one key per rare term (numbers, names, rare content words).
 
-Candidates come from LSH banding stored in the table band(band_no, hash, doc) with an
-index, so a query is a few dozen indexed lookups. Documents are written in batches of
-500 per transaction: a kill mid-add loses at most the current batch, and an id is a
-PRIMARY KEY whose bands are replaced in the same transaction, so nothing is duplicated.
+Candidates come from two paths over one table band(band_no, hash, doc) (a WITHOUT ROWID
+B-tree, 31-bit hashes: about 16 bytes a row): LSH buckets (band_no < TERM_BAND) and rare-term
+posting lists (band_no = TERM_BAND) scored BM25-style; a query is a few dozen indexed lookups.
+Documents are written in batches of 500 per transaction: a kill mid-add loses at most the
+current batch with its keys (bands and postings alike), and an id is a PRIMARY KEY whose keys
+are replaced in the same transaction, so nothing is duplicated.
 
     unspin index add --index refs.sqlite docs.jsonl rows.csv.gz folder/ -
     unspin index stats --index refs.sqlite
