@@ -60,6 +60,11 @@ def index_path(tmp_path_factory):
     return path
 
 
+def _rowid(path, doc_id):
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT rowid FROM docs WHERE id=?", (doc_id,)).fetchone()[0]
+
+
 def _segments_ok(text, matches):
     """Segments lie within the query, are ordered and do not overlap (within and across the cover)."""
     seen = []
@@ -97,8 +102,8 @@ def test_short_partial_copy_with_unrelated_text_is_found_by_its_part(index_path)
         # the rare terms alone (no LSH band) bring the source in as a candidate
         keys, _ = idx.fingerprinter.band_keys(query)
         term_keys = [k for k in keys if k[0] == TERM_BAND]
-        rowid = idx._conn.execute("SELECT rowid FROM docs WHERE id='harbour'").fetchone()[0]
-        assert rowid in [d for d, _ in idx._candidates_of_keys(term_keys, 10, 2000)]
+        rowid = _rowid(index_path, "harbour")
+        assert rowid in [d for d, _ in idx.candidates_of_keys(term_keys, 10)]
         assert trace(idx, UNRELATED) == []
 
 
@@ -154,7 +159,8 @@ def test_term_postings_follow_replace_and_remove(tmp_path):
     path = tmp_path / "t.sqlite"
 
     def term_rows(idx):
-        return idx._conn.execute("SELECT COUNT(*) FROM band WHERE band_no=?", (TERM_BAND,)).fetchone()[0]
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT COUNT(*) FROM band WHERE band_no=?", (TERM_BAND,)).fetchone()[0]
 
     with Index(path) as idx:
         idx.add([{"id": "x", "text": DOCS["chess"]}, {"id": "y", "text": DOCS["bees"]}])
@@ -163,8 +169,7 @@ def test_term_postings_follow_replace_and_remove(tmp_path):
         idx.add([{"id": "x", "text": DOCS["rail"]}])  # replace: the chess terms go, the rail terms come
         assert term_rows(idx) == len(rare_terms(words_of(DOCS["rail"]))) + len(rare_terms(words_of(DOCS["bees"])))
         probe = "Amara Lindqvist Pennbury Tallinn queen sacrifice championship 1970s"
-        assert all(d != idx._conn.execute("SELECT rowid FROM docs WHERE id='x'").fetchone()[0]
-                   for d, _ in idx.candidates(probe))
+        assert _rowid(path, "x") not in [d for d, _ in idx.candidates(probe)]
         assert [m.doc_id for m in idx.trace(DOCS["rail"])][:1] == ["x"]
         idx.remove("y")
         assert term_rows(idx) == len(rare_terms(words_of(DOCS["rail"])))

@@ -49,6 +49,8 @@ from .trace import Match, SubstitutionJudge, trace
 BATCH = 500
 SCHEMA_VERSION = 1
 TERM_KIND = [k[0] for k in KINDS].index("term")
+# SQLite's page cache per connection (KiB): a large index is built and queried through it.
+CACHE_KIB = 65536
 # A band bucket or a term's posting list with more documents than this is skipped by a query.
 MAX_BUCKET = 2000
 
@@ -240,6 +242,7 @@ class Index:
                                  f"{', '.join(sorted(tables))}); give another path")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             if not tables:  # a new (or empty) file: the whole schema in one transaction, so that
                 # a kill leaves either no tables (opened again as a new index) or all of them
                 with write_transaction(self._db) as db:
@@ -425,15 +428,28 @@ class Index:
 
     def _write(self, batch: list[tuple]) -> int:
         self._doc_count = None
+        # The key rows of a batch go in together, sorted: neighbouring B-tree pages instead of one
+        # random page per row (what makes a large index slow to build).
+        pending: list[tuple[int, int, int]] = []
+        pending_ids: set[str] = set()
+
+        def flush(db: sqlite3.Connection) -> None:
+            pending.sort()
+            db.executemany("INSERT INTO band (band_no, hash, doc) VALUES (?, ?, ?)", pending)
+            pending.clear()
+            pending_ids.clear()
+
         with self.transaction() as db, self._guard():
             for doc_id, text, meta, n_words, keys in batch:
+                if doc_id in pending_ids:  # an id twice in one batch: its first keys must be in place to go
+                    flush(db)
                 self._delete(doc_id)
-                blob = encode_keys(keys)
                 cur = db.execute("INSERT INTO docs (id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, ?)",
-                                 (doc_id, text, meta, n_words, blob, time.time()))
+                                 (doc_id, text, meta, n_words, encode_keys(keys), time.time()))
                 rowid = cur.lastrowid
-                db.executemany("INSERT INTO band (band_no, hash, doc) VALUES (?, ?, ?)",
-                               [(b, h, rowid) for b, h in keys])
+                pending.extend((b, h, rowid) for b, h in keys)
+                pending_ids.add(doc_id)
+            flush(db)
         return len(batch)
 
     def _delete(self, doc_id: str) -> bool:
@@ -536,9 +552,15 @@ class Index:
         if not isinstance(text, str):
             raise TypeError(f"expected the query text as a str, got {type(text).__name__}")
         keys, _ = self.fingerprinter.band_keys(replace_surrogates(text))
-        return self._candidates_of_keys(keys, limit, max_bucket)
+        return self.candidates_of_keys(keys, limit, max_bucket)
 
-    def _candidates_of_keys(self, keys, limit: int, max_bucket: int) -> list[tuple[int, int]]:
+    def candidates_of_keys(self, keys: Sequence[tuple[int, int]], limit: int = 30,
+                           max_bucket: int = MAX_BUCKET) -> list[tuple[int, int]]:
+        """`candidates` for keys already made (`Fingerprinter.band_keys`): e.g. the rare-term keys alone.
+
+        >>> index.candidates_of_keys([k for k in keys if k[0] == TERM_BAND])   # doctest: +SKIP
+        [(1, 5)]
+        """
         band_hits: dict[int, int] = {}
         term_hits: dict[int, int] = {}
         term_score: dict[int, float] = {}

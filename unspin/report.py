@@ -324,7 +324,7 @@ def render_alignment_html(matches: MatchView | Sequence[MatchView], title: str =
                      f"<div class='pane'><h3>source {e(str(m.doc_id))}</h3>{_marked_html(source, s_marks, [])}</div>"
                      "</div>")
         restored = restorations.get(m.doc_id)
-        if restored is not None:
+        if restored is not None and restored[1]:  # a verbatim copy restores nothing
             text, changes = restored
             marks = [(a, b, "restored", None, f"copy: {old}") for a, b, old, _new in changes]
             parts.append(f"<div class='pane' style='margin-top:1em'><h3>restored from {e(str(m.doc_id))} "

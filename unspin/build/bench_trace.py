@@ -368,7 +368,33 @@ def render_md(r: dict) -> str:
                   f"docs per CPU second (MinHashLSH {r['peer_build_docs_per_s']:,} docs/s), "
                   f"index size {r['index_size_mb']} MB ({r.get('index_bytes_per_doc', '?')} bytes per document, "
                   f"{r.get('key_rows', 0):,} key rows).", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _scale_plan(r))
+
+
+def _scale_plan(r: dict) -> list[str]:
+    """The 1M-document section: this run's figures scaled up, every scaled figure labelled so."""
+    per_doc = r.get("index_bytes_per_doc") or 0
+    cpu_rate = r.get("build_docs_per_cpu_s") or r["build_docs_per_s"]
+    return [
+        "## Toward 1M documents",
+        "",
+        f"Measured here at {r['n_docs']:,} documents: {per_doc:,} bytes per document on disk, "
+        f"{cpu_rate:,} documents per CPU second to build, query p50 {r.get('latency_cpu_ms_p50', '?')} ms CPU.",
+        "",
+        f"* Size (extrapolated, linear: text, key blob and about {r.get('key_rows', 0) // max(r['n_docs'], 1)} "
+        f"16-byte key rows per document): {per_doc * 1_000_000 / 1e9:.1f} GB for 1M documents of this length.",
+        f"* Build (extrapolated): {1_000_000 / max(cpu_rate, 1) / 3600:.1f} CPU hours at this rate. Fingerprinting "
+        "is most of it and is independent per document, so `index add` can fingerprint in worker processes and "
+        "write from one (SQLite has one writer); the key rows of a batch go in sorted and SQLite keeps a 64 MiB "
+        "page cache, so inserts stay near-sequential as the table grows past memory.",
+        "* Query: a query reads about 30 band buckets and 20 posting lists (indexed lookups, logarithmic in the "
+        "table) and aligns 5 candidates; the posting lists of rare terms grow linearly with the collection, and a "
+        "list over 2,000 documents is skipped (`MAX_BUCKET`), so the latency should stay near the figure above "
+        "(extrapolated; not measured at 1M).",
+        "* Not done yet: a 1M-document build on this shared 2-core machine (the figures above are from the run "
+        "reported in this file).",
+        "",
+    ]
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
