@@ -170,7 +170,8 @@ def ai_rewrite(text: str, rng: random.Random) -> str:
                 sent = re.sub(rf"\b{full.capitalize()}\b", short.capitalize(), sent)
         sent = re.sub(r", ", lambda m: rng.choice([", ", "; ", " - "]) if rng.random() < 0.3 else ", ", sent)
         sent = _NUMBER.sub(lambda m: rng.choice([m.group(1) + m.group(2), f"{m.group(1)}, {m.group(2)}"]), sent)
-        sent = _PLAIN_THOUSANDS.sub(lambda m: f"{m.group(1)},{m.group(2)}" if rng.random() < 0.5 else m.group(), sent)
+        sent = _PLAIN_THOUSANDS.sub(lambda m: f"{m.group(1)},{m.group(2)}" if rng.random() < 0.5
+                                    and not 1000 <= int(m.group()) <= 2100 else m.group(), sent)  # not years
         out.append(sent)
     return add_rewriter_marks(" ".join(out), rng, rate=0.5)
 
