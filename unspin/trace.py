@@ -407,6 +407,8 @@ def verify(judge: SubstitutionJudge, query_words, source_words, doc_id: str,
     once other sources explained their parts); a segment never spans a gap between them.
     `coverage` is the share of all `n_query` (default: len(query_words)) query words aligned
     inside segments; `content_coverage` is the share of the aligned part's content words.
+    Segments are character ranges when the words carry offsets (`words_at`), word positions
+    for `words_of` pairs.
 
     >>> verify(judge, words_at("The minister stated the scheme would cost more."),
     ...        words_at("The minister said the plan would cost more."), "a1")   # doctest: +SKIP
@@ -600,8 +602,8 @@ def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = 
 
 def source_replacements(match: Match, source_text: str) -> list[tuple[int, int, str]]:
     """(start, end, source wording) for each part of the query that `match` explains as a
-    substitution of the source (channel-explained or not), inside its segments: what restoring
-    the query from its source changes. Character ranges index the query the match was traced
+    substitution of the source inside its segments (channel-explained, or in a spun or verbatim
+    part a substitution of up to MAX_PHRASE words): what restoring the query from its source changes. Character ranges index the query the match was traced
     from; the wording is cut from `source_text` (the source document's text).
 
     >>> m = verify(judge, words_at("The minister stated the plan would cost more today."),
@@ -610,11 +612,16 @@ def source_replacements(match: Match, source_text: str) -> list[tuple[int, int, 
     [(13, 19, 'said')]
     """
     out = []
-    for (op, _, _), (q1, q2, s1, s2) in zip(match.alignment, match.row_spans):
+    for (op, q, s), (q1, q2, s1, s2) in zip(match.alignment, match.row_spans):
         if op not in ("sub_channel", "sub") or q1 < 0 or s1 < 0:
             continue
-        if any(seg.start <= q1 and q2 <= seg.end for seg in match.segments):
-            out.append((q1, q2, source_text[s1:s2]))
+        seg = next((g for g in match.segments if g.start <= q1 and q2 <= g.end), None)
+        # an unexplained substitution is the source's wording only where the copy follows the
+        # source word for word (a spun or verbatim part); in a rewritten part it may pair unrelated words
+        if seg is None or op == "sub" and (seg.kind == "rewritten" or len(q.split()) > MAX_PHRASE
+                                           or len(s.split()) > MAX_PHRASE):
+            continue
+        out.append((q1, q2, source_text[s1:s2]))
     return out
 
 
