@@ -261,3 +261,26 @@ def test_check_and_restore_with_an_index_take_the_sources_wording(index_path, tm
 
 def test_segment_serialisation():
     assert Segment(3, 9, "verbatim").to_dict() == {"start": 3, "end": 9, "kind": "verbatim"}
+
+
+def test_segments_never_overlap_and_stay_inside_the_query(index_path):
+    """Pages pieced together from indexed and unindexed text, in several orders."""
+    first = {k: t.split(". ")[0] + "." for k, t in DOCS.items()}
+    pages = [SHORT_SPUN + " " + DOCS["chess"], DOCS["rail"] + "\n" + UNRELATED + "\n" + DOCS["bees"],
+             UNRELATED + " " + SHORT_SPUN, " ".join(first.values()), DOCS["library"] + " " + DOCS["library"],
+             DOCS["orchard"][::-1], "4, 000 " * 40]
+    with Index(index_path, create=False) as idx:
+        for page in pages:
+            matches = trace(idx, page)
+            _segments_ok(page, matches)
+            cover = [(s.start, s.end) for m in matches for s in m.segments]
+            # the sources of the cover (before any alternative) explain disjoint parts
+            ids = [m.doc_id for m in matches]
+            assert len(ids) == len(set(ids))
+            for m in matches:
+                assert m.explained_words >= len(m.segments) and 0 <= m.coverage <= 1
+            assert all(0 <= a < b <= len(page) for a, b in cover)
+        two = trace(idx, DOCS["rail"] + "\n" + UNRELATED + "\n" + DOCS["bees"])
+        assert {m.doc_id for m in two} == {"rail", "bees"} and two[0].coverage >= two[1].coverage
+        spans = sorted((s.start, s.end) for m in two for s in m.segments)
+        assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:]))
