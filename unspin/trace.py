@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from numbers import Real
 from typing import Callable, Iterable, Protocol, Sequence
@@ -526,30 +527,36 @@ def check_trace_args(text, top: int, min_coverage: float, verify_n: int = VERIFY
 
 
 def _verified(index: TraceableIndex, query_words, positions: list[int], verify_n: int,
-              min_coverage: float, exclude: set[str], doc_words_cache: dict[str, list]) -> list[Match]:
+              min_coverage: float, exclude: set[str], doc_cache: dict[str, tuple]) -> list[Match]:
     """The accepted matches of the query words at `positions`, best first: candidates from the
-    index, pre-ranked by shared word types, the best `verify_n` aligned. `doc_words_cache` keeps
-    the candidates' words between the rounds of one query."""
+    index, pre-ranked by shared word types (a quick lowercase split: only the best `verify_n`
+    are split into canonical words and aligned). `doc_cache` keeps the candidates' texts and
+    words between the rounds of one query."""
     part = [query_words[p] for p in positions]
-    qset = {w[1] for w in part}
+    qset = set(_QUICK_WORD_RE.findall(" ".join(w[0] for w in part).lower()))
     pre = []
     for doc_id, doc_text, hits in index.candidate_documents(" ".join(w[0] for w in part), limit=PREFILTER):
         if doc_id in exclude:
             continue
-        if doc_id not in doc_words_cache:
-            words = words_at(doc_text)
-            doc_words_cache[doc_id] = (words, {w[1] for w in words})
-        doc_words, doc_set = doc_words_cache[doc_id]
-        shared = len(qset & doc_set) / len(qset)
-        pre.append((shared, hits, doc_id, doc_words))
+        if doc_id not in doc_cache:
+            doc_cache[doc_id] = [doc_text, set(_QUICK_WORD_RE.findall(doc_text.lower())), None]
+        shared = len(qset & doc_cache[doc_id][1]) / max(len(qset), 1)
+        pre.append((shared, hits, doc_id))
     pre.sort(key=lambda p: (-p[0], -p[1], p[2]))
     out = []
-    for _shared, _hits, doc_id, doc_words in pre[:verify_n]:
-        m = verify(index.judge, query_words, doc_words, doc_id, positions=positions)
+    for _shared, _hits, doc_id in pre[:verify_n]:
+        entry = doc_cache[doc_id]
+        if entry[2] is None:
+            entry[2] = words_at(entry[0])
+        m = verify(index.judge, query_words, entry[2], doc_id, positions=positions)
         if accepts(m, len(query_words), min_coverage):
             out.append(m)
     out.sort(key=lambda m: (-m.coverage, -m.score, m.doc_id))
     return out
+
+
+# Words for the quick pre-ranking of candidates (letters or digits; no canonical forms).
+_QUICK_WORD_RE = re.compile(r"[^\W_]+")
 
 
 def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = MIN_COVERAGE,
@@ -578,7 +585,7 @@ def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = 
     if not query_words:
         return []
     remaining = list(range(len(query_words)))
-    cache: dict[str, tuple] = {}
+    cache: dict[str, list] = {}
     cover: list[Match] = []
     others: dict[str, Match] = {}
     while remaining and len(cover) < top:
