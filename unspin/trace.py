@@ -33,6 +33,10 @@ MIN_COVERAGE = 0.4
 # Candidates from the LSH buckets (most bucket hits first) that get a cheap word-overlap
 # check, and how many of those (best overlap first) get a full alignment.
 PREFILTER = 24
+# When none of those is accepted, up to WIDE_PREFILTER candidates get the cheap check: a heavily
+# spun short copy may share a single rare term with its source, and tie with a hundred other
+# documents that hold it (one 36-word copy at 60% spin in bench/trace.md at 100k documents).
+WIDE_PREFILTER = 400
 VERIFY = 5
 
 # Short queries. Under SHORT_QUERY words a query shares its function words ("of the", "in
@@ -527,7 +531,8 @@ def check_trace_args(text, top: int, min_coverage: float, verify_n: int = VERIFY
 
 
 def _verified(index: TraceableIndex, query_words, positions: list[int], verify_n: int,
-              min_coverage: float, exclude: set[str], doc_cache: dict[str, tuple]) -> list[Match]:
+              min_coverage: float, exclude: set[str], doc_cache: dict[str, list],
+              prefilter: int = PREFILTER) -> list[Match]:
     """The accepted matches of the query words at `positions`, best first: candidates from the
     index, pre-ranked by shared word types (a quick lowercase split: only the best `verify_n`
     are split into canonical words and aligned). `doc_cache` keeps the candidates' texts and
@@ -535,7 +540,7 @@ def _verified(index: TraceableIndex, query_words, positions: list[int], verify_n
     part = [query_words[p] for p in positions]
     qset = set(_QUICK_WORD_RE.findall(" ".join(w[0] for w in part).lower()))
     pre = []
-    for doc_id, doc_text, hits in index.candidate_documents(" ".join(w[0] for w in part), limit=PREFILTER):
+    for doc_id, doc_text, hits in index.candidate_documents(" ".join(w[0] for w in part), limit=prefilter):
         if doc_id in exclude:
             continue
         if doc_id not in doc_cache:
@@ -590,6 +595,8 @@ def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = 
     others: dict[str, Match] = {}
     while remaining and len(cover) < top:
         found = _verified(index, query_words, remaining, verify_n, min_coverage, {m.doc_id for m in cover}, cache)
+        if not found and not cover:  # nothing yet: a wider net (see WIDE_PREFILTER)
+            found = _verified(index, query_words, remaining, verify_n, min_coverage, set(), cache, WIDE_PREFILTER)
         if not found:
             break
         best = found[0]
