@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=positive_int, default=5, help="report at most this many sources (default 5)")
     p.add_argument("--min-coverage", type=probability, default=MIN_COVERAGE,
                    help="a source must explain at least this share of the query's words, 0-1 "
-                        f"(default {MIN_COVERAGE})")
+                        f"(default {MIN_COVERAGE}), or a part of the page of at least 30 words")
     p.add_argument("--format", choices=("text", "json", "html"), default="text",
                    help="report format for a single file (default text)")
     p.add_argument("--jsonl", help="batch: rows {\"id\", \"text\"}; one row {\"id\", \"matches\"} out per row in")
