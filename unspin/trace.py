@@ -1,15 +1,19 @@
 """Find the original source of a spun copy in an `Index` of reference documents.
 
-Candidates come from the index's LSH buckets (immutable-token and synonym-class
-fingerprints); each is verified by a word-level alignment of query and candidate in
-which a mismatched pair counts as a *channel substitution* when the channel lists one
-as a candidate original of the other.
+Candidates come from the index (LSH buckets of immutable-token and synonym-class
+fingerprints, and rare-term postings); each is verified by a word-level alignment of query
+and candidate in which a mismatched pair counts as a *channel substitution* when the channel
+lists one as a candidate original of the other, and a clause found elsewhere in the source
+counts as *moved*. The answer is page-level (`trace`: a greedy cover of the query by its
+sources, each with the `Segment`s it explains); `compare` aligns two given texts, and
+`source_restorations` says what each source restores of a text (`Engine.check(sources=...)`).
 
     unspin trace --index refs.sqlite spun.txt [--top 5] [--format text|json|html]
     unspin trace --index refs.sqlite --jsonl queries.jsonl > matches.jsonl
+    unspin compare copy.txt source.txt
 
 This module does not import `unspin.index`: `trace()` takes any index object with a
-`judge` (a `SubstitutionJudge`) and `candidate_documents(text, limit)`.
+`judge` (a `SubstitutionJudge`), `candidate_documents(text, limit)` and `get(doc_id)`.
 """
 from __future__ import annotations
 
@@ -30,8 +34,8 @@ from .text import FUNCTION_WORDS
 # A match needs at least this share of query words aligned (identical or channel-explained).
 # Unrelated text aligns by chance on common words well below it (see bench/trace.md).
 MIN_COVERAGE = 0.4
-# Candidates from the LSH buckets (most bucket hits first) that get a cheap word-overlap
-# check, and how many of those (best overlap first) get a full alignment.
+# Candidates from the index (its two paths interleaved) that get a cheap word-overlap check,
+# and how many of those (best overlap first) get a full alignment (VERIFY).
 PREFILTER = 24
 # When none of those is accepted, up to WIDE_PREFILTER candidates get the cheap check: a heavily
 # spun short copy may share a single rare term with its source, and tie with a hundred other
