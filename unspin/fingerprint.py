@@ -1,11 +1,15 @@
-"""Fingerprints of a text that survive synonym spinning: MinHash band keys over what spinners keep.
+"""Fingerprints of a text that survive synonym spinning: MinHash band keys over what spinners
+keep, and the rare terms they keep.
 
-Two kinds of shingles:
+Words are compared in a canonical form (`words_at`): case, punctuation, apostrophes and number
+formatting do not matter. Three kinds of keys:
 
-* "imm": word 3-grams over the text's *immutable* tokens only (function words, numbers,
-  capitalized names), which a spinner leaves alone;
-* "syn": word 3-grams over *synonym-class* tokens: each word mapped through the channel
-  to the smallest of itself and its top candidates, so `said` and `stated` often agree.
+* "imm": MinHash bands of word 3-grams over the text's *immutable* tokens only (function
+  words, numbers, capitalized names), which a spinner leaves alone;
+* "syn": MinHash bands of word 3-grams over *synonym-class* tokens: each word mapped through
+  the channel to the smallest of itself and its top candidates, so `said` and `stated` often agree;
+* "term": one key per distinct rare term (`rare_terms`: numbers, names, rare content words),
+  the postings of an inverted index.
 
 Fingerprinting is pure (no storage): `Index` stores the band keys, and a corpus scan can
 compare them without a database.
