@@ -139,7 +139,7 @@ def test_cli_json_batch_contract(index_path, tmp_path, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["id"] for r in rows] == ["spun", 7, None, "x"]
     assert rows[0]["matches"][0]["doc_id"] == "doc2"
-    assert set(rows[0]["matches"][0]) == {"doc_id", "score", "coverage", "reliable"}
+    assert set(rows[0]["matches"][0]) == {"doc_id", "score", "coverage", "reliable", "segments"}
     assert isinstance(rows[0]["matches"][0]["score"], float)
     assert rows[1]["matches"] == [] and "error" in rows[2] and rows[3]["matches"][0]["doc_id"] == "doc11"
     f = tmp_path / "spun.txt"

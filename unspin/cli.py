@@ -10,6 +10,7 @@ usage (one line on stderr, never a traceback); 70 an internal error; 130 interru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import sys
@@ -29,7 +30,7 @@ from .neural import NeuralUnavailable
 from .profile import ProfileWeights, SpinnerProfile
 from .lm import ModelMissing
 from .report import render_alignment_html, render_alignment_text, render_json
-from .trace import MIN_COVERAGE, trace
+from .trace import MIN_COVERAGE, compare, restore_from_source, source_restorations, trace
 
 # Per-document time budget of the command line: a 2 MB document of ordinary prose takes about two
 # minutes on the 4-gram path (bench/reliability.md), so only pathological input reaches it.
@@ -144,17 +145,30 @@ def _write(args: argparse.Namespace, text: str) -> None:
         sys.stdout.write(text)
 
 
+def _source_index(args: argparse.Namespace, stack: contextlib.ExitStack):
+    """The `sources` hook of `Engine.check` for --index (None without it)."""
+    if not getattr(args, "index", None):
+        return None
+    idx = stack.enter_context(Index(args.index, create=False))
+    return lambda text: source_restorations(idx, text)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     _require_one_input(args, "--jsonl IN.jsonl")
-    check_output_path(args.output, inputs=[args.file, args.jsonl])
-    engine = _engine(args)
+    check_output_path(args.output, inputs=[args.file, args.jsonl, args.index])
+    with contextlib.ExitStack() as stack:
+        sources = _source_index(args, stack)
+        return _check_with(args, _engine(args), sources)
+
+
+def _check_with(args: argparse.Namespace, engine: Engine, sources) -> int:
     failing = FAIL_ON.get(args.fail_on, set())
     if args.jsonl:
         reached = False
 
         def handle(text: str) -> dict:
             nonlocal reached
-            result = engine.check(text, args.min_confidence, html=args.html)
+            result = engine.check(text, args.min_confidence, html=args.html, sources=sources)
             reached |= result.verdict in failing
             return result.to_dict()
 
@@ -163,7 +177,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             map_jsonl(args.jsonl, args.output, handle, args.max_bytes, html=False, on_row=_tick(bar))
         return 1 if reached else 0
     raw = read_bytes_text(args.file, args.max_bytes)
-    result = engine.check(raw, args.min_confidence, html=html_choice(args.file, args.html))
+    result = engine.check(raw, args.min_confidence, html=html_choice(args.file, args.html), sources=sources)
     if args.format == "json":
         out = render_json(result, file=args.file) + "\n"
     elif args.format == "html":
@@ -175,14 +189,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    check_output_path(args.output, inputs=[args.file])
-    engine = _engine(args)
-    raw = read_bytes_text(args.file, args.max_bytes)
-    result = engine.restore(raw, args.min_confidence, html=html_choice(args.file, args.html))
+    check_output_path(args.output, inputs=[args.file, args.index])
+    with contextlib.ExitStack() as stack:
+        sources = _source_index(args, stack)
+        engine = _engine(args)
+        raw = read_bytes_text(args.file, args.max_bytes)
+        result = engine.restore(raw, args.min_confidence, html=html_choice(args.file, args.html), sources=sources)
     _write(args, result.text if result.text.endswith("\n") or not result.text else result.text + "\n")
     if args.changes:
         for s in result.changes:
-            print(f"{s.start}-{s.end}\t{s.text}\t{s.suggestion}\t{s.confidence:.2f}", file=sys.stderr)
+            origin = s.evidence.get("source", "source") if s.evidence.get("origin") == "source" else "decoder"
+            print(f"{s.start}-{s.end}\t{s.text}\t{s.suggestion}\t{s.confidence:.2f}\t{origin}", file=sys.stderr)
     return 0
 
 
@@ -211,11 +228,37 @@ def cmd_trace(args: argparse.Namespace) -> int:
             out = json.dumps({"file": args.file, "input_format": doc.format,
                               "matches": [m.to_dict(alignment=True) for m in matches]}, ensure_ascii=False) + "\n"
         elif args.format == "html":
-            out = render_alignment_html(matches, title=f"unspin trace: {args.file}")
+            sources = {m.doc_id: (idx.get(m.doc_id) or {}).get("text", "") for m in matches}
+            out = render_alignment_html(matches, title=f"unspin trace: {args.file}", query_text=doc.text,
+                                        source_texts=sources,
+                                        restorations={m.doc_id: restore_from_source(doc.text, m, sources[m.doc_id])
+                                                      for m in matches})
         else:
             out = "".join(render_alignment_text(m, changes_only=True) + "\n" for m in matches) \
                 or "no plausible source found\n"
         _write(args, out)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """`unspin compare A B`: the alignment of copy A with source B, no index."""
+    check_output_path(args.output, inputs=[args.copy, args.source])
+    if args.copy == "-" and args.source == "-":
+        raise InputError("stdin (-) can be read only once; give - once")
+    copy = load_document(args.copy, args.max_bytes, html=args.html)
+    source = load_document(args.source, args.max_bytes, html=args.html)
+    match = compare(copy.text, source.text, Channel.load(args.channel) if args.channel else None,
+                    source_id=args.source)
+    if args.format == "json":
+        out = json.dumps({"copy": args.copy, "source": args.source, **match.to_dict(alignment=True)},
+                         ensure_ascii=False) + "\n"
+    elif args.format == "html":
+        out = render_alignment_html([match], title=f"unspin compare: {args.copy} / {args.source}",
+                                    query_text=copy.text, source_texts={args.source: source.text},
+                                    restorations={args.source: restore_from_source(copy.text, match, source.text)})
+    else:
+        out = render_alignment_text(match, changes_only=True)
+    _write(args, out)
     return 0
 
 
@@ -295,6 +338,11 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="write the result here instead of stdout (written in full or not at all)")
 
 
+def _add_source_index_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", help="a trace index (`unspin index add`): the parts of a text that a source in it "
+                   "explains are restored from the source's wording, the rest by the decoder")
+
+
 def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE,
                    help=f"apply a suggestion only at or above this confidence, 0-1 (default {DEFAULT_MIN_CONFIDENCE})")
@@ -343,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=tuple(FAIL_ON),
                    help="exit with status 1 when a checked text reaches this verdict "
                         "('likely' also counts 'spun'); for screening submissions")
+    _add_source_index_option(p)
     _add_engine_options(p)
     _add_progress_option(p)
     p.set_defaults(func=cmd_check)
@@ -351,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the likely original wording: confident suggestions applied.")
     p.add_argument("file", help="a .txt, .md or .html file, or - for stdin")
     p.add_argument("--changes", action="store_true", help="list the applied changes on stderr "
-                   "(start-end, observed, original, confidence)")
+                   "(start-end, observed, original, confidence, origin: source ID or decoder)")
+    _add_source_index_option(p)
     _add_engine_options(p)
     p.set_defaults(func=cmd_restore)
 
@@ -362,13 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=positive_int, default=5, help="report at most this many sources (default 5)")
     p.add_argument("--min-coverage", type=probability, default=MIN_COVERAGE,
                    help="a source must explain at least this share of the query's words, 0-1 "
-                        f"(default {MIN_COVERAGE})")
+                        f"(default {MIN_COVERAGE}), or a part of the page of at least 30 words")
     p.add_argument("--format", choices=("text", "json", "html"), default="text",
                    help="report format for a single file (default text)")
     p.add_argument("--jsonl", help="batch: rows {\"id\", \"text\"}; one row {\"id\", \"matches\"} out per row in")
     _add_input_options(p)
     _add_progress_option(p)
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("compare", help="align a suspected copy with a given source (no index)",
+                       description="Align a suspected copy A with a source B: the parts of A that B explains "
+                                   "(verbatim, spun or rewritten) and every substitution, no index needed.")
+    p.add_argument("copy", help="the suspected copy: a .txt, .md or .html file, or - for stdin")
+    p.add_argument("source", help="the source: a .txt, .md or .html file, or - for stdin")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text", help="report format (default text)")
+    p.add_argument("--channel", help="a channel file (.npz) other than the shipped one")
+    _add_input_options(p)
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("index", help="add, remove and count reference documents in a trace index",
                        description="Build and maintain a trace index (one SQLite file).")

@@ -787,12 +787,17 @@ class Engine:
 
     # -- public operations -------------------------------------------------
     def check(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE, *,
-              html: bool | None = None) -> CheckResult:
+              html: bool | None = None, sources: Callable[[str], Sequence] | None = None) -> CheckResult:
         """How likely `text` is spun, its suspicious spans, and the restored text.
 
         `text` is plain text; HTML is reduced to its main text first when `html` is True, or when
         `html` is None and `text` is clearly an HTML document (`result.input_format` says which,
         and `result.text` is the text the span offsets index). html=False never reduces.
+
+        `sources` (optional) maps the checked text to what known sources explain of it (objects
+        with `doc_id`, `segments` and `replacements`, e.g. `unspin.trace.source_restorations` on an
+        index): there the source's wording is the suggestion (`with_source_spans`), the decoder's
+        spans cover the rest, and each span's `evidence["origin"]` says which.
 
         >>> r = engine.check("The minister mentioned the plan.")           # doctest: +SKIP
         >>> r.input_format, r.restored                                      # doctest: +SKIP
@@ -808,6 +813,9 @@ class Engine:
         text, input_format = reduce_input(text, html)
         result = self._check(text, min_confidence)
         result.input_format, result.text = input_format, text
+        if sources is not None and result.spin_probability is not None:
+            result.spans = with_source_spans(text, result.spans, sources(text))
+            result.restored = apply_spans(text, result.spans, min_confidence)
         if n_replaced:
             result.warnings.append(f"{n_replaced:,} lone surrogate character{'s' * (n_replaced != 1)} (not valid "
                                    f"Unicode) replaced by U+FFFD")
@@ -862,14 +870,14 @@ class Engine:
                            warnings=warnings, features=feats, n_words=n_words)
 
     def restore(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE, *,
-                html: bool | None = None) -> RestoreResult:
+                html: bool | None = None, sources: Callable[[str], Sequence] | None = None) -> RestoreResult:
         """The likely original wording: only changes at or above `min_confidence` are applied.
         Input as for `check` (plain text; HTML reduced when html=True or clearly HTML).
 
         >>> engine.restore("The minister mentioned the plan.").text   # doctest: +SKIP
         'The minister said the plan.'
         """
-        result = self.check(text, min_confidence, html=html)
+        result = self.check(text, min_confidence, html=html, sources=sources)
         applied = [s for s in result.spans if s.suggestion is not None and s.confidence >= min_confidence]
         return RestoreResult(result.restored, applied, result.input_format)
 
@@ -1039,6 +1047,28 @@ def verdict(p: float, thresholds: VerdictThresholds = DEFAULT_THRESHOLDS) -> str
     'possibly spun'
     """
     return thresholds.label(p)
+
+
+def with_source_spans(text: str, spans: Sequence[Span], restorations: Iterable) -> list[Span]:
+    """The decoder's `spans` merged with what known sources explain of `text`: inside a source's
+    segments the decoder's spans are dropped (the source shows what the words were) and each of
+    the source's replacements (start, end, wording) becomes a span suggesting the source's
+    wording with confidence 1.0; the other spans stay. `evidence["origin"]` is "source" (with
+    `evidence["source"]`, the document id) or "decoder".
+
+    >>> class R: doc_id, segments, replacements = "a1", [(0, 20)], [(4, 13, "said")]
+    >>> [(s.text, s.suggestion, s.evidence["origin"]) for s in with_source_spans(
+    ...     "The mentioned it.  A vast plan.", [Span(4, 13, "mentioned", "told", 0.6), Span(22, 26, "vast", "big", 0.7)], [R])]
+    [('mentioned', 'said', 'source'), ('vast', 'big', 'decoder')]
+    """
+    restorations = list(restorations)
+    covered = [(a, b) for r in restorations for a, b in r.segments]
+    out = [replace(s, evidence={**s.evidence, "origin": "decoder"}) for s in spans
+           if not any(a < s.end and s.start < b for a, b in covered)]
+    for r in restorations:
+        out += [Span(a, b, text[a:b], wording, 1.0, {"origin": "source", "source": r.doc_id, "p_spun": 1.0})
+                for a, b, wording in r.replacements]
+    return sorted(out, key=lambda s: s.start)
 
 
 def apply_spans(text: str, spans: Iterable[Span], min_confidence: float) -> str:

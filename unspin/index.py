@@ -1,12 +1,15 @@
 """A persistent, incremental index of reference documents for `trace` (one SQLite file).
 
-Each document is stored with its text, its metadata (JSON) and the MinHash band keys of
-`unspin.fingerprint` (over what spinners keep, and over synonym classes of the channel).
+Each document is stored with its text, its metadata (JSON) and its keys from
+`unspin.fingerprint`: MinHash band keys (over what spinners keep, and over synonym classes of
+the channel) and one key per rare term (numbers, names, rare content words).
 
-Candidates come from LSH banding stored in the table band(band_no, hash, doc) with an
-index, so a query is a few dozen indexed lookups. Documents are written in batches of
-500 per transaction: a kill mid-add loses at most the current batch, and an id is a
-PRIMARY KEY whose bands are replaced in the same transaction, so nothing is duplicated.
+Candidates come from two paths over one table band(band_no, hash, doc) (a WITHOUT ROWID
+B-tree, 31-bit hashes: about 16 bytes a row): LSH buckets (band_no < TERM_BAND) and rare-term
+posting lists (band_no = TERM_BAND) scored BM25-style; a query is a few dozen indexed lookups.
+Documents are written in batches of 500 per transaction: a kill mid-add loses at most the
+current batch with its keys (bands and postings alike), and an id is a PRIMARY KEY whose keys
+are replaced in the same transaction, so nothing is duplicated.
 
     unspin index add --index refs.sqlite docs.jsonl rows.csv.gz folder/ -
     unspin index stats --index refs.sqlite
@@ -24,7 +27,9 @@ document; the file readers of `unspin index add` read every id as text). A damag
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import math
 import os
 import sqlite3
 import time
@@ -35,7 +40,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .fingerprint import KINDS, NUM_PERM, Fingerprinter
+from .fingerprint import KINDS, NUM_PERM, TERM_BAND, Fingerprinter
 from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, check_new_file_path, iter_input_docs,
                      replace_surrogates, spool_stdin, validate_input)
 from .lexicon import Channel
@@ -43,6 +48,11 @@ from .trace import Match, SubstitutionJudge, trace
 
 BATCH = 500
 SCHEMA_VERSION = 1
+TERM_KIND = [k[0] for k in KINDS].index("term")
+# SQLite's page cache per connection (KiB): a large index is built and queried through it.
+CACHE_KIB = 65536
+# A band bucket or a term's posting list with more documents than this is skipped by a query.
+MAX_BUCKET = 2000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -124,19 +134,40 @@ def check_path_argument(path, what: str = "Index") -> str:
     return text
 
 
-def decode_bands(blob, where: str = "a document") -> list[list[int]]:
-    """The (band_no, hash) keys stored in docs.bands; IndexDamaged when the blob is not such keys.
+def encode_keys(keys: Sequence[tuple[int, int]]) -> bytes:
+    """The compact form of a document's keys stored in docs.bands: int32 counts of keys per kind
+    (KINDS order), then the hashes (4 bytes a key; band numbers follow from the kind and order).
 
-    >>> decode_bands(np.array([(0, 12), (1001, 34)], dtype=np.int64).tobytes())
-    [[0, 12], [1001, 34]]
+    >>> decode_bands(encode_keys([(0, 12), (1, 7), (1000, 34), (TERM_BAND, 5)]))
+    [[0, 12], [1, 7], [1000, 34], [2000, 5]]
+    """
+    counts = [0] * len(KINDS)
+    for b, _ in keys:
+        counts[TERM_KIND if b == TERM_BAND else b // 1000] += 1
+    return np.array(counts + [h for _, h in keys], dtype=np.int32).tobytes()
+
+
+def decode_bands(blob, where: str = "a document") -> list[list[int]]:
+    """The (band_no, hash) keys stored in docs.bands (`encode_keys`); IndexDamaged when the blob
+    is not such keys.
+
     >>> decode_bands(b"abc")
     Traceback (most recent call last):
     ...
     unspin.index.IndexDamaged: the band keys of a document are unreadable
     """
-    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) % 16:
+    if not isinstance(blob, (bytes, bytearray, memoryview)) or len(blob) % 4 or len(blob) < 4 * len(KINDS):
         raise IndexDamaged(f"the band keys of {where} are unreadable")
-    return np.frombuffer(blob, dtype=np.int64).reshape(-1, 2).tolist()
+    arr = np.frombuffer(blob, dtype=np.int32)
+    counts, hashes = arr[:len(KINDS)].tolist(), arr[len(KINDS):].tolist()
+    if any(c < 0 for c in counts) or sum(counts) != len(hashes) or any(h < 0 for h in hashes):
+        raise IndexDamaged(f"the band keys of {where} are unreadable")
+    out, pos = [], 0
+    for kind_no, c in enumerate(counts):
+        for b in range(c):
+            out.append([TERM_BAND if kind_no == TERM_KIND else kind_no * 1000 + b, hashes[pos]])
+            pos += 1
+    return out
 
 
 def _doc_label(doc, n: int) -> str:
@@ -211,6 +242,7 @@ class Index:
                                  f"{', '.join(sorted(tables))}); give another path")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             if not tables:  # a new (or empty) file: the whole schema in one transaction, so that
                 # a kill leaves either no tables (opened again as a new index) or all of them
                 with write_transaction(self._db) as db:
@@ -244,6 +276,7 @@ class Index:
                 raise index_error(self.path, err) from None
             raise
         self.last_skipped = 0
+        self._doc_count: int | None = None
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -394,15 +427,29 @@ class Index:
         return written
 
     def _write(self, batch: list[tuple]) -> int:
+        self._doc_count = None
+        # The key rows of a batch go in together, sorted: neighbouring B-tree pages instead of one
+        # random page per row (what makes a large index slow to build).
+        pending: list[tuple[int, int, int]] = []
+        pending_ids: set[str] = set()
+
+        def flush(db: sqlite3.Connection) -> None:
+            pending.sort()
+            db.executemany("INSERT INTO band (band_no, hash, doc) VALUES (?, ?, ?)", pending)
+            pending.clear()
+            pending_ids.clear()
+
         with self.transaction() as db, self._guard():
             for doc_id, text, meta, n_words, keys in batch:
+                if doc_id in pending_ids:  # an id twice in one batch: its first keys must be in place to go
+                    flush(db)
                 self._delete(doc_id)
-                blob = np.array(keys, dtype=np.int64).tobytes()
                 cur = db.execute("INSERT INTO docs (id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, ?)",
-                                 (doc_id, text, meta, n_words, blob, time.time()))
+                                 (doc_id, text, meta, n_words, encode_keys(keys), time.time()))
                 rowid = cur.lastrowid
-                db.executemany("INSERT INTO band (band_no, hash, doc) VALUES (?, ?, ?)",
-                               [(b, h, rowid) for b, h in keys])
+                pending.extend((b, h, rowid) for b, h in keys)
+                pending_ids.add(doc_id)
+            flush(db)
         return len(batch)
 
     def _delete(self, doc_id: str) -> bool:
@@ -430,6 +477,7 @@ class Index:
         elif isinstance(ids, (bytes, bytearray, Mapping)) or not isinstance(ids, Iterable):
             raise TypeError(f"Index.remove: expected an id (str) or an iterable of ids, got {type(ids).__name__}")
         ids = [_check_id(i) for i in ids]
+        self._doc_count = None
         with self.transaction(), self._guard():
             return sum(self._delete(i) for i in ids)
 
@@ -476,39 +524,76 @@ class Index:
                 yield row[0], row[1], hits
 
     def stats(self) -> dict:
-        """Counts and settings of the index (what `unspin index stats` prints).
+        """Counts and settings of the index (what `unspin index stats` prints); `band_rows` counts
+        every key row, `term_postings` those of the rare terms among them.
 
         >>> stats = index.stats()                                     # doctest: +SKIP
-        >>> stats["documents"], stats["words"], stats["band_rows"], stats["kinds"]  # doctest: +SKIP
-        (2, 70, 190, ['imm', 'syn'])
+        >>> stats["documents"], stats["words"], stats["band_rows"], stats["term_postings"]  # doctest: +SKIP
+        (2, 70, 98, 38)
         """
         with self._guard():
             db = self._conn
             n_docs, n_words = db.execute("SELECT COUNT(*), COALESCE(SUM(n_words), 0) FROM docs").fetchone()
             n_bands = db.execute("SELECT COUNT(*) FROM band").fetchone()[0]
+            n_terms = db.execute("SELECT COUNT(*) FROM band WHERE band_no=?", (TERM_BAND,)).fetchone()[0]
         size = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
         return {"path": self.path, "documents": n_docs, "words": n_words, "band_rows": n_bands,
+                "term_postings": n_terms,
                 "size_bytes": size, "num_perm": NUM_PERM, "kinds": [k[0] for k in KINDS]}
 
-    def candidates(self, text: str, limit: int = 30, max_bucket: int = 2000) -> list[tuple[int, int]]:
-        """(rowid, band hits) of the documents sharing LSH buckets with `text`, most hits first.
+    def candidates(self, text: str, limit: int = 30, max_bucket: int = MAX_BUCKET) -> list[tuple[int, int]]:
+        """(rowid, evidence) of candidate sources of `text` from two paths, merged: the documents
+        sharing LSH buckets (most band hits first) and those sharing rare terms (numbers, names,
+        rare content words), scored BM25-style (the sum of the shared terms' idf, binary term
+        frequency). The two lists interleaved best first; `evidence` is the number of
+        shared buckets and terms; `limit` in all. A bucket or posting list over `max_bucket`
+        documents says nothing and is skipped.
 
         >>> index.candidates(spun_copy_of_a1)                         # doctest: +SKIP
-        [(1, 73)]
+        [(1, 37)]
         """
         if not isinstance(text, str):
             raise TypeError(f"expected the query text as a str, got {type(text).__name__}")
         keys, _ = self.fingerprinter.band_keys(replace_surrogates(text))
-        hits: dict[int, int] = {}
+        return self.candidates_of_keys(keys, limit, max_bucket)
+
+    def candidates_of_keys(self, keys: Sequence[tuple[int, int]], limit: int = 30,
+                           max_bucket: int = MAX_BUCKET) -> list[tuple[int, int]]:
+        """`candidates` for keys already made (`Fingerprinter.band_keys`): e.g. the rare-term keys alone.
+
+        >>> index.candidates_of_keys([k for k in keys if k[0] == TERM_BAND])   # doctest: +SKIP
+        [(1, 5)]
+        """
+        band_hits: dict[int, int] = {}
+        term_hits: dict[int, int] = {}
+        term_score: dict[int, float] = {}
         with self._guard():
+            n_docs = max(self._n_docs(), 1)
             for b, h in keys:
                 rows = self._conn.execute("SELECT doc FROM band WHERE band_no=? AND hash=? LIMIT ?",
                                           (b, h, max_bucket + 1)).fetchall()
                 if len(rows) > max_bucket:
                     continue  # a bucket this common says nothing
-                for (d,) in rows:
-                    hits[d] = hits.get(d, 0) + 1
-        return sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+                if b == TERM_BAND:
+                    idf = math.log(1.0 + (n_docs - len(rows) + 0.5) / (len(rows) + 0.5))
+                    for (d,) in rows:
+                        term_hits[d] = term_hits.get(d, 0) + 1
+                        term_score[d] = term_score.get(d, 0.0) + idf
+                else:
+                    for (d,) in rows:
+                        band_hits[d] = band_hits.get(d, 0) + 1
+        by_bands = sorted(band_hits, key=lambda d: (-band_hits[d], d))[:limit]
+        by_terms = sorted(term_score, key=lambda d: (-term_score[d], d))[:limit]
+        merged: list[int] = []
+        for pair in itertools.zip_longest(by_bands, by_terms):
+            merged.extend(d for d in pair if d is not None and d not in merged)
+        return [(d, band_hits.get(d, 0) + term_hits.get(d, 0)) for d in merged[:limit]]
+
+    def _n_docs(self) -> int:
+        """The number of documents (cached between writes: the idf of every query needs it)."""
+        if self._doc_count is None:
+            self._doc_count = self._conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        return self._doc_count
 
     def trace(self, text: str, top: int = 5, **options) -> list[Match]:
         """The most likely sources of `text`, best first (see `unspin.trace.trace`).
@@ -862,7 +947,7 @@ def _repair_in_place(db: sqlite3.Connection, scan: _Scan, channel: Channel | Non
                 (text,) = db.execute("SELECT text FROM docs WHERE rowid=?", (rowid,)).fetchone()
                 keys, n_words = fp.band_keys(text)
                 db.execute("UPDATE docs SET bands=?, n_words=? WHERE rowid=?",
-                           (np.array(keys, dtype=np.int64).tobytes(), n_words, rowid))
+                           (encode_keys(keys), n_words, rowid))
                 db.executemany("INSERT OR IGNORE INTO band (band_no, hash, doc) VALUES (?, ?, ?)",
                                [(b, h, rowid) for b, h in keys])
             done.append(f"fingerprinted {len(refingerprint):,} documents again from their text"
@@ -989,7 +1074,7 @@ def _salvage(path: str, channel: Channel | None) -> tuple[list[str], str | None,
                     except IndexDamaged:
                         fp = fp or _fingerprinter(channel)
                         keys, n_words = fp.band_keys(text)
-                        blob = np.array(keys, dtype=np.int64).tobytes()
+                        blob = encode_keys(keys)
                         n_refp += 1
                     dst.execute("INSERT INTO docs (rowid, id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, "
                                 "?, ?)", (rowid, doc_id, text, meta_json, n_words if isinstance(n_words, int) else 0,

@@ -4,9 +4,23 @@
 
 Documents are held-out corpus paragraphs (>= 30 words), one document each. Queries:
 spun copies (Moby spinner) of indexed documents at 10/25/40/60% changed words, the
-real spun/original pairs of the dev set (their originals are indexed too), and genuine
-held-out paragraphs that are not in the index (any match is a false match). The peer is
-a plain datasketch MinHashLSH over raw word 5-gram shingles, run on the same data.
+real spun/original pairs of the dev set (their originals are indexed too), and the shapes
+content farms publish:
+
+* short: the first 2-3 sentences (35-80 words) of an indexed document spun at 25%, plus an
+  unrelated paragraph that is not in the index;
+* stripped: spun at 25%, then punctuation, apostrophes and digits removed;
+* stitched: an indexed document A spun at 25%, then a verbatim shorter indexed document B
+  (a hit when both are in the top 3; "A first" counted apart);
+* rewrite: an AI-rewrite-like copy (`ai_rewrite`: clause reordering, contractions,
+  punctuation flips, number formatting) spun at 15%;
+
+and genuine paragraphs that are not in the index (any match is a false match; they and the
+unrelated parts of the short queries come from the calibration split, not from the articles of
+the indexed paragraphs). Side
+by side on the same data: a plain datasketch MinHashLSH over raw word 5-gram shingles (the
+usual near-duplicate detector) and the naive baseline: the indexed document with the best
+word-set Jaccard overlap (its top 3 for stitched pages).
 """
 from __future__ import annotations
 
@@ -16,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -24,21 +39,22 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..fingerprint import words_of
+from ..text import sentence_spans
 from ..index import Index
 from ..trace import trace
 from .corpus import add_progress_option, default_data_dir, iter_paragraphs, progress_enabled, stderr_log
-from .spinner import Spinner
+from .spinner import Spinner, add_rewriter_marks
 
 logger = logging.getLogger(__name__)
 
 FRACTIONS = (0.10, 0.25, 0.40, 0.60)
 
 
-def _paragraphs(n: int, min_words: int = 30) -> list[str]:
+def _paragraphs(n: int, min_words: int = 30, splits: tuple[str, ...] = ("heldout", "train")) -> list[str]:
     """Distinct paragraphs: held-out ones first, then the LM's training split (trace learns
     nothing from the corpora, so any English text serves as reference documents)."""
     out, seen = [], set()
-    for p in itertools.chain(iter_paragraphs("heldout"), iter_paragraphs("train")):
+    for p in itertools.chain.from_iterable(iter_paragraphs(split) for split in splits):
         if len(p.split()) < min_words or len(p.split()) > 400:
             continue
         key = p[:80]
@@ -85,6 +101,137 @@ def _rank(ids: list[str], gold: str) -> int | None:
     return ids.index(gold) + 1 if gold in ids else None
 
 
+class Naive:
+    """The naive baseline: the indexed documents with the best word-set Jaccard overlap with the
+    query (exact, over all documents: a sparse document-word matrix)."""
+
+    def __init__(self, docs: list[dict]):
+        from scipy.sparse import csr_matrix
+
+        self.vocab: dict[str, int] = {}
+        rows, cols = [], []
+        for r, d in enumerate(docs):
+            for w in {n for _, n in words_of(d["text"])}:
+                rows.append(r)
+                cols.append(self.vocab.setdefault(w, len(self.vocab)))
+        self.ids = [d["id"] for d in docs]
+        self.m = csr_matrix(([1.0] * len(rows), (rows, cols)), shape=(len(docs), len(self.vocab))).tocsc()
+        self.sizes = self.m.sum(axis=1).A1  # column slices of a CSC matrix are cheap
+
+    def query(self, text: str, top: int = 5) -> list[str]:
+        import numpy as np
+
+        words = {n for _, n in words_of(text)}
+        cols = [self.vocab[w] for w in words if w in self.vocab]
+        if not cols:
+            return []
+        inter = self.m[:, cols].sum(axis=1).A1
+        jac = inter / (self.sizes + len(words) - inter)
+        best = np.argsort(-jac, kind="stable")[:top]
+        return [self.ids[i] for i in best if jac[i] > 0]
+
+
+_CONTRACTIONS = [("do not", "don't"), ("does not", "doesn't"), ("did not", "didn't"), ("is not", "isn't"),
+                 ("are not", "aren't"), ("was not", "wasn't"), ("were not", "weren't"), ("has not", "hasn't"),
+                 ("have not", "haven't"), ("had not", "hadn't"), ("will not", "won't"), ("would not", "wouldn't"),
+                 ("could not", "couldn't"), ("cannot", "can't"), ("it is", "it's"), ("they are", "they're"),
+                 ("we are", "we're"), ("there is", "there's"), ("that is", "that's"), ("he is", "he's"),
+                 ("she is", "she's"), ("I am", "I'm"), ("you are", "you're"), ("it has", "it's")]
+_SUBORDINATE = re.compile(r"^(When|After|Although|While|Because|If|As|Since|Before|Though|Once|Until) ([^,]{8,}), (.+?)([.!?])$")
+_AND_CLAUSES = re.compile(r"^(.{12,}?), (and|but|while) (.{12,}?)([.!?])$")
+_NUMBER = re.compile(r"\b(\d{1,3}),(\d{3})\b")
+_PLAIN_THOUSANDS = re.compile(r"\b([1-9]\d?)(\d{3})\b(?!\s*(?:BC|AD))")
+
+
+def _lower_first(s: str) -> str:
+    first = s.split(" ", 1)[0]
+    return s[:1].lower() + s[1:] if first in ("The", "A", "An", "It", "This", "That", "These", "Those", "There",
+                                              "He", "She", "They", "We", "Its", "His", "Her", "Their") else s
+
+
+def ai_rewrite(text: str, rng: random.Random) -> str:
+    """An AI-rewrite-like copy: clauses reordered ("When X, Y." -> "Y when X."; "X, and Y." ->
+    "Y, and X."), contractions made, commas flipped to semicolons or dashes, numbers
+    reformatted ("4,000" -> "4000" or "4, 000"; "12000" -> "12,000"), abbreviations spaced."""
+    out = []
+    for a, b in sentence_spans(text):
+        sent = text[a:b]
+        m = _SUBORDINATE.match(sent)
+        if m and rng.random() < 0.8:
+            sent = f"{m.group(3)[:1].upper()}{m.group(3)[1:]} {m.group(1).lower()} {m.group(2)}{m.group(4)}"
+        else:
+            m = _AND_CLAUSES.match(sent)
+            if m and rng.random() < 0.6:
+                x, y = m.group(1), m.group(3)
+                sent = f"{y[:1].upper()}{y[1:]}, {m.group(2)} {_lower_first(x)}{m.group(4)}"
+        for full, short in _CONTRACTIONS:
+            if rng.random() < 0.8:
+                sent = re.sub(rf"\b{full}\b", short, sent)
+                sent = re.sub(rf"\b{full.capitalize()}\b", short.capitalize(), sent)
+        sent = re.sub(r", ", lambda m: rng.choice([", ", "; ", " - "]) if rng.random() < 0.3 else ", ", sent)
+        sent = _NUMBER.sub(lambda m: rng.choice([m.group(1) + m.group(2), f"{m.group(1)}, {m.group(2)}"]), sent)
+        sent = _PLAIN_THOUSANDS.sub(lambda m: f"{m.group(1)},{m.group(2)}" if rng.random() < 0.5
+                                    and not 1000 <= int(m.group()) <= 2100 else m.group(), sent)  # not years
+        out.append(sent)
+    return add_rewriter_marks(" ".join(out), rng, rate=0.5)
+
+
+def strip_marks(text: str) -> str:
+    """What a scraper that strips punctuation, apostrophes and digits leaves of a text."""
+    text = re.sub(r"['’‘]", " ", text)
+    text = re.sub(r"[^\w\s]|\d", "", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def first_sentences(text: str, min_words: int = 35, max_words: int = 80) -> str | None:
+    """The first 2-3 sentences of a text holding min_words..max_words words, or None."""
+    spans = sentence_spans(text)
+    for k in (2, 3):
+        if len(spans) >= k:
+            part = text[spans[0][0]:spans[k - 1][1]]
+            if min_words <= len(part.split()) <= max_words:
+                return part
+    return None
+
+
+def make_queries(docs: list[str], fillers: list[str], unrelated: list[str], real: list[dict], n_queries: int,
+                 seed: int, rng: random.Random) -> tuple[list[tuple[str, str, str | None, str | None]], list[int]]:
+    """The benchmark's queries (group, text, gold id or None, second source id or None) and the
+    documents picked for the per-document sets."""
+    spinner = Spinner.from_name("moby")
+    picks = rng.sample(range(len(docs)), min(n_queries, len(docs)))
+    queries = []  # (group, text, gold or None, second source or None)
+    for frac in FRACTIONS:
+        for i in picks:
+            queries.append((f"spun {int(frac * 100)}%", spinner.spin_to_fraction(docs[i], frac, seed=seed + i).text,
+                            f"p{i}", None))
+    for r in real:
+        queries.append(("real pairs", r["spun"], f"real:{r['id']}", None))
+    # short partial copies: 2-3 spun sentences and an unrelated paragraph
+    short_ids = [i for i in range(len(docs)) if first_sentences(docs[i])]
+    for k, i in enumerate(rng.sample(short_ids, min(n_queries, len(short_ids)))):
+        part = spinner.spin_to_fraction(first_sentences(docs[i]), 0.25, seed=seed + i).text
+        queries.append(("short + unrelated", part + "\n\n" + fillers[k % len(fillers)], f"p{i}", None))
+    for i in picks:
+        queries.append(("stripped", strip_marks(spinner.spin_to_fraction(docs[i], 0.25, seed=seed + i).text),
+                        f"p{i}", None))
+    # stitched pages: spun A, then verbatim B (B at most 2/3 of A's words, so that A explains more)
+    long_ids = [i for i in range(len(docs)) if len(docs[i].split()) >= 90]
+    for i in rng.sample(long_ids, min(n_queries, len(long_ids))):
+        b = rng.choice([j for j in rng.sample(range(len(docs)), 50)
+                        if j != i and len(docs[j].split()) <= 2 * len(docs[i].split()) // 3] or [None])
+        if b is None:
+            continue
+        a_text = spinner.spin_to_fraction(docs[i], 0.25, seed=seed + i).text
+        queries.append(("stitched", a_text + "\n\n" + docs[b], f"p{i}", f"p{b}"))
+    for i in picks:
+        rewritten = ai_rewrite(docs[i], random.Random(seed + i))
+        queries.append(("rewrite", spinner.spin_to_fraction(rewritten, 0.15, seed=seed + i).text, f"p{i}", None))
+    for u in unrelated:
+        queries.append(("unrelated", u, None, None))
+    return queries, picks
+
+
 def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: str | None = None,
         progress: bool = False) -> dict:
     """Run the benchmark and write <out_dir>/trace.{json,md}; returns the results.  `progress`: show
@@ -92,8 +239,12 @@ def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: s
     log = stderr_log("bench trace") if progress else logger.info
     rng = random.Random(seed)
     t0 = time.time()
-    paras = _paragraphs(n_docs + n_queries)
-    docs, unrelated = paras[:n_docs], paras[n_docs:n_docs + n_queries]
+    docs = _paragraphs(n_docs)
+    # Unrelated text from the calibration split (Wikinews stories), not the paragraphs after the
+    # indexed ones: those are often other paragraphs of an indexed article, which share sentences
+    # with it (a quotation, a list of names) that trace rightly reports.
+    others = _paragraphs(2 * n_queries, splits=("calib",))
+    unrelated, fillers = others[:n_queries], others[n_queries:]
     with open(default_data_dir() / "dev" / "real_pairs.jsonl", encoding="utf-8") as f:
         real = [json.loads(line) for line in f if line.strip()]
     log(f"read {len(docs):,} documents, {len(unrelated)} unrelated queries, {len(real)} real pairs "
@@ -106,11 +257,13 @@ def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: s
     all_docs = [{"id": f"p{i}", "text": t} for i, t in enumerate(docs)]
     all_docs += [{"id": f"real:{r['id']}", "text": r["original"]} for r in real]
     idx = Index(index_path)
-    t = time.time()
+    t, cpu = time.time(), time.process_time()
     with tqdm(total=len(all_docs), desc="index", unit="doc", file=sys.stderr, dynamic_ncols=True, leave=False,
               disable=not progress) as bar:
         idx.add(all_docs, progress=lambda n: bar.update(n - bar.n))
-    build_s = time.time() - t
+    build_s, build_cpu_s = time.time() - t, time.process_time() - cpu
+    idx.close()
+    idx = Index(index_path, create=False)
     stats = idx.stats()
 
     peer = Peer()
@@ -119,57 +272,67 @@ def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: s
                   disable=not progress):
         peer.add(d["id"], d["text"])
     peer_build_s = time.time() - t
+    naive = Naive(all_docs)
 
-    spinner = Spinner.from_name("moby")
-    picks = rng.sample(range(len(docs)), min(n_queries, len(docs)))
-    queries = []  # (group, text, gold or None)
-    for frac in FRACTIONS:
-        for i in picks:
-            queries.append((f"spun {int(frac * 100)}%", spinner.spin_to_fraction(docs[i], frac, seed=seed + i).text,
-                            f"p{i}"))
-    for r in real:
-        queries.append(("real pairs", r["spun"], f"real:{r['id']}"))
-    for u in unrelated:
-        queries.append(("unrelated", u, None))
+    queries, picks = make_queries(docs, fillers, unrelated, real, n_queries, seed, rng)
     log(f"made {len(queries)} queries")
 
     groups: dict[str, dict] = {}
-    latencies = []
-    for group, text, gold in tqdm(queries, desc="queries", unit="query", file=sys.stderr, dynamic_ncols=True,
-                                  leave=False, disable=not progress):
-        t = time.perf_counter()
+    latencies, cpu_latencies = [], []
+    for group, text, gold, second in tqdm(queries, desc="queries", unit="query", file=sys.stderr,
+                                          dynamic_ncols=True, leave=False, disable=not progress):
+        t, cpu = time.perf_counter(), time.process_time()
         ids = [m.doc_id for m in trace(idx, text, top=5)]
         latencies.append(time.perf_counter() - t)
+        cpu_latencies.append(time.process_time() - cpu)
         peer_ids = peer.query(text)
-        g = groups.setdefault(group, {"n": 0, "hit1": 0, "rr": 0.0, "any": 0, "peer_hit1": 0, "peer_any": 0})
+        naive_ids = naive.query(text)
+        g = groups.setdefault(group, {"n": 0, "hit1": 0, "rr": 0.0, "any": 0, "peer_hit1": 0, "peer_any": 0,
+                                      "naive_hit1": 0, "a_first": 0, "both3": 0, "peer_both3": 0,
+                                      "naive_both3": 0})
         g["n"] += 1
         if gold is None:
             g["any"] += bool(ids)
             g["peer_any"] += bool(peer_ids)
-        else:
-            r = _rank(ids, gold)
-            g["hit1"] += r == 1
-            g["rr"] += 1 / r if r else 0.0
-            g["peer_hit1"] += _rank(peer_ids, gold) == 1
+            continue
+        r = _rank(ids, gold)
+        g["hit1"] += r == 1
+        g["rr"] += 1 / r if r else 0.0
+        g["peer_hit1"] += _rank(peer_ids, gold) == 1
+        g["naive_hit1"] += _rank(naive_ids, gold) == 1
+        if second is not None:
+            g["both3"] += gold in ids[:3] and second in ids[:3]
+            g["peer_both3"] += gold in peer_ids[:3] and second in peer_ids[:3]
+            g["naive_both3"] += gold in naive_ids[:3] and second in naive_ids[:3]
     idx.close()
-    lat = sorted(latencies)
+    lat, cpu_lat = sorted(latencies), sorted(cpu_latencies)
     result = {
         "n_docs": len(all_docs), "n_queries_per_fraction": len(picks), "seed": seed,
         "build_docs_per_s": round(len(all_docs) / build_s, 1), "build_s": round(build_s, 1),
+        # CPU time of this process: what one core does on a machine shared with other work
+        "build_docs_per_cpu_s": round(len(all_docs) / max(build_cpu_s, 1e-9), 1),
+        "latency_cpu_ms_p50": round(1000 * cpu_lat[len(cpu_lat) // 2], 1),
+        "latency_cpu_ms_p99": round(1000 * cpu_lat[min(len(cpu_lat) - 1, int(len(cpu_lat) * 0.99))], 1),
         "peer_build_docs_per_s": round(len(all_docs) / peer_build_s, 1),
-        "index_size_mb": round(stats["size_bytes"] / 1e6, 1), "index_words": stats["words"],
+        "index_size_mb": round(stats["size_bytes"] / 1e6, 1),
+        "index_bytes_per_doc": round(stats["size_bytes"] / max(len(all_docs), 1)),
+        "index_words": stats["words"], "key_rows": stats["band_rows"],
         "latency_ms_p50": round(1000 * lat[len(lat) // 2], 1),
         "latency_ms_p99": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1),
         "groups": {},
     }
     for name, g in groups.items():
+        n = g["n"]
         if name == "unrelated":
-            result["groups"][name] = {"n": g["n"], "false_match_rate": round(g["any"] / g["n"], 4),
-                                      "peer_false_match_rate": round(g["peer_any"] / g["n"], 4)}
-        else:
-            result["groups"][name] = {"n": g["n"], "recall_at_1": round(g["hit1"] / g["n"], 4),
-                                      "mrr": round(g["rr"] / g["n"], 4),
-                                      "peer_recall_at_1": round(g["peer_hit1"] / g["n"], 4)}
+            result["groups"][name] = {"n": n, "false_match_rate": round(g["any"] / n, 4),
+                                      "peer_false_match_rate": round(g["peer_any"] / n, 4)}
+            continue
+        row = {"n": n, "recall_at_1": round(g["hit1"] / n, 4), "mrr": round(g["rr"] / n, 4),
+               "peer_recall_at_1": round(g["peer_hit1"] / n, 4), "naive_recall_at_1": round(g["naive_hit1"] / n, 4)}
+        if name == "stitched":
+            row.update(both_in_top3=round(g["both3"] / n, 4), peer_both_in_top3=round(g["peer_both3"] / n, 4),
+                       naive_both_in_top3=round(g["naive_both3"] / n, 4))
+        result["groups"][name] = row
     result["total_s"] = round(time.time() - t0, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "trace.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -182,21 +345,66 @@ def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: s
 def render_md(r: dict) -> str:
     lines = ["# trace benchmark", "",
              f"Index of {r['n_docs']:,} held-out corpus paragraphs (one document each, {r['index_words']:,} words) "
-             f"plus the originals of the dev real pairs; {r['n_queries_per_fraction']} indexed documents spun "
-             f"(Moby spinner) at each rate. Peer: datasketch MinHashLSH (threshold 0.3, 128 perms) over raw "
-             f"word 5-grams, same data.", "",
-             "| queries | n | recall@1 | MRR | peer recall@1 |", "|---|---|---|---|---|"]
+             f"plus the originals of the dev real pairs; {r['n_queries_per_fraction']} queries per set (see "
+             f"`unspin/build/bench_trace.py` for how each set is made). Side by side: datasketch MinHashLSH "
+             f"(threshold 0.3, 128 perms) over raw word 5-grams, and the naive baseline (best word-set Jaccard over "
+             f"all documents).", "",
+             "| queries | n | recall@1 | MRR | MinHashLSH recall@1 | naive recall@1 |", "|---|---|---|---|---|---|"]
     for name, g in r["groups"].items():
         if name != "unrelated":
-            lines.append(f"| {name} | {g['n']} | {g['recall_at_1']:.3f} | {g['mrr']:.3f} | {g['peer_recall_at_1']:.3f} |")
+            lines.append(f"| {name} | {g['n']} | {g['recall_at_1']:.3f} | {g['mrr']:.3f} | "
+                         f"{g['peer_recall_at_1']:.3f} | {g['naive_recall_at_1']:.3f} |")
+    st = r["groups"].get("stitched")
+    if st:
+        lines += ["", f"Stitched pages: both sources in the top 3 {st['both_in_top3']:.3f} (MinHashLSH "
+                      f"{st['peer_both_in_top3']:.3f}, naive {st['naive_both_in_top3']:.3f}); the spun source A "
+                      f"first (recall@1 above) {st['recall_at_1']:.3f}."]
     u = r["groups"].get("unrelated")
     if u:
         lines += ["", f"Genuine unrelated held-out queries ({u['n']}): false matches {u['false_match_rate']:.3f} "
-                      f"(peer {u['peer_false_match_rate']:.3f})."]
-    lines += ["", f"Query latency p50 {r['latency_ms_p50']} ms, p99 {r['latency_ms_p99']} ms (one core). "
-                  f"Index build {r['build_docs_per_s']:,} docs/s (peer {r['peer_build_docs_per_s']:,} docs/s), "
-                  f"index size {r['index_size_mb']} MB.", ""]
-    return "\n".join(lines)
+                      f"(MinHashLSH {u['peer_false_match_rate']:.3f}; the naive baseline always names a document)."]
+    lines += ["", f"Query latency p50 {r['latency_ms_p50']} ms, p99 {r['latency_ms_p99']} ms wall clock "
+                  f"(CPU time p50 {r.get('latency_cpu_ms_p50', '?')} ms, p99 {r.get('latency_cpu_ms_p99', '?')} ms). "
+                  f"Index build {r['build_docs_per_s']:,} docs/s wall clock, {r.get('build_docs_per_cpu_s', 0):,} "
+                  f"docs per CPU second (MinHashLSH {r['peer_build_docs_per_s']:,} docs/s), "
+                  f"index size {r['index_size_mb']} MB ({r.get('index_bytes_per_doc', '?')} bytes per document, "
+                  f"{r.get('key_rows', 0):,} key rows).", ""]
+    return "\n".join(lines + _scale_plan(r))
+
+
+def _scale_plan(r: dict) -> list[str]:
+    """The 1M-document section: this run's figures scaled up, every scaled figure labelled so."""
+    per_doc = r.get("index_bytes_per_doc") or 0
+    cpu_rate = r.get("build_docs_per_cpu_s") or r["build_docs_per_s"]
+    rows_per_doc = r.get("key_rows", 0) / max(r["n_docs"], 1)
+    return [
+        "## Toward 1M documents",
+        "",
+        f"Measured in this run ({r['n_docs']:,} documents): {per_doc:,} bytes per document on disk, "
+        f"{rows_per_doc:.0f} key rows per document, {cpu_rate:,} documents per CPU second to build "
+        f"({r['build_docs_per_s']:,} per wall-clock second on the shared machine), query p50 "
+        f"{r.get('latency_cpu_ms_p50', '?')} ms CPU. The size per document and the query latency were the same "
+        "in a 10,005-document run of this version (1,659 bytes, 21 ms CPU), so both grow slowly with the "
+        "collection.",
+        "",
+        f"* Size (extrapolated, linear): {per_doc * 1_000_000 / 1e9:.1f} GB for 1M documents of this length "
+        "(measured at 100k: text 32%, the key table 47%, the per-document key lists 12%, row and id-index "
+        "overhead the rest).",
+        f"* Build (extrapolated): {1_000_000 / max(cpu_rate, 1) / 3600:.1f} CPU hours if the rate holds. Up to "
+        "100k documents it did (23-44 s per 10,000 documents all the way, wall clock on the shared machine). The "
+        "risk beyond: each batch of 500 documents writes its key rows (sorted) across the whole key table, so once "
+        "the table outgrows SQLite's 64 MiB page cache and the OS cache, a commit touches more pages as the table "
+        "grows. The plan for 1M: (1) fingerprint in worker processes (the work is per document; SQLite keeps "
+        "one writer); (2) a bulk mode for a first load: documents and their key lists written in batches as now "
+        "(a kill loses at most a batch), the key table built once at the end with one sorted INSERT ... SELECT "
+        "(sequential pages), and rebuilt the same way by `index check --repair` if a kill lands in it.",
+        "* Query (extrapolated): about 30 band buckets and 20 posting lists, each an indexed lookup "
+        "(logarithmic in the table), then 5 alignments; posting lists grow linearly with the collection and a "
+        "list over 2,000 documents is skipped (`MAX_BUCKET`), so at 1M the lookups grow by about a tenth and "
+        "the alignments not at all. Queries with no source pay for a wider net (400 candidates checked cheaply).",
+        "* Not measured: a 1M-document build (this 2-core machine is shared by four engineers).",
+        "",
+    ]
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
