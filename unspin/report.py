@@ -342,9 +342,9 @@ def render_report(result: CheckResultView, source: str, text: str | None = None,
     mark_note = ""
     if marks:
         kinds = sorted({REWRITER_MARK_NAMES[k] for _, _, k in marks})
-        mark_note = (f'<p class="us-marks-note"><span class="us-mark">{len(marks)}</span> AI-rewriter '
-                     f'mark{"s" * (len(marks) != 1)} ({e("; ".join(kinds))}): formatting that paraphrasing tools '
-                     f'leave behind. They count toward the spin probability, outlined in blue below.</p>')
+        mark_note = (f'<p class="us-marks-note"><b>{len(marks)} AI-rewriter mark{"s" * (len(marks) != 1)}</b> '
+                     f'({e("; ".join(kinds))}): formatting that paraphrasing tools leave behind. They count toward '
+                     f'the spin probability; outlined in blue in the text.</p>')
     warnings = "".join(f'<p class="us-warn">{e(w)}</p>' for w in result.warnings)
     data = json.dumps(result.to_dict(), ensure_ascii=False).replace("</", "<\\/")
     verdict_class = "us-v-" + "".join(ch if ch.isalnum() else "-" for ch in result.verdict.split(":")[0])
