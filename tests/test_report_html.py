@@ -71,6 +71,8 @@ def test_legend_gauge_and_meaning():
     assert 'class="us-legend"' in page
     for words in ("confident", "probable original", "looks substituted, original unknown", "AI-rewriter mark"):
         assert words in page
+    no_marks = render_report(_result([SURE], text=TEXT.replace("U. N.", "UN").replace("4, 000", "4,000")), "a.txt")
+    assert "AI-rewriter mark" not in no_marks  # the legend names only what the text shows
     assert 'role="meter"' in page and 'aria-valuenow="93"' in page
     assert "A spinner almost surely rewrote this text" in page
     assert ">possibly<" in page and ">likely<" in page  # the verdict zones are named on the gauge

@@ -18,8 +18,8 @@ from contextlib import nullcontext
 from typing import Callable, Sequence
 
 from . import __version__
-from .build import (bench_core, bench_neural, bench_reliability, bench_trace, calibrate, channel as channel_build,
-                    coverage, neural_eval, spinner, train_lm)
+from .build import (bench_core, bench_neural, bench_reliability, bench_serve, bench_trace, calibrate,
+                    channel as channel_build, coverage, neural_eval, spinner, train_lm)
 from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SCORERS, SPUN, Engine,
                      VerdictThresholds)
 from .index import Index, add_inputs, check_index, check_index_path
@@ -519,6 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
          "fuzz the readers, kill index add, worst-case time per MB, short trace queries (bench/reliability.md)"),
         ("trace", bench_trace, bench_trace.run_command,
          "trace recall, false matches, latency and index size (bench/trace.md)"),
+        ("serve", bench_serve, bench_serve.run,
+         "load on `unspin serve` over loopback: requests/s, p50/p99, 2x overload, memory (bench/serve.md)"),
     ):
         q = bsub.add_parser(part, help=help_, description=help_)
         module.add_arguments(q)

@@ -304,14 +304,15 @@ def _gauge(p: float | None, verdict: str, thresholds: ThresholdsView | None) -> 
             f'<div class="us-gauge-scale" aria-hidden="true">{labels}</div></div>')
 
 
-def _legend(min_confidence: float) -> str:
+def _legend(min_confidence: float, with_marks: bool) -> str:
     return ('<ul class="us-legend" aria-label="legend">'
             f'<li><span class="us-swatch us-sure"><span class="us-orig">original</span>spun</span> '
             f'confident: likely original shown above (&ge; {SURE_CONFIDENCE:.0%})</li>'
             f'<li><span class="us-swatch us-likely"><span class="us-orig">original</span>spun</span> '
             f'probable original ({min_confidence:.0%}&ndash;{SURE_CONFIDENCE:.0%})</li>'
             '<li><span class="us-swatch us-unknown">word</span> looks substituted, original unknown</li>'
-            '<li><span class="us-swatch us-mark">U. N.</span> AI-rewriter mark</li></ul>')
+            + ('<li><span class="us-swatch us-mark">U. N.</span> AI-rewriter mark</li>' if with_marks else "")
+            + '</ul>')
 
 
 def render_report(result: CheckResultView, source: str, text: str | None = None, *,
@@ -357,7 +358,7 @@ def render_report(result: CheckResultView, source: str, text: str | None = None,
 <p class="us-meaning">{e(VERDICT_MEANINGS.get(result.verdict, ""))}</p>
 <p class="us-counts">{counts}</p>{mark_note}{warnings}
 </header>
-{_legend(min_confidence)}
+{_legend(min_confidence, bool(marks))}
 <div class="us-tabs" role="tablist" aria-label="views">
 <button type="button" role="tab" class="us-tab" aria-selected="true" aria-controls="us-panel-marked" id="us-tab-marked">Marked text</button>
 <button type="button" role="tab" class="us-tab" aria-selected="false" aria-controls="us-panel-restored" id="us-tab-restored" tabindex="-1">Restored text</button>
