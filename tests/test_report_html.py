@@ -93,6 +93,8 @@ def test_table_of_changes_and_its_data():
     rows = re.findall(r"<tr class=\"us-row-(\w+)\"><td>(.*?)</td><td>(.*?)</td>", table)
     assert rows == [("sure", "mentioned", "said"), ("likely", "scheme", "plan"), ("unknown", "odd", "<i>unknown</i>"),
                     ("unknown", "extra", "<i>unknown</i>")]
+    weak_row = re.search(r'<tr class="us-row-unknown"><td>odd</td>.*?</tr>', table).group(0)
+    assert "<td>&ndash;</td>" in weak_row and "too weak to call the original" in weak_row
     assert 'data-format="csv"' in table and 'data-format="json"' in table and "us-copy" in table
     data = re.search(r'<script type="application/json" class="us-data">(.*?)</script>', page, re.S).group(1)
     assert json.loads(data)["spans"][0]["suggestion"] == "said"

@@ -267,11 +267,13 @@ def _changes_table(spans: Sequence[SpanView], min_confidence: float) -> str:
         ev = s.evidence
         original = e(s.suggestion) if tier != "unknown" else '<i>unknown</i>'
         evidence = [f"P(substituted) {_pct(ev.get('p_spun', s.confidence))}"]
+        if tier == "unknown" and s.suggestion is not None:
+            evidence.append(f"best candidate {e(s.suggestion)} at {_pct(s.confidence)}: too weak to call the original")
         if "lm_gain_log10" in ev:
             evidence.append(f"LM gain {ev['lm_gain_log10']:+.1f}")
         if ev.get("sources"):
             evidence.append("via " + e(", ".join(ev["sources"])))
-        conf = _pct(s.confidence) if s.suggestion is not None else "&ndash;"
+        conf = _pct(s.confidence) if tier != "unknown" else "&ndash;"
         rows.append(f'<tr class="us-row-{tier}"><td>{e(s.text)}</td><td>{original}</td><td>{conf}</td>'
                     f'<td>{"; ".join(evidence)}</td></tr>')
     if not rows:

@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
@@ -267,13 +268,14 @@ def _index_path(index) -> str | None:
     return os.fspath(index)
 
 
-def _check_token(request: Request, token: str | None) -> None:
+def _check_token(credentials: HTTPAuthorizationCredentials | None, token: str | None) -> None:
     """Index writes: 403 when the server has no token (writes disabled), 401 without the right one."""
     if not token:
         raise Problem(403, "Index writes disabled", "this server was started without a token; start it with "
                       f"--token or {TOKEN_ENV} to allow adding and removing documents")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    given = credentials.credentials.strip() if credentials is not None else ""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.encode(), token.encode()):
         raise Problem(401, "Unauthorized", "send the server's token as 'Authorization: Bearer TOKEN'",
                       headers={"WWW-Authenticate": 'Bearer realm="unspin index"'})
 
@@ -360,6 +362,9 @@ def create_app(engine: Engine, index: Index | str | os.PathLike | None = None, t
                              **({"text": result.text} if result.input_format == "html" else {}),
                              "warnings": result.warnings})
 
+    # Declares the bearer scheme in OpenAPI (Swagger's "Authorize"); the check itself is _check_token.
+    bearer = HTTPBearer(auto_error=False, description=f"the server's token (--token or {TOKEN_ENV})")
+
     def need_index() -> None:
         if index_path is None:
             raise Problem(404, "Index not configured", "this server has no trace index; start it with "
@@ -392,8 +397,9 @@ def create_app(engine: Engine, index: Index | str | os.PathLike | None = None, t
 
     @app.post("/v1/index/documents", tags=["index"], summary="Add or replace documents (bearer token)",
               openapi_extra=_openapi_body(IndexDocuments))
-    async def api_index_add(request: Request) -> JSONResponse:
-        _check_token(request, token)
+    async def api_index_add(request: Request,
+                            credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> JSONResponse:
+        _check_token(credentials, token)
         need_index()
         req = await parse_request(request, IndexDocuments, limits.max_body_bytes)
 
@@ -407,8 +413,9 @@ def create_app(engine: Engine, index: Index | str | os.PathLike | None = None, t
         return JSONResponse(await worker.run(add, use_index=True))
 
     @app.delete("/v1/index/documents/{doc_id:path}", tags=["index"], summary="Remove a document (bearer token)")
-    async def api_index_remove(doc_id: str, request: Request) -> JSONResponse:
-        _check_token(request, token)
+    async def api_index_remove(doc_id: str,
+                               credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> JSONResponse:
+        _check_token(credentials, token)
         need_index()
         removed = await worker.run(lambda idx: idx.remove(doc_id), use_index=True)
         if not removed:

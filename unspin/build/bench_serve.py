@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import add_progress_option, iter_articles, progress_enabled, stderr_log
+from ..inputs import InputError
+from .corpus import add_progress_option, default_data_dir, iter_articles, progress_enabled, stderr_log
 
 READY_TIMEOUT_S = 180
 
@@ -271,6 +272,9 @@ def texts(n: int, words: int) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     log = stderr_log("bench serve") if progress_enabled(args.progress) else (lambda _m: None)
     bodies = [json.dumps({"text": t}).encode() for t in texts(args.texts, args.words)]
+    if not bodies:
+        raise InputError(f"no held-out articles of {args.words} words found in {default_data_dir()} "
+                         f"(set UNSPIN_DATA to the shared data folder)")
     n_words = sum(len(json.loads(b)["text"].split()) for b in bodies) / len(bodies)
     log(f"{len(bodies)} texts of {n_words:.0f} words on average")
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work)",

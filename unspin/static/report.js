@@ -130,11 +130,13 @@
     Array.prototype.forEach.call(root.querySelectorAll("iframe.us-alignment"), function (frame) {
       function fit() {
         try {
+          frame.style.height = "150px";  // shrink first: a document is never shorter than its frame
           var h = frame.contentDocument.documentElement.scrollHeight;
           if (h) frame.style.height = Math.min(h + 4, 4000) + "px";
         } catch (e) { /* keep the default height */ }
       }
       frame.addEventListener("load", fit);
+      window.addEventListener("resize", fit);
       fit();
     });
   }
