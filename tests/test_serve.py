@@ -313,3 +313,32 @@ def test_the_page_report_shows_sources_with_an_index(engine, index_path):
         assert r.status_code == 200
         assert 'class="us-sources"' in r.text and "budget-1" in r.text and "coverage" in r.text
         assert '<iframe class="us-alignment"' in r.text
+
+
+# ---- worker processes and the command line ----------------------------------------------------
+def test_each_worker_builds_its_app_from_the_environment(tiny_arpa, tiny_channel_path, monkeypatch):
+    from unspin.serve import OPTIONS_ENV, TOKEN_ENV, ServeOptions, app_from_environment
+
+    options = ServeOptions(lm=str(tiny_arpa), channel=str(tiny_channel_path), max_body_bytes=500, max_pending=3)
+    monkeypatch.setenv(OPTIONS_ENV, options.to_json())
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    with TestClient(app_from_environment()) as c:
+        from unspin.lexicon import Channel
+
+        same_models = Engine.load(lm_path=str(tiny_arpa), channel=Channel.load(tiny_channel_path))
+        assert c.post("/v1/check", json={"text": SPUN}).json() == json.loads(json.dumps(
+            same_models.check(SPUN).to_dict()))
+        _problem(c.post("/v1/check", json={"text": "word " * 200}), 413, "Too large")
+        # the token came from the environment: index writes are enabled, and need it (no index here)
+        _problem(c.post("/v1/index/documents", json={"documents": [{"id": "a", "text": ORIGINAL}]}),
+                 401, "Unauthorized")
+
+
+def test_serve_command_refuses_bad_options(tmp_path, capsys):
+    from unspin.cli import main
+
+    assert main(["serve", "--index", str(tmp_path / "missing.sqlite")]) == 2
+    assert "missing.sqlite" in capsys.readouterr().err
+    assert main(["serve", "--queue-timeout", "0"]) == 2
+    assert "--queue-timeout" in capsys.readouterr().err
+    assert main(["serve", "--port", "0"]) == 2  # argparse: must be at least 1

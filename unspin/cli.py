@@ -481,8 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "prefer the environment variable, as a command line is visible to other users")
     p.add_argument("--max-bytes", type=positive_int, default=MAX_DOCUMENT_BYTES,
                    help=f"largest request body in bytes (default {MAX_DOCUMENT_BYTES:,})")
-    p.add_argument("--max-pending", type=positive_int, default=8,
-                   help="requests one worker admits at once (running or waiting); more get 503 (default 8)")
+    p.add_argument("--max-pending", type=positive_int, default=4,
+                   help="requests one worker admits at once (one runs, the rest wait); more get 503 at once "
+                        "(default 4)")
     p.add_argument("--queue-timeout", type=seconds, default=30.0, metavar="SECONDS",
                    help="longest wait of an admitted request for the engine before a 503 (default 30)")
     p.add_argument("--time-budget", type=seconds, default=30.0, metavar="SECONDS",

@@ -46,7 +46,7 @@ from .report import STATIC_DIR, render_alignment_html, render_report, render_sou
 from .trace import MIN_COVERAGE, SubstitutionJudge, accepts, verify
 
 PROBLEM_TYPE = "https://unspin.invalid/problems/"  # problem `type` URIs: a name, not a page to fetch
-DEFAULT_MAX_PENDING = 8
+DEFAULT_MAX_PENDING = 4
 DEFAULT_QUEUE_TIMEOUT_S = 30.0
 # Where `unspin serve` hands its options to the worker processes uvicorn starts.
 OPTIONS_ENV = "UNSPIN_SERVE_OPTIONS"
@@ -219,18 +219,12 @@ class Worker:
         self.judge = SubstitutionJudge(engine.channel, fingerprinter.canonical)
 
     async def run(self, fn: Callable[[], Any], use_index: bool = False) -> Any:
-        if self.pending >= self.limits.max_pending:
-            raise Problem(503, "Busy", f"{self.pending} requests are in progress (the limit of this worker); "
-                          f"retry shortly", headers={"Retry-After": "1"})
-        self.pending += 1
-        try:
-            loop = asyncio.get_running_loop()
-            if use_index:
-                return await loop.run_in_executor(self._index_thread, self._with_index(fn))
-            return await loop.run_in_executor(None, self._with_engine(fn, time.monotonic()))
-        finally:
-            self.pending -= 1
-            self.served += 1
+        """`fn()` on a thread holding the engine (or `fn(index)` on the index thread); requests are
+        admitted before (`Admission`)."""
+        loop = asyncio.get_running_loop()
+        if use_index:
+            return await loop.run_in_executor(self._index_thread, self._with_index(fn))
+        return await loop.run_in_executor(None, self._with_engine(fn, time.monotonic()))
 
     def _with_engine(self, fn: Callable[[], Any], admitted: float) -> Callable[[], Any]:
         def call():
@@ -258,6 +252,29 @@ class Worker:
                     self._index.close()
             self._index_thread.submit(shut).result()
             self._index_thread.shutdown()
+
+
+class Admission:
+    """ASGI middleware: admits at most `worker.limits.max_pending` POST and DELETE requests at once
+    and answers the next with 503 before reading its body, so shedding costs almost nothing."""
+
+    def __init__(self, app, worker: Worker):
+        self.app, self.worker = app, worker
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "DELETE"):
+            return await self.app(scope, receive, send)
+        w = self.worker
+        if w.pending >= w.limits.max_pending:
+            busy = Problem(503, "Busy", f"{w.pending} requests are in progress (the limit of this worker); "
+                           f"retry shortly", headers={"Retry-After": "1"})
+            return await busy.response()(scope, receive, send)
+        w.pending += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            w.pending -= 1
+            w.served += 1
 
 
 def _index_path(index) -> str | None:
@@ -318,6 +335,7 @@ def create_app(engine: Engine, index: Index | str | os.PathLike | None = None, t
     # Swagger UI 4 (the offline bundle) reads OpenAPI 3.0 documents; the schemas here need nothing newer.
     app.openapi_version = "3.0.3"
     app.state.worker = worker
+    app.add_middleware(Admission, worker=worker)
 
     @app.exception_handler(Problem)
     async def on_problem(_request: Request, err: Problem):

@@ -352,7 +352,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--concurrency", type=int, default=4, help="closed-loop clients (default 4)")
     ap.add_argument("--overload-seconds", type=float, default=30.0, help="seconds of the 2x open loop (default 30)")
     ap.add_argument("--max-clients", type=int, default=32, help="connections of the open loop (default 32)")
-    ap.add_argument("--max-pending", type=int, default=8, help="the server's --max-pending (default 8)")
+    ap.add_argument("--max-pending", type=int, default=4, help="the server's --max-pending (default 4)")
     ap.add_argument("--memory-requests", type=int, default=10_000, help="requests of the memory run (default 10000;"
                     " 0: skip)")
     ap.add_argument("--memory-seconds", type=float, default=300.0, help="... or at most this long (default 300)")
