@@ -102,7 +102,8 @@ def test_table_of_changes_and_its_data():
 
 def test_rewriter_marks_are_pointed_out():
     page = render_report(_result([]), "a.txt")
-    assert "2 AI-rewriter marks" in page
+    assert "2 AI-rewriter marks" in page and "marks below are part of that evidence" in page
+    assert "part of that evidence" not in render_report(_result([], p=0.1, verdict="not spun"), "a.txt")
     marked = _panel(page, "marked")
     assert re.findall(r'<span class="us-mark" title="[^"]*">(.*?)</span>', marked) == ["U. N.", "4, 000"]
 

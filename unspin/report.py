@@ -348,6 +348,10 @@ def render_report(result: CheckResultView, source: str, text: str | None = None,
         mark_note = (f'<p class="us-marks-note"><b>{len(marks)} AI-rewriter mark{"s" * (len(marks) != 1)}</b> '
                      f'({e("; ".join(kinds))}): formatting that paraphrasing tools leave behind. They count toward '
                      f'the spin probability; outlined in blue in the text.</p>')
+    meaning = VERDICT_MEANINGS.get(result.verdict, "")
+    likely_at = thresholds.likely if thresholds is not None else 0.5
+    if marks and p is not None and p >= likely_at:  # the marks weigh in the verdict: say so beside it
+        meaning += " The AI-rewriter marks below are part of that evidence."
     warnings = "".join(f'<p class="us-warn">{e(w)}</p>' for w in result.warnings)
     data = json.dumps(result.to_dict(), ensure_ascii=False).replace("</", "<\\/")
     verdict_class = "us-v-" + "".join(ch if ch.isalnum() else "-" for ch in result.verdict.split(":")[0])
@@ -357,7 +361,7 @@ def render_report(result: CheckResultView, source: str, text: str | None = None,
 <div class="us-verdict-line"><span class="us-verdict-label">{e(result.verdict)}</span>
 <span class="us-prob">spin probability {e(_pct(p) if p is not None else "n/a")}</span></div>
 {_gauge(p, result.verdict, thresholds)}
-<p class="us-meaning">{e(VERDICT_MEANINGS.get(result.verdict, ""))}</p>
+<p class="us-meaning">{e(meaning)}</p>
 <p class="us-counts">{counts}</p>{mark_note}{warnings}
 </header>
 {_legend(min_confidence, bool(marks))}
