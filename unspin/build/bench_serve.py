@@ -334,6 +334,11 @@ def render_md(r: dict) -> str:
         c, o = run_["closed_loop"], run_["overload_2x"]
         lines.append(f"| {run_['workers']} | {c['ok_per_s']} | {c['p50_ms']} | {c['p99_ms']} | {o['offered_rate']} | "
                      f"{o['ok_per_s']} | {o['shed']} of {o['requests']} | {o['p50_ms']} / {o['p99_ms']} |")
+    lines += ["", "Latency is per request as the client sees it: in the closed loop it includes the wait behind the "
+              "other clients' requests (a worker checks one text at a time). At 2x, the answered requests wait "
+              "behind at most the admitted few, and the rest are refused at once with 503 and Retry-After: the "
+              "queue never grows. The machine is shared with other jobs, so the figures vary between runs "
+              "(the slowest requests most)."]
     for run_ in r["runs"]:
         if "memory" in run_:
             m = run_["memory"]
