@@ -149,7 +149,12 @@ VERDICT_MEANINGS = {
 
 @runtime_checkable
 class ThresholdsView(Protocol):
-    """Where verdicts begin (`unspin.detect.VerdictThresholds` is one): drawn as ticks on the gauge."""
+    """Where verdicts begin (`unspin.detect.VerdictThresholds` is one): the gauge's coloured zones.
+
+    >>> from unspin.detect import VerdictThresholds
+    >>> isinstance(VerdictThresholds(), ThresholdsView)
+    True
+    """
 
     spun: float
     likely: float
@@ -416,7 +421,12 @@ def render_sources(matches: Sequence[MatchView], alignment_page: str | None = No
 
 
 def page_assets() -> tuple[str, str]:
-    """(the report's CSS, its script), read from `STATIC_DIR`."""
+    """(the report's CSS, its script), read from `STATIC_DIR`.
+
+    >>> css, script = page_assets()
+    >>> ".us-span" in css and "window.unspinReport" in script
+    True
+    """
     return ((STATIC_DIR / "report.css").read_text(encoding="utf-8"),
             (STATIC_DIR / "report.js").read_text(encoding="utf-8"))
 

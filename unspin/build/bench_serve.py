@@ -108,7 +108,7 @@ def closed_loop(port: int, bodies: list[bytes], concurrency: int, seconds: float
     counter = itertools.count()
     deadline = time.monotonic() + seconds
 
-    def client_loop(worker: int) -> None:
+    def client_loop() -> None:
         client = Client(port)
         try:
             while time.monotonic() < deadline:
@@ -124,13 +124,13 @@ def closed_loop(port: int, bodies: list[bytes], concurrency: int, seconds: float
                     continue
                 with lock:
                     out.add(status, time.monotonic() - t)
-                if on_tick is not None and worker == 0:
-                    on_tick()
+                    if on_tick is not None:
+                        on_tick(sum(out.statuses.values()))
         finally:
             client.close()
 
     t0 = time.monotonic()
-    threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(concurrency)]
+    threads = [threading.Thread(target=client_loop, daemon=True) for _ in range(concurrency)]
     for th in threads:
         th.start()
     for th in threads:
@@ -295,14 +295,12 @@ def run(args: argparse.Namespace) -> int:
             run_result = {"workers": workers, "closed_loop": closed, "overload_2x": over_s}
             if i == len(worker_counts) - 1 and args.memory_requests:
                 samples: list[tuple[int, float]] = []
-                done = [0]
                 last = [time.monotonic()]
 
-                def tick() -> None:
-                    done[0] += 1
+                def tick(done: int) -> None:  # called under the loop's lock after each answer
                     if time.monotonic() - last[0] >= args.memory_every:
                         last[0] = time.monotonic()
-                        samples.append((done[0], rss_mb(proc.pid)))
+                        samples.append((done, rss_mb(proc.pid)))
 
                 samples.append((0, rss_mb(proc.pid)))
                 mem = closed_loop(args.port, bodies, args.concurrency, args.memory_seconds, args.memory_requests,
@@ -342,10 +340,15 @@ def render_md(r: dict) -> str:
     for run_ in r["runs"]:
         if "memory" in run_:
             m = run_["memory"]
-            series = ", ".join(f"{n:,}: {mb:.0f}" for n, mb in m["rss_mb"])
+            shown = m["rss_mb"][::max(1, len(m["rss_mb"]) // 8)]
+            if shown[-1] != m["rss_mb"][-1]:
+                shown.append(m["rss_mb"][-1])
+            series = ", ".join(f"{n:,}: {mb:.0f}" for n, mb in shown)
+            low, high = min(mb for _, mb in m["rss_mb"]), max(mb for _, mb in m["rss_mb"])
             lines += ["", f"Memory ({run_['workers']} workers, all server processes, resident MB after N requests): "
-                          f"{series}. {m['requests']:,} requests in {m['seconds']:.0f} s "
-                          f"({m['ok']:,} answered, {m['shed']} shed)."]
+                          f"{series} (all {len(m['rss_mb'])} samples between {low:.0f} and {high:.0f} MB). "
+                          f"{m['requests']:,} requests in {m['seconds']:.0f} s ({m['ok']:,} answered, {m['shed']} "
+                          f"shed, p50 {m['p50_ms']} ms, p99 {m['p99_ms']} ms)."]
     return "\n".join(lines) + "\n"
 
 
