@@ -202,9 +202,9 @@ def _require_text(result: CheckResult) -> CheckResult:
 
 # ---- the work: admission, the engine, the index ------------------------------------------
 class Worker:
-    """Runs engine and index work off the event loop, admitting at most `limits.max_pending`
-    requests at once; the engine runs one text at a time (its caches are not shared between
-    threads), the index lives on its own thread (SQLite connections belong to one thread)."""
+    """Runs engine and index work off the event loop: the engine one text at a time (its caches are
+    not made for threads), the index on its own thread (an SQLite connection belongs to one thread).
+    `pending` counts the requests `Admission` let in."""
 
     def __init__(self, engine: Engine, index_path: str | None, limits: ServeLimits):
         self.engine = engine
