@@ -8,6 +8,7 @@ committed. The whole module is skipped, saying why, when chromium, chromedriver 
 missing; the seed article test is skipped when ../shared/data is not beside the checkout (its
 text is read there at run time, never copied into the repository).
 """
+import json
 import os
 import shutil
 import socket
@@ -187,8 +188,24 @@ def test_keyboard_opens_a_span_and_switches_to_the_restored_text(server, browser
 
     restored_tab.send_keys(Keys.ARROW_RIGHT)
     table = report.find_element(By.ID, "us-panel-changes")
-    assert table.is_displayed() and table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert table.is_displayed() and rows
     _screenshot(browser, "changes", 1280)
+
+    # the downloads: catch the file the page hands the browser instead of saving it
+    browser.execute_script("window.usBlobs = []; URL.createObjectURL = b => { window.usBlobs.push(b); return 'x'; };"
+                           "HTMLAnchorElement.prototype.click = function () {};")
+    table.find_element(By.CSS_SELECTOR, ".us-download[data-format=csv]").click()
+    table.find_element(By.CSS_SELECTOR, ".us-download[data-format=json]").click()
+    csv_text, json_text = browser.execute_async_script(
+        "const done = arguments[0]; Promise.all(window.usBlobs.map(b => b.text())).then(done);")
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("start,end,observed,proposed_original,confidence") and len(lines) == len(rows) + 1
+    assert len(json.loads(json_text)["spans"]) == len(rows)
+    table.find_element(By.CSS_SELECTOR, ".us-copy").click()
+    status = table.find_element(By.CSS_SELECTOR, ".us-status")
+    WebDriverWait(browser, WAIT_S).until(lambda _d: status.text.strip())
+    assert status.text in ("Copied.", "Copy failed: use a download.")
 
 
 def test_trace_shows_the_source_and_its_alignment(server, browser):
