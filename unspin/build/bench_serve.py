@@ -278,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
     n_words = sum(len(json.loads(b)["text"].split()) for b in bodies) / len(bodies)
     log(f"{len(bodies)} texts of {n_words:.0f} words on average")
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work)",
-                     "words_per_text": round(n_words), "concurrency": args.concurrency,
+                     "words_per_text": round(n_words), "distinct_texts": len(bodies), "concurrency": args.concurrency,
                      "max_pending_per_worker": args.max_pending, "runs": []}
     worker_counts = [int(w) for w in args.workers.split(",")]
     for i, workers in enumerate(worker_counts):
@@ -323,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
 def render_md(r: dict) -> str:
     lines = ["# unspin serve: load over loopback", "",
              f"`unspin bench serve` on {r['machine']}: POST /v1/check with {r['words_per_text']}-word held-out "
-             f"articles, {r['concurrency']} clients back to back (closed loop), then an open loop at twice the "
+             f"articles ({r.get('distinct_texts', '?')} distinct, sent in turn), {r['concurrency']} clients back to back (closed loop), then an open loop at twice the "
              f"rate the closed loop sustained. Each worker admits {r['max_pending_per_worker']} requests at once "
              "and sheds the rest with 503.", "",
              "| workers | requests/s | p50 ms | p99 ms | at 2x: offered/s | answered/s | shed (503) | p50 / p99 ms of answered |",
@@ -365,7 +365,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     " 0: skip)")
     ap.add_argument("--memory-seconds", type=float, default=300.0, help="... or at most this long (default 300)")
     ap.add_argument("--memory-every", type=float, default=15.0, help="seconds between memory samples (default 15)")
-    ap.add_argument("--texts", type=int, default=20, help="distinct texts, sent in turn (default 20)")
+    ap.add_argument("--texts", type=int, default=1000, help="distinct texts, sent in turn (default 1000: the decoder's caches see new text throughout)")
     ap.add_argument("--words", type=int, default=500, help="words per text (default 500)")
     ap.add_argument("--out", default="bench", help="folder for serve.json and serve.md (default bench/)")
     add_progress_option(ap)
