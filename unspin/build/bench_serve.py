@@ -286,11 +286,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             log(f"{workers} worker(s): ready, rss {rss_mb(proc.pid):.0f} MB; warming up")
             closed_loop(args.port, bodies, args.concurrency, 5.0)
-            closed = closed_loop(args.port, bodies, args.concurrency, args.duration).summary()
+            closed = {**closed_loop(args.port, bodies, args.concurrency, args.duration).summary(),
+                      "load_average_after": round(os.getloadavg()[0], 1)}
             log(f"{workers} worker(s): closed loop {closed}")
             rate = 2 * closed["ok_per_s"]
             over, offered = open_loop(args.port, bodies, rate, args.overload_seconds, args.max_clients)
-            over_s = {**over.summary(), "target_rate": round(rate, 2), "offered_rate": round(offered, 2)}
+            over_s = {**over.summary(), "target_rate": round(rate, 2), "offered_rate": round(offered, 2),
+                      "load_average_after": round(os.getloadavg()[0], 1)}
             log(f"{workers} worker(s): at 2x ({rate:.1f}/s) {over_s}")
             run_result = {"workers": workers, "closed_loop": closed, "overload_2x": over_s}
             if i == len(worker_counts) - 1 and args.memory_requests:
@@ -326,12 +328,14 @@ def render_md(r: dict) -> str:
              f"articles ({r.get('distinct_texts', '?')} distinct, sent in turn), {r['concurrency']} clients back to back (closed loop), then an open loop at twice the "
              f"rate the closed loop sustained. Each worker admits {r['max_pending_per_worker']} requests at once "
              "and sheds the rest with 503.", "",
-             "| workers | requests/s | p50 ms | p99 ms | at 2x: offered/s | answered/s | shed (503) | p50 / p99 ms of answered |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| workers | requests/s | p50 ms | p99 ms | at 2x: offered/s | answered/s | shed (503) | "
+             "p50 / p99 ms of answered | machine load (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for run_ in r["runs"]:
         c, o = run_["closed_loop"], run_["overload_2x"]
+        load = f"{c.get('load_average_after', '?')} / {o.get('load_average_after', '?')}"
         lines.append(f"| {run_['workers']} | {c['ok_per_s']} | {c['p50_ms']} | {c['p99_ms']} | {o['offered_rate']} | "
-                     f"{o['ok_per_s']} | {o['shed']} of {o['requests']} | {o['p50_ms']} / {o['p99_ms']} |")
+                     f"{o['ok_per_s']} | {o['shed']} of {o['requests']} | {o['p50_ms']} / {o['p99_ms']} | {load} |")
     lines += ["", "Latency is per request as the client sees it: in the closed loop it includes the wait behind the "
               "other clients' requests (a worker checks one text at a time). At 2x, the answered requests wait "
               "behind at most the admitted few, and the rest are refused at once with 503 and Retry-After: the "
