@@ -70,22 +70,23 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 class Client:
-    """One keep-alive connection to the server."""
+    """A client that opens a connection per request: with several worker processes the kernel hands
+    each new connection to one of them, so kept-alive connections would pin a client to a worker
+    (4 clients could land 3 on one worker and 1 on the other) and understate what the workers do."""
 
     def __init__(self, port: int, timeout: float = 120.0):
         self.port, self.timeout = port, timeout
         self.conn: http.client.HTTPConnection | None = None
 
     def post(self, path: str, body: bytes) -> int:
-        for attempt in range(2):  # a kept-alive connection the server closed: reconnect once
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        for attempt in range(2):  # a connection refused or reset: try once more
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             try:
-                self.conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                self.conn.request("POST", path, body=body,
+                                  headers={"Content-Type": "application/json", "Connection": "close"})
                 response = self.conn.getresponse()
                 response.read()
-                if response.getheader("connection", "").lower() == "close":
-                    self.close()
+                self.close()
                 return response.status
             except (ConnectionError, http.client.HTTPException, OSError):
                 self.close()
