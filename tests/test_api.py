@@ -107,18 +107,21 @@ def test_empty_text_scores_zero(engine):
 def test_check_result_renders_itself(engine):
     result = engine.check(SPUN)
     assert result.to_text(source="budget.txt") == render_text(result, "budget.txt", SPUN)
-    assert result.to_html(source="budget.txt") == render_html(result, "budget.txt", SPUN)
+    assert result.to_html(source="budget.txt") == render_html(result, "budget.txt", SPUN,
+                                                              thresholds=detect.DEFAULT_THRESHOLDS)
     text = result.to_text(source="budget.txt")
     assert text.startswith("unspin check: budget.txt\n") and "[mentioned -> said" in text
     page = result.to_html()
-    assert page.startswith("<!doctype html>") and 'data-suggestion="said">mentioned<' in page
+    assert page.startswith("<!doctype html>")
+    assert '<span class="us-orig">said</span><span class="us-obs">mentioned</span>' in page
 
 
 def test_an_html_result_renders_its_reduced_text(engine):
     result = engine.check(PAGE)
     report = result.to_text(source="page.html")
     assert "[mentioned -> said" in report and "<article>" not in report
-    assert result.to_html(source="page.html") == render_html(result, "page.html", result.text)
+    assert result.to_html(source="page.html") == render_html(result, "page.html", result.text,
+                                                             thresholds=detect.DEFAULT_THRESHOLDS)
 
 
 def test_render_json_lets_the_caller_name_the_input_format():

@@ -55,7 +55,9 @@ def test_html_report_is_self_contained(tmp_path, models, capsys):
     code, _, err = run(["check", str(f), "--format", "html", "-o", str(out_file), *models], capsys)
     assert code == 0, err
     page = out_file.read_text(encoding="utf-8")
-    assert "<mark" in page and "said" in page and "<script src" not in page
+    assert 'class="us-span' in page and "said" in page
+    # nothing fetched from elsewhere: no linked script, style sheet, font or image
+    assert "<script src" not in page and "<link" not in page and "url(" not in page and "http" not in page
 
 
 def test_html_input_is_reduced_to_text(tmp_path, models, capsys):

@@ -11,7 +11,7 @@ import importlib
 import pytest
 
 MODULES = ["unspin.text", "unspin.lexicon", "unspin.lm", "unspin.decode", "unspin.profile", "unspin.names",
-           "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index"]
+           "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index", "unspin.report", "unspin.serve"]
 # Modules with examples of pure functions: at least one must really run.
 MUST_RUN = {"unspin.text", "unspin.profile", "unspin.names", "unspin.fingerprint", "unspin.inputs", "unspin.trace",
             "unspin.index"}

@@ -12,14 +12,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sqlite3
 import sys
 from contextlib import nullcontext
 from typing import Callable, Sequence
 
 from . import __version__
-from .build import (bench_core, bench_neural, bench_reliability, bench_trace, calibrate, channel as channel_build,
-                    coverage, names as names_build, neural_eval, spinner, train_lm)
+from .build import (bench_core, bench_neural, bench_reliability, bench_serve, bench_trace, calibrate,
+                    channel as channel_build, coverage, names as names_build, neural_eval, spinner, train_lm)
 from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SCORERS, SPUN, Engine,
                      VerdictThresholds)
 from .index import Index, add_inputs, check_index, check_index_path
@@ -181,7 +182,7 @@ def _check_with(args: argparse.Namespace, engine: Engine, sources) -> int:
     if args.format == "json":
         out = render_json(result, file=args.file) + "\n"
     elif args.format == "html":
-        out = result.to_html(args.file)
+        out = result.to_html(args.file, engine.thresholds, args.min_confidence)
     else:
         out = result.to_text(args.file)
     _write(args, out)
@@ -312,6 +313,40 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
     with Index(args.index, create=False) as idx:
         n = idx.remove(args.ids)
         print(json.dumps({"removed": n, "documents": len(idx)}))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`unspin serve`: the HTTP API and the web page (FastAPI + uvicorn); models load once per worker."""
+    try:
+        import uvicorn
+
+        from . import serve
+    except ImportError as err:
+        raise InputError(f"serving needs FastAPI and uvicorn ({err.name} is missing): "
+                         f"pip install 'unspin[serve]'") from None
+    if args.index is not None:
+        check_index_path(args.index, create=False)
+    if not args.queue_timeout > 0:
+        raise InputError("--queue-timeout must be more than 0 seconds")
+    token = args.token or os.environ.get(serve.TOKEN_ENV) or None
+    options = serve.ServeOptions(index=args.index, lm=args.lm, channel=args.channel,
+                                 time_budget_s=args.time_budget or None, max_body_bytes=args.max_bytes,
+                                 max_pending=args.max_pending, queue_timeout_s=args.queue_timeout)
+    print(f"unspin serve: http://{args.host}:{args.port}/ ({args.workers} worker{'s' * (args.workers != 1)}"
+          f"{', index ' + args.index if args.index else ''}; index writes "
+          f"{'need the token' if token else 'disabled (no token)'})", file=sys.stderr)
+    # Beyond the app's own shedding (max_pending per worker), uvicorn refuses connections past this.
+    limit = args.max_pending * args.workers * 4
+    if args.workers == 1:
+        uvicorn.run(options.build(token), host=args.host, port=args.port, limit_concurrency=limit,
+                    log_level=args.log_level)
+    else:  # each worker process builds its own app (and loads the models once) from the environment
+        os.environ[serve.OPTIONS_ENV] = options.to_json()
+        if token:
+            os.environ[serve.TOKEN_ENV] = token
+        uvicorn.run("unspin.serve:app_from_environment", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, limit_concurrency=limit, log_level=args.log_level)
     return 0
 
 
@@ -492,6 +527,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_progress_option(p)
     p.set_defaults(func=cmd_learn)
 
+    p = sub.add_parser("serve", help="the HTTP API and the web page (FastAPI + uvicorn)",
+                       description="Serve the HTTP API (POST /v1/check, /v1/restore, /v1/trace, /v1/compare; "
+                                   "OpenAPI at /docs) and the web page at /. Index writes (POST/DELETE "
+                                   "/v1/index/documents) need a bearer token; without one they are disabled.")
+    p.add_argument("--index", help="a trace index (SQLite file from `unspin index add`): enables /v1/trace, "
+                   "the index endpoints and the sources on the page")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="worker processes, each with its own copy of the models (default 1)")
+    p.add_argument("--token", help="bearer token for index writes (default: $UNSPIN_TOKEN; none: writes disabled); "
+                   "prefer the environment variable, as a command line is visible to other users")
+    p.add_argument("--max-bytes", type=positive_int, default=MAX_DOCUMENT_BYTES,
+                   help=f"largest request body in bytes (default {MAX_DOCUMENT_BYTES:,})")
+    p.add_argument("--max-pending", type=positive_int, default=4,
+                   help="requests one worker admits at once (one runs, the rest wait); more get 503 at once "
+                        "(default 4)")
+    p.add_argument("--queue-timeout", type=seconds, default=30.0, metavar="SECONDS",
+                   help="longest wait of an admitted request for the engine before a 503 (default 30)")
+    p.add_argument("--time-budget", type=seconds, default=30.0, metavar="SECONDS",
+                   help="seconds one text may take; past it the rest is left unjudged and the result's warnings "
+                        "say so (default 30; 0: no limit)")
+    p.add_argument("--lm", help="KenLM model file to use instead of the shipped one")
+    p.add_argument("--channel", help="channel file to use instead of the shipped one")
+    p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
+                   help="uvicorn's log level (default warning)")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("lookup", help="list the channel's candidate originals of a word or phrase")
     p.add_argument("phrase", nargs="+", help="the observed word or phrase (1-4 words)")
     p.add_argument("--channel", help="channel file to use instead of the shipped one")
@@ -517,6 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
          "fuzz the readers, kill index add, worst-case time per MB, short trace queries (bench/reliability.md)"),
         ("trace", bench_trace, bench_trace.run_command,
          "trace recall, false matches, latency and index size (bench/trace.md)"),
+        ("serve", bench_serve, bench_serve.run,
+         "load on `unspin serve` over loopback: requests/s, p50/p99, 2x overload, memory (bench/serve.md)"),
     ):
         q = bsub.add_parser(part, help=help_, description=help_)
         module.add_arguments(q)

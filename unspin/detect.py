@@ -305,13 +305,18 @@ class CheckResult:
         """
         return render_text(self, source, self.text)
 
-    def to_html(self, source: str = "text") -> str:
-        """A self-contained HTML page: spans highlighted, evidence on hover.
+    def to_html(self, source: str = "text", thresholds: "VerdictThresholds | None" = None,
+                min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> str:
+        """A self-contained HTML page (`unspin.report.render_html`, the web page's report): the verdict
+        on a gauge with the verdict `thresholds`, confident originals shown above their spans, the
+        restored text and the table of changes.
 
-        >>> "<mark" in CheckResult(0.9, "spun", [Span(0, 3, "Odd", "Old", 0.8)], "Old.", text="Odd.").to_html()
+        >>> 'class="us-orig">Old<' in CheckResult(0.9, "spun", [Span(0, 3, "Odd", "Old", 0.8)], "Old.",
+        ...                                        text="Odd.").to_html()
         True
         """
-        return render_html(self, source, self.text)
+        return render_html(self, source, self.text, thresholds=thresholds or DEFAULT_THRESHOLDS,
+                           min_confidence=min_confidence)
 
 
 @dataclass

@@ -15,7 +15,10 @@ from __future__ import annotations
 import html
 import json
 import textwrap
+from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
+
+from .text import REWRITER_MARK_NAMES, find_rewriter_marks
 
 
 @runtime_checkable
@@ -129,61 +132,325 @@ def render_text(result: CheckResultView, source: str, text: str | None = None) -
     return "\n".join(lines) + "\n"
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>unspin check: {title}</title>
-<style>
-body {{ font: 16px/1.6 Georgia, serif; max-width: 50em; margin: 2em auto; color: #222; }}
-header {{ font-family: sans-serif; border-bottom: 1px solid #ccc; margin-bottom: 1em; }}
-.score {{ font-size: 1.4em; font-weight: bold; }}
-mark {{ background: #ffe08a; border-bottom: 2px solid #d08000; position: relative; cursor: help; }}
-mark.low {{ background: #fff3cc; border-bottom: 1px dashed #d0a000; }}
-mark .tip {{ display: none; position: absolute; left: 0; top: 1.6em; z-index: 2; background: #333; color: #fff;
-  font: 13px/1.4 sans-serif; padding: .4em .6em; border-radius: 4px; white-space: nowrap; }}
-mark:hover .tip, mark:focus .tip {{ display: block; }}
-p {{ white-space: pre-wrap; }}
-.warn {{ color: #a33; }}
-</style></head><body>
-<header><div class="score">spin probability {prob}: {verdict}</div>
-<div>{n_words} words, {n_spans} suspicious spans. Hover a highlighted span to see the likely original
-and the evidence.</div>{warnings}</header>
-{body}
-</body></html>
-"""
+# ---- the check report as HTML: one renderer for the CLI's page and the web page ---------------
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# A suggestion at or above this confidence is "confident": the strongest colour on the legend.
+SURE_CONFIDENCE = 0.8
+# What each verdict means, in one line for a first-time reader (the labels are unspin.detect's).
+VERDICT_MEANINGS = {
+    "spun": "A spinner almost surely rewrote this text, swapping words for synonyms.",
+    "likely spun": "More likely machine-spun than not: many words look swapped for synonyms.",
+    "possibly spun": "Some wording looks substituted; read the marked spans before deciding.",
+    "not spun": "Reads as ordinary writing: few or no words look swapped.",
+    "no text": "The input holds no words to judge.",
+    "not English: cannot judge": "The models read English only, so this text was not judged.",
+}
 
 
-def render_html(result: CheckResultView, source: str, text: str | None = None) -> str:
-    """A self-contained HTML page of a check: each span highlighted, its evidence shown on hover.
-    `text` is the checked text the span offsets index (default: `result.text`).
+@runtime_checkable
+class ThresholdsView(Protocol):
+    """Where verdicts begin (`unspin.detect.VerdictThresholds` is one): the gauge's coloured zones.
+
+    >>> from unspin.detect import VerdictThresholds
+    >>> isinstance(VerdictThresholds(), ThresholdsView)
+    True
+    """
+
+    spun: float
+    likely: float
+    possibly: float
+
+
+def span_tier(span: SpanView, min_confidence: float = 0.5) -> str:
+    """How a span is shown: "sure" (a suggestion at or above `SURE_CONFIDENCE`), "likely" (at or
+    above `min_confidence`, the restore threshold), else "unknown": looks substituted, original
+    unknown; a weaker suggestion is never shown as the original.
+
+    >>> from unspin.detect import Span
+    >>> [span_tier(Span(0, 3, "odd", s, c)) for s, c in (("old", 0.9), ("old", 0.6), ("old", 0.2), (None, 0.9))]
+    ['sure', 'likely', 'unknown', 'unknown']
+    """
+    if span.suggestion is None or span.confidence < min_confidence:
+        return "unknown"
+    return "sure" if span.confidence >= SURE_CONFIDENCE else "likely"
+
+
+def _pct(p: float) -> str:
+    """A probability for people: whole percent, never rounded to a certainty it is not.
+
+    >>> _pct(0.4), _pct(0.998), _pct(0.004), _pct(0.0)
+    ('40%', '>99%', '<1%', '0%')
+    """
+    if 0 < p < 0.01:
+        return "<1%"
+    if 0.99 < p < 1:
+        return ">99%"
+    return f"{p:.0%}"
+
+
+def _span_details(span: SpanView, tier: str, n: int) -> str:
+    """The details of one span (shown on hover, focus or tap)."""
+    e = html.escape
+    ev = span.evidence
+    rows = []
+    if tier == "unknown":
+        rows.append("<b>Looks substituted, original unknown.</b>")
+        rows.append(f"Probability that a spinner put this here: {_pct(ev.get('p_spun', span.confidence))}.")
+        if span.suggestion is not None:
+            rows.append(f"The best candidate, {e(span.suggestion)!s}, has only {_pct(span.confidence)} confidence: "
+                        f"not enough to call it the original.")
+    else:
+        rows.append(f"<b>Likely original: {e(span.suggestion)}</b> ({_pct(span.confidence)} confidence)")
+        rows.append(f"Probability this was substituted: {_pct(ev.get('p_spun', 0))}.")
+    alts = [a for a in ev.get("alternatives", []) if a.get("text") != span.suggestion]
+    if alts and tier != "unknown":
+        rows.append("Other candidates: " + ", ".join(f"{e(a['text'])} ({_pct(a['posterior'])})" for a in alts[:4]))
+    if "lm_gain_log10" in ev:
+        rows.append(f"Language model: the original reads {ev['lm_gain_log10']:+.1f} log<sub>10</sub> units "
+                    f"more natural here.")
+    if ev.get("sources"):
+        rows.append("Found in: " + e(", ".join(ev["sources"])))
+    return f'<span class="us-tip" role="tooltip" id="us-tip-{n}">' + "<br>".join(rows) + "</span>"
+
+
+def _marked_html(text: str, spans: Sequence[SpanView], marks: Sequence[tuple[int, int, str]],
+                 min_confidence: float) -> str:
+    """The checked text with each span a focusable button (its original above when confident, its
+    details in a tooltip) and each AI-rewriter mark outlined; paragraphs kept."""
+    e = html.escape
+    items = [(s.start, s.end, "span", s) for s in spans]
+    taken = [(s.start, s.end) for s in spans]
+    items += [(a, b, "mark", kind) for a, b, kind in marks if not any(a < y and x < b for x, y in taken)]
+    items.sort(key=lambda it: it[0])
+    out, pos = [], 0
+    for n, (start, end, what, obj) in enumerate(items):
+        if start < pos:  # overlapping input: keep the first
+            continue
+        out.append(e(text[pos:start]))
+        observed = e(text[start:end])
+        if what == "mark":
+            out.append(f'<span class="us-mark" title="AI-rewriter mark: {e(REWRITER_MARK_NAMES.get(obj, obj))}">'
+                       f'{observed}</span>')
+        else:
+            tier = span_tier(obj, min_confidence)
+            label = (f"{text[start:end]}: likely original {obj.suggestion}, {_pct(obj.confidence)} confidence"
+                     if tier != "unknown" else f"{text[start:end]}: looks substituted, original unknown")
+            orig = f'<span class="us-orig">{e(obj.suggestion)}</span>' if tier != "unknown" else ""
+            out.append(f'<button type="button" class="us-span us-{tier}" aria-describedby="us-tip-{n}" '
+                       f'aria-label="{e(label)}" data-start="{start}" data-end="{end}">{orig}'
+                       f'<span class="us-obs">{observed}</span>{_span_details(obj, tier, n)}</button>')
+        pos = end
+    out.append(e(text[pos:]))
+    return _paragraphs("".join(out))
+
+
+def _paragraphs(marked: str) -> str:
+    """Paragraphs (split at blank lines or single newlines) as <p> elements."""
+    return "\n".join(f"<p>{p.strip()}</p>" for p in marked.split("\n") if p.strip())
+
+
+def _restored_html(text: str, spans: Sequence[SpanView], min_confidence: float) -> str:
+    """The restored text, each applied change highlighted (its spun wording in the title)."""
+    e = html.escape
+    out, pos = [], 0
+    for s in sorted(spans, key=lambda s: s.start):
+        if s.suggestion is None or s.confidence < min_confidence or s.start < pos:
+            continue
+        out.append(e(text[pos:s.start]))
+        out.append(f'<ins class="us-changed" title="was: {e(text[s.start:s.end])} ({_pct(s.confidence)} confidence)">'
+                   f'{e(s.suggestion)}</ins>')
+        pos = s.end
+    out.append(e(text[pos:]))
+    return _paragraphs("".join(out))
+
+
+def _changes_table(spans: Sequence[SpanView], min_confidence: float) -> str:
+    e = html.escape
+    rows = []
+    for s in sorted(spans, key=lambda s: s.start):
+        tier = span_tier(s, min_confidence)
+        ev = s.evidence
+        original = e(s.suggestion) if tier != "unknown" else '<i>unknown</i>'
+        evidence = [f"P(substituted) {_pct(ev.get('p_spun', s.confidence))}"]
+        if tier == "unknown" and s.suggestion is not None:
+            evidence.append(f"best candidate {e(s.suggestion)} at {_pct(s.confidence)}: too weak to call the original")
+        if "lm_gain_log10" in ev:
+            evidence.append(f"LM gain {ev['lm_gain_log10']:+.1f}")
+        if ev.get("sources"):
+            evidence.append("via " + e(", ".join(ev["sources"])))
+        conf = _pct(s.confidence) if tier != "unknown" else "&ndash;"
+        rows.append(f'<tr class="us-row-{tier}"><td>{e(s.text)}</td><td>{original}</td><td>{conf}</td>'
+                    f'<td>{"; ".join(evidence)}</td></tr>')
+    if not rows:
+        return "<p>No suspicious spans.</p>"
+    return ('<div class="us-table-wrap"><table class="us-changes"><thead><tr><th scope="col">observed</th>'
+            '<th scope="col">proposed original</th><th scope="col">confidence</th><th scope="col">evidence</th>'
+            '</tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
+
+
+def _gauge(p: float | None, verdict: str, thresholds: ThresholdsView | None) -> str:
+    e = html.escape
+    if p is None:
+        return ('<div class="us-gauge us-gauge-none" role="img" aria-label="spin probability: not judged">'
+                '<div class="us-gauge-track"></div></div>')
+    zones = ""
+    if thresholds is not None:
+        # one coloured zone per verdict, as wide as its range of probabilities, named below the track
+        bounds = [0.0, thresholds.possibly, thresholds.likely, thresholds.spun, 1.0]
+        names = ("not spun", "possibly", "likely", "spun")
+        colours = ("#bfe3cc", "#f8e7a6", "#f8c9a0", "#f2a99c")
+        stops = ", ".join(f"{c} {100 * a:.1f}% {100 * b:.1f}%" for c, a, b in zip(colours, bounds, bounds[1:]))
+        zones = f' style="background: linear-gradient(90deg, {stops})"'
+        labels = "".join(f'<span style="left:{50 * (a + b):.1f}%">{n}</span>'
+                         for n, a, b in zip(names, bounds, bounds[1:]) if b - a >= 0.08)
+    else:
+        labels = '<span style="left:3%">not spun</span><span style="left:97%">spun</span>'
+    return (f'<div class="us-gauge" role="meter" aria-valuemin="0" aria-valuemax="100" '
+            f'aria-valuenow="{round(100 * p)}" aria-label="spin probability {_pct(p)}">'
+            f'<div class="us-gauge-track"{zones}><span class="us-needle" style="left:{100 * p:.1f}%"></span></div>'
+            f'<div class="us-gauge-scale" aria-hidden="true">{labels}</div></div>')
+
+
+def _legend(min_confidence: float, with_marks: bool) -> str:
+    return ('<ul class="us-legend" aria-label="legend">'
+            f'<li><span class="us-swatch us-sure"><span class="us-orig">original</span>spun</span> '
+            f'confident: likely original shown above (&ge; {SURE_CONFIDENCE:.0%})</li>'
+            f'<li><span class="us-swatch us-likely"><span class="us-orig">original</span>spun</span> '
+            f'probable original ({min_confidence:.0%}&ndash;{SURE_CONFIDENCE:.0%})</li>'
+            '<li><span class="us-swatch us-unknown">word</span> looks substituted, original unknown</li>'
+            + ('<li><span class="us-swatch us-mark">U. N.</span> AI-rewriter mark</li>' if with_marks else "")
+            + '</ul>')
+
+
+def render_report(result: CheckResultView, source: str, text: str | None = None, *,
+                  thresholds: ThresholdsView | None = None, min_confidence: float = 0.5,
+                  sources_html: str = "") -> str:
+    """The check report as an HTML fragment (`<section class="us-report">`): the verdict with a gauge
+    and its meaning, a legend, and three tabs: the marked text (confident originals shown above
+    their spans, details on hover, focus or tap), the restored text and the table of changes (with
+    copy and CSV/JSON download). The web page and `render_html` both show exactly this;
+    `sources_html` (from `render_sources`) adds a trace. Needs `report.css` and `report.js` from
+    `STATIC_DIR` (the tabs and downloads; without script every part is shown in turn).
+
+    >>> from unspin.detect import CheckResult, Span
+    >>> r = CheckResult(0.93, "spun", [Span(4, 13, "mentioned", "said", 0.9)], "She said it.", n_words=3)
+    >>> '<span class="us-orig">said</span><span class="us-obs">mentioned</span>' in render_report(r, "a.txt", "She mentioned it.")
+    True
+    """
+    e = html.escape
+    if text is None:
+        text = result.text
+    p = result.spin_probability
+    spans = list(result.spans)
+    tiers = [span_tier(s, min_confidence) for s in spans]
+    marks = find_rewriter_marks(text)
+    n_known = sum(t != "unknown" for t in tiers)
+    counts = (f"{result.n_words:,} words &middot; {n_known} likely original{'s' * (n_known != 1)} found &middot; "
+              f"{len(spans) - n_known} span{'s' * (len(spans) - n_known != 1)} look substituted, original unknown")
+    mark_note = ""
+    if marks:
+        kinds = sorted({REWRITER_MARK_NAMES[k] for _, _, k in marks})
+        mark_note = (f'<p class="us-marks-note"><b>{len(marks)} AI-rewriter mark{"s" * (len(marks) != 1)}</b> '
+                     f'({e("; ".join(kinds))}): formatting that paraphrasing tools leave behind. They count toward '
+                     f'the spin probability; outlined in blue in the text.</p>')
+    meaning = VERDICT_MEANINGS.get(result.verdict, "")
+    likely_at = thresholds.likely if thresholds is not None else 0.5
+    if marks and p is not None and p >= likely_at:  # the marks weigh in the verdict: say so beside it
+        meaning += " The AI-rewriter marks below are part of that evidence."
+    warnings = "".join(f'<p class="us-warn">{e(w)}</p>' for w in result.warnings)
+    data = json.dumps(result.to_dict(), ensure_ascii=False).replace("</", "<\\/")
+    verdict_class = "us-v-" + "".join(ch if ch.isalnum() else "-" for ch in result.verdict.split(":")[0])
+    return f"""<section class="us-report" aria-label="unspin report: {e(source)}">
+<header class="us-verdict {verdict_class}">
+<div class="us-source">{e(source)}</div>
+<div class="us-verdict-line"><span class="us-verdict-label">{e(result.verdict)}</span>
+<span class="us-prob">spin probability {e(_pct(p) if p is not None else "n/a")}</span></div>
+{_gauge(p, result.verdict, thresholds)}
+<p class="us-meaning">{e(meaning)}</p>
+<p class="us-counts">{counts}</p>{mark_note}{warnings}
+</header>
+{_legend(min_confidence, bool(marks))}
+<div class="us-tabs" role="tablist" aria-label="views">
+<button type="button" role="tab" class="us-tab" aria-selected="true" aria-controls="us-panel-marked" id="us-tab-marked">Marked text</button>
+<button type="button" role="tab" class="us-tab" aria-selected="false" aria-controls="us-panel-restored" id="us-tab-restored" tabindex="-1">Restored text</button>
+<button type="button" role="tab" class="us-tab" aria-selected="false" aria-controls="us-panel-changes" id="us-tab-changes" tabindex="-1">Changes ({len(spans)})</button>
+</div>
+<div class="us-panel us-text" role="tabpanel" id="us-panel-marked" aria-labelledby="us-tab-marked">
+<h2 class="us-print-only">Marked text</h2>
+{_marked_html(text, spans, marks, min_confidence) or "<p><i>(no text)</i></p>"}
+</div>
+<div class="us-panel us-text" role="tabpanel" id="us-panel-restored" aria-labelledby="us-tab-restored">
+<h2 class="us-print-only">Restored text</h2>
+<p class="us-hint">Likely original wording: changes at or above {min_confidence:.0%} confidence applied and highlighted
+(hover one to see what the spun text said). Words whose original is unknown are left as they are.</p>
+{_restored_html(text, spans, min_confidence) or "<p><i>(no text)</i></p>"}
+</div>
+<div class="us-panel" role="tabpanel" id="us-panel-changes" aria-labelledby="us-tab-changes">
+<h2 class="us-print-only">Changes</h2>
+<div class="us-actions"><button type="button" class="us-copy">Copy table</button>
+<button type="button" class="us-download" data-format="csv">Download CSV</button>
+<button type="button" class="us-download" data-format="json">Download JSON</button>
+<span class="us-status" role="status"></span></div>
+{_changes_table(spans, min_confidence)}
+</div>
+{sources_html}
+<script type="application/json" class="us-data">{data}</script>
+</section>"""
+
+
+def render_sources(matches: Sequence[MatchView], alignment_page: str | None = None) -> str:
+    """The trace part of a report: each source found with its coverage, and the alignment page
+    (`render_alignment_html` of the same matches, by default) embedded in a frame.
+
+    >>> from unspin.trace import Match
+    >>> "coverage 90%" in render_sources([Match("doc-1", 0.9, 0.9, [("same", "a b", "a b")])])
+    True
+    """
+    e = html.escape
+    matches = list(matches)
+    if not matches:
+        return ('<section class="us-sources" aria-label="sources"><h2>Sources</h2>'
+                '<p>No plausible source found in the index.</p></section>')
+    items = "".join(f'<li><b>{e(str(m.doc_id))}</b>: coverage {_pct(m.coverage)} of the words '
+                    f'(score {m.score:.2f}){"" if getattr(m, "reliable", True) else " &middot; short text: weak evidence"}</li>'
+                    for m in matches)
+    page = alignment_page if alignment_page is not None else render_alignment_html(matches, title="alignment")
+    return (f'<section class="us-sources" aria-label="sources"><h2>Sources found</h2><ul>{items}</ul>'
+            f'<h3>Alignment with the source</h3><iframe class="us-alignment" title="alignment with the source" '
+            f'srcdoc="{e(page, quote=True)}"></iframe></section>')
+
+
+def page_assets() -> tuple[str, str]:
+    """(the report's CSS, its script), read from `STATIC_DIR`.
+
+    >>> css, script = page_assets()
+    >>> ".us-span" in css and "window.unspinReport" in script
+    True
+    """
+    return ((STATIC_DIR / "report.css").read_text(encoding="utf-8"),
+            (STATIC_DIR / "report.js").read_text(encoding="utf-8"))
+
+
+def render_html(result: CheckResultView, source: str, text: str | None = None, *,
+                thresholds: ThresholdsView | None = None, min_confidence: float = 0.5,
+                sources_html: str = "") -> str:
+    """A self-contained HTML page of a check: `render_report` with its CSS and script inlined
+    (no file, font or script from elsewhere). `text` is the checked text the span offsets index
+    (default: `result.text`).
 
     >>> from unspin.detect import CheckResult, Span
     >>> r = CheckResult(0.93, "spun", [Span(4, 13, "mentioned", "said", 0.8)], "She said it.", n_words=3)
-    >>> 'data-suggestion="said">mentioned<' in render_html(r, "note.txt", "She mentioned it.")
-    True
+    >>> page = render_html(r, "note.txt", "She mentioned it.")
+    >>> page.startswith("<!doctype html>"), 'class="us-orig">said<' in page, "http" in page
+    (True, True, False)
     """
-    if text is None:
-        text = result.text
-    parts, pos = [], 0
-    for s in sorted(result.spans, key=lambda s: s.start):
-        parts.append(html.escape(text[pos:s.start]))
-        ev = s.evidence
-        alts = ", ".join(f"{a['text']} ({a['posterior']:.2f})" for a in ev.get("alternatives", []))
-        if s.suggestion is None:
-            tip = f"looks substituted (P(spun) {s.confidence:.2f}); no likely original in the channel"
-        else:
-            tip = (f"original: {html.escape(s.suggestion)} &middot; confidence {s.confidence:.2f} &middot; "
-                   f"P(spun) {ev.get('p_spun', 0):.2f} &middot; LM gain {ev.get('lm_gain_log10', 0):+.2f} "
-                   f"&middot; via {html.escape(', '.join(ev.get('sources', [])))}"
-                   + (f"<br>alternatives: {html.escape(alts)}" if alts else ""))
-        cls = "" if s.confidence >= 0.5 else ' class="low"'
-        parts.append(f'<mark{cls} tabindex="0" data-suggestion="{html.escape(s.suggestion or "")}">'
-                     f'{html.escape(text[s.start:s.end])}<span class="tip">{tip}</span></mark>')
-        pos = s.end
-    parts.append(html.escape(text[pos:]))
-    body = "\n".join(f"<p>{p}</p>" for p in "".join(parts).split("\n") if p.strip())
-    warnings = "".join(f'<div class="warn">{html.escape(w)}</div>' for w in result.warnings)
-    return _PAGE.format(title=html.escape(source), prob=format_probability(result.spin_probability),
-                        verdict=html.escape(result.verdict),
-                        n_words=result.n_words, n_spans=len(result.spans), warnings=warnings, body=body)
+    css, script = page_assets()
+    body = render_report(result, source, text, thresholds=thresholds, min_confidence=min_confidence,
+                         sources_html=sources_html)
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>unspin check: {html.escape(source)}</title>\n<style>\n{css}</style></head>\n'
+            f'<body class="us-page">\n<main>\n{body}\n</main>\n<script>\n{script}</script>\n</body></html>\n')
 
 
 def render_json(result: CheckResultView, **extra) -> str:

@@ -223,6 +223,25 @@ def count_rewriter_marks(text: str) -> dict[str, int]:
     }
 
 
+REWRITER_MARK_NAMES = {"split_thousands": "number split by a space (4, 000)",
+                       "spaced_abbrev": "abbreviation split by a space (U. N.)",
+                       "flipped_quote": "quotation mark on the wrong side of a word"}
+
+
+def find_rewriter_marks(text: str) -> list[tuple[int, int, str]]:
+    """Where the AI-rewriter marks of `count_rewriter_marks` are: (start, end, kind), in text order
+    (`REWRITER_MARK_NAMES` says what each kind is, for people).
+
+    >>> find_rewriter_marks("The U. N. sent 4, 000 troops.")
+    [(4, 9, 'spaced_abbrev'), (15, 21, 'split_thousands')]
+    """
+    found = [(m.start(), m.end(), kind) for kind, regex in (("split_thousands", _SPLIT_THOUSANDS_RE),
+                                                           ("spaced_abbrev", _SPACED_ABBREV_RE),
+                                                           ("flipped_quote", _FLIPPED_QUOTE_RE))
+             for m in regex.finditer(text)]
+    return sorted(found)
+
+
 def overlaps(start: int, end: int, other_start: int, other_end: int) -> bool:
     """Whether the character spans [start, end) and [other_start, other_end) share a character.
 
