@@ -11,10 +11,10 @@ import importlib
 import pytest
 
 MODULES = ["unspin.text", "unspin.lexicon", "unspin.lm", "unspin.decode", "unspin.profile",
-           "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index"]
+           "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index", "unspin.scan"]
 # Modules with examples of pure functions: at least one must really run.
 MUST_RUN = {"unspin.text", "unspin.profile", "unspin.fingerprint", "unspin.inputs", "unspin.trace",
-            "unspin.index"}
+            "unspin.index", "unspin.scan"}
 
 
 @pytest.mark.parametrize("name", MODULES)
