@@ -830,3 +830,113 @@ def read_output(out: str | os.PathLike) -> pa.Table:
     if not files:
         raise InputError(f"{out}: no scan output here (no part-*.parquet files); run `unspin scan INPUT --out {out}`")
     return pa.concat_tables([pq.read_table(f, schema=OUTPUT_SCHEMA) for f in files])
+
+
+# ---- the HTML report ------------------------------------------------------------------------
+REPORT_FAMILIES = 10     # families shown side by side
+REPORT_MEMBERS = 4       # members shown per family
+REPORT_EXCERPT = 600     # characters of each member's text
+
+
+def write_report(out: str | os.PathLike, path: str | os.PathLike | None = None) -> Path:
+    """Render the HTML summary of the scan in `out` to `path` (default OUT/report.html)."""
+    out = Path(out)
+    table = read_output(out)
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{out}: no summary.json; the scan there did not finish (run it again)") from None
+    rows = table.select(["doc_no", "id", "url", "site", "spin_probability", "verdict", "family_id",
+                         "family_source", "family_source_kind", "n_words"]).to_pylist()
+    families: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["family_id"] is not None:
+            families[r["family_id"]].append(r)
+    top = sorted(families.items(), key=lambda kv: (-len(kv[1]), kv[1][0]["doc_no"]))[:REPORT_FAMILIES]
+    wanted = {r["doc_no"] for _, members in top for r in members[:REPORT_MEMBERS]}
+    work_files = sorted((out / WORK_DIR).glob("part-*.parquet"))
+    texts = _texts_of(work_files, wanted)
+    target = Path(path) if path else out / "report.html"
+    from .inputs import atomic_output, check_new_file_path
+
+    check_new_file_path(target, "the report")
+    with atomic_output(str(target)) as f:
+        f.write(render_report(summary, rows, top, texts))
+    return target
+
+
+def _histogram(probs: list[float], bins: int = 20) -> list[int]:
+    counts = [0] * bins
+    for p in probs:
+        counts[min(int(p * bins), bins - 1)] += 1
+    return counts
+
+
+def render_report(summary: dict, rows: list[dict], families: list[tuple[str, list[dict]]],
+                  texts: dict[int, str]) -> str:
+    """A self-contained HTML page: counts, the histogram of spin probabilities, the largest
+    families with their members side by side, and the sites by spun share."""
+    esc = html.escape
+    probs = [r["spin_probability"] for r in rows if r["spin_probability"] is not None]
+    counts = _histogram(probs)
+    peak = max(counts) or 1
+    bars = "".join(
+        f'<div class="bar" title="{i / len(counts):.2f}-{(i + 1) / len(counts):.2f}: {c:,} documents">'
+        f'<span style="height:{100 * c / peak:.1f}%"></span></div>' for i, c in enumerate(counts))
+    fam_html = []
+    for fam_id, members in families:
+        src = members[0]
+        cards = []
+        for r in members[:REPORT_MEMBERS]:
+            p = "n/a" if r["spin_probability"] is None else f"{r['spin_probability']:.2f}"
+            label = esc(str(r["id"])) if r["url"] is None else f'<a href="{esc(r["url"])}">{esc(str(r["id"]))}</a>'
+            text = texts.get(r["doc_no"], "")
+            excerpt = text[:REPORT_EXCERPT] + ("…" if len(text) > REPORT_EXCERPT else "")
+            cards.append(f'<div class="member"><div class="head">{label}<span class="p">P(spun) {p} · '
+                         f'{esc(r["verdict"] or "")}</span></div><p>{esc(excerpt)}</p></div>')
+        more = f'<p class="note">and {len(members) - REPORT_MEMBERS} more</p>' if len(members) > REPORT_MEMBERS else ""
+        fam_html.append(f'<section class="family"><h3>{esc(fam_id)} · {len(members)} documents · likely source '
+                        f'{esc(str(src["family_source"]))} ({esc(str(src["family_source_kind"]))})</h3>'
+                        f'<div class="members">{"".join(cards)}</div>{more}</section>')
+    site_rows = "".join(
+        f'<tr><td>{esc(s["site"])}</td><td>{s["documents"]:,}</td><td>{s["spun"]:,}</td>'
+        f'<td><span class="share" style="width:{100 * s["spun_share"]:.0f}%"></span>{s["spun_share"]:.0%}</td></tr>'
+        for s in summary.get("top_sites", []))
+    verdicts = "".join(f"<li>{esc(k)}: {v:,}</li>" for k, v in summary.get("verdicts", {}).items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>unspin scan report</title>
+<style>
+body{{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#222}}
+h1{{font-size:1.4em}} h2{{font-size:1.15em;margin-top:1.6em}} h3{{font-size:1em;margin:.4em 0}}
+.stats{{display:flex;flex-wrap:wrap;gap:12px}} .stat{{background:#f3f4f6;border-radius:6px;padding:8px 12px}}
+.stat b{{display:block;font-size:1.3em}}
+.hist{{display:flex;align-items:flex-end;height:140px;gap:2px;border-bottom:1px solid #999}}
+.bar{{flex:1;height:100%;display:flex;align-items:flex-end}} .bar span{{display:block;width:100%;background:#c2410c}}
+.axis{{display:flex;justify-content:space-between;font-size:.8em;color:#666}}
+.family{{border-top:1px solid #ddd;padding:8px 0}}
+.members{{display:grid;grid-template-columns:repeat(auto-fit,minmax(240px,1fr));gap:10px}}
+.member{{background:#fafafa;border:1px solid #e5e7eb;border-radius:6px;padding:8px;font-size:.9em;overflow-wrap:anywhere}}
+.member .head{{font-weight:600;display:flex;justify-content:space-between;gap:6px;flex-wrap:wrap}}
+.member .p{{font-weight:400;color:#666}} .note{{color:#666;font-size:.9em}}
+table{{border-collapse:collapse;width:100%}} td,th{{text-align:left;padding:4px 6px;border-bottom:1px solid #eee}}
+.share{{display:inline-block;height:.7em;background:#c2410c;margin-right:6px;max-width:60%}}
+</style></head><body>
+<h1>unspin scan report</h1>
+<div class="stats">
+<div class="stat"><b>{summary.get("documents", 0):,}</b>documents</div>
+<div class="stat"><b>{summary.get("spun_share", 0):.1%}</b>spun or likely spun</div>
+<div class="stat"><b>{summary.get("families", 0):,}</b>spin families</div>
+<div class="stat"><b>{summary.get("documents_in_families", 0):,}</b>documents in families</div>
+<div class="stat"><b>{summary.get("errors", 0):,}</b>errors</div>
+</div>
+<ul>{verdicts}</ul>
+<h2>Spin probability of the judged documents ({len(probs):,})</h2>
+<div class="hist">{bars}</div><div class="axis"><span>0</span><span>0.5</span><span>1</span></div>
+<h2>Largest spin families</h2>
+{"".join(fam_html) or '<p class="note">No spin families found.</p>'}
+<h2>Sites by spun share</h2>
+{f'<table><tr><th>site</th><th>documents</th><th>spun</th><th>share</th></tr>{site_rows}</table>' if site_rows
+ else '<p class="note">No URLs in the input (sites come from WARC records or a url field).</p>'}
+</body></html>
+"""
