@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from typing import Callable, Sequence
 
 from . import __version__
-from .build import (bench_core, bench_neural, bench_reliability, bench_trace, calibrate, channel as channel_build,
+from .build import (bench_core, bench_neural, bench_reliability, bench_scan, bench_trace, calibrate, channel as channel_build,
                     coverage, neural_eval, spinner, train_lm)
 from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SCORERS, SPUN, Engine,
                      VerdictThresholds)
@@ -537,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
          "fuzz the readers, kill index add, worst-case time per MB, short trace queries (bench/reliability.md)"),
         ("trace", bench_trace, bench_trace.run_command,
          "trace recall, false matches, latency and index size (bench/trace.md)"),
+        ("scan", bench_scan, bench_scan.run_command,
+         "scan throughput (1, 2 workers, Dask LocalCluster), memory and spin-family precision/recall (bench/scan.md)"),
     ):
         q = bsub.add_parser(part, help=help_, description=help_)
         module.add_arguments(q)

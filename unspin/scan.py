@@ -27,6 +27,7 @@ import html
 import json
 import math
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -315,9 +316,15 @@ class LocalRunner:
             return _Done(fn(*args))
         return self.pool.submit(fn, *args)
 
-    def close(self) -> None:
+    def peak_worker_mb(self) -> float | None:
+        """The peak resident memory of the largest finished worker process (after `close`)."""
+        if self.pool is None:
+            return None
+        return _maxrss_mb(resource.RUSAGE_CHILDREN)
+
+    def close(self, finished: bool = False) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=finished, cancel_futures=not finished)
 
 
 class _Done:
@@ -355,9 +362,19 @@ class DaskRunner:
     def submit(self, fn: Callable, *args):
         return self.client.submit(fn, *args, pure=False)
 
-    def close(self) -> None:
+    def peak_worker_mb(self) -> float | None:
+        """The peak resident memory of the largest worker."""
+        peaks = self.client.run(_maxrss_mb, resource.RUSAGE_SELF)
+        return max(peaks.values()) if peaks else None
+
+    def close(self, finished: bool = False) -> None:
         if self.own:
             self.client.close()
+
+
+def _maxrss_mb(who: int) -> float:
+    """Peak resident memory in MB (getrusage; Linux reports kB)."""
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
 
 
 def run_bounded(runner, fn: Callable, jobs: Iterable[tuple], on_result: Callable[[tuple, Any], None]) -> None:
@@ -571,6 +588,7 @@ class ScanSummary:
     verified_pairs: int = 0
     seconds: float = 0.0
     words: int = 0
+    peak_memory_mb: dict = field(default_factory=dict)   # {"main": MB, "worker": MB of the largest worker}
 
     def to_text(self) -> str:
         """A short report for stderr."""
@@ -680,6 +698,7 @@ def scan(paths: Sequence[str], out: str | os.PathLike, spec: ScanSpec = ScanSpec
         scan_tools(spec)  # load here: model errors surface at once, and forked workers inherit the tools
     summary = ScanSummary()
     done = 0
+    finished = False
     try:
         def jobs() -> Iterator[tuple]:
             nonlocal done
@@ -709,8 +728,15 @@ def scan(paths: Sequence[str], out: str | os.PathLike, spec: ScanSpec = ScanSpec
         if families:
             fams = find_families(part_files, spec, runner, summary, log)
         write_output(out, part_files, fams, summary)
+        finished = True
     finally:
-        runner.close()
+        if finished:
+            worker_mb = runner.peak_worker_mb() if isinstance(runner, DaskRunner) else None
+            runner.close(finished=True)
+            worker_mb = worker_mb or runner.peak_worker_mb()
+            summary.peak_memory_mb = {"main": _maxrss_mb(resource.RUSAGE_SELF), "worker": worker_mb}
+        else:
+            runner.close()
     summary.seconds = round(time.time() - t0, 2)
     _write_atomic(out / "summary.json", (json.dumps(asdict(summary), indent=1) + "\n").encode())
     return summary
