@@ -227,7 +227,7 @@ def test_local_and_dask_cluster_give_the_same_dataset(tmp_path, spec):
     docs = [(f"{name}-{k}", text) for k in range(2) for name, text in DOCS]
     rows_path = write_jsonl(tmp_path / "rows.jsonl", docs)
     local = scan([rows_path], tmp_path / "local", spec, workers=1, partition_size=3)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         remote = scan([rows_path], tmp_path / "dask", spec, scheduler=client, partition_size=3)
     assert read_output(tmp_path / "dask").to_pylist() == read_output(tmp_path / "local").to_pylist()
