@@ -10,12 +10,15 @@ with --index (so those copies can be linked only through it, or to each other). 
 with a channel built WITHOUT Moby (the benchmark channel of bench core), so that the alignment
 does not know the spinner's dictionary.
 
-Measured: documents/s and words/s of the whole scan (reading, checking, fingerprints, families,
-writing) with 1 and 2 local workers and on a `distributed.LocalCluster` of 2 worker processes,
-against `unspin check --jsonl` on the same corpus (one process); peak memory of the main process
-and of the largest worker; family precision and recall over document pairs (pairs in one family
-against pairs of one source's group), beside datasketch MinHashLSH near-duplicate clustering
-(word 5-grams, Jaccard threshold 0.5, the usual setting of dedup pipelines) on the same corpus.
+Measured, each run in its own process: wall time, and CPU seconds of all its processes (the
+machine may be shared; CPU time per word is the per-core figure); documents/s and words/s of the
+whole scan (reading, checking, fingerprints, index links, families, writing) with 1 and 2 local
+workers and on a `distributed.LocalCluster` of 2 worker processes, against `unspin check --jsonl`
+on the same corpus (one process); peak memory of the main process and of the largest worker (from
+the run's summary.json; forked workers count the model pages they share with the main process);
+family precision and recall over document pairs (pairs in one family against pairs of one source's
+group, per spin rate), beside datasketch MinHashLSH near-duplicate clustering (word 5-grams,
+Jaccard threshold 0.5, the usual setting of dedup pipelines) on the same corpus.
 """
 from __future__ import annotations
 
