@@ -249,3 +249,15 @@ def test_cli_scan_with_report(tmp_path, models, capsys):
     assert main(["scan", "--out", str(out), "--report", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").read_text() == page_html
     assert main(["scan", "--out", str(tmp_path / "nothing"), "--report"]) == 2
+
+
+def test_bench_pair_scores():
+    from unspin.build.bench_scan import pair_scores
+
+    truth = {"s": "g1", "c1": "g1", "c2": "g1", "x": None, "y": None}
+    fraction = {"s": 0.0, "c1": 0.1, "c2": 0.4, "x": 0.0, "y": 0.0}
+    predicted = {"s": "F0", "c1": "F0", "c2": None, "x": "F0", "y": None}
+    scores = pair_scores(truth, predicted, fraction)
+    # predicted pairs: (c1,s) true, (s,x) and (c1,x) false; true pairs: (c1,s), (c2,s), (c1,c2)
+    assert scores["precision"] == round(1 / 3, 4) and scores["recall"] == round(1 / 3, 4)
+    assert scores["recall_by_fraction"] == {"10%": 1.0, "40%": 0.0}

@@ -175,7 +175,7 @@ def child(config: str, corpus: str, out: str, channel: str, index: str) -> None:
 
 
 def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep: str | None = None,
-        configs: tuple[str, ...] = ("local-1", "local-2", "dask-2")) -> dict:
+        configs: tuple[str, ...] = ("local-1", "local-2", "dask-2"), scale_to: int = 100_000) -> dict:
     """Run the benchmark and write <out_dir>/scan.{json,md}; returns the results."""
     from .bench_core import build_bench_channel
 
@@ -227,6 +227,13 @@ def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep:
             "aligned_pairs": summary.get("aligned_pairs"), "verified_pairs": summary["verified_pairs"],
             "families": summary["families"], "families_scores": pair_scores(truth, predicted, fraction)}
         log(f"{config}: {wall:.0f}s, {cpu:.0f} CPU s, {result['runs'][config]['families_scores']}")
+    if scale_to and outputs:
+        factor = max(1, round(scale_to / len(rows)))
+        work = tmp / f"out-{next(iter(outputs))}" / "_work"
+        proc = subprocess.run([sys.executable, "-m", "unspin.build.bench_scan", "family-scale", str(work), str(factor)],
+                              check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+        result["family_scale"] = json.loads(proc.stdout.strip().splitlines()[-1])
+        log(f"family candidates at x{factor}: {result['family_scale']}")
     first = next(iter(outputs.values()))
     result["identical_families_across_runs"] = all(o == first for o in outputs.values())
     t = time.perf_counter()
@@ -264,7 +271,20 @@ def render_md(r: dict) -> str:
     lines.append(f"| datasketch MinHashLSH 5-grams, threshold {PEER_THRESHOLD} | {p['seconds']} | | | | | | "
                  f"{p['precision']} | {p['recall']} | {by} |")
     lines += ["", f"Families identical across the runs: {r['identical_families_across_runs']}. "
-                  f"Pairs: {next(iter(r['runs'].values()))['families_scores']['true_pairs']:,} true document pairs.", ""]
+                  f"Pairs: {next(iter(r['runs'].values()))['families_scores']['true_pairs']:,} true document pairs."]
+    fs = r.get("family_scale")
+    if fs:
+        lines += ["", f"Family candidate step at {fs['documents']:,} documents (this corpus's band keys replicated "
+                      f"with a salt per copy, {fs['band_keys']:,} keys): {fs['candidate_pairs']:,} candidate pairs in "
+                      f"{fs['seconds']} s, peak memory {fs['peak_memory_mb']:,} MB."]
+    if r["runs"]:
+        name, run_ = next(iter(r["runs"].items()))
+        cpu_per_doc = run_["cpu_seconds"] / r["n_docs"]
+        lines += ["", f"Extrapolation (not measured): at the CPU time per document of `scan {name}` "
+                      f"({1000 * cpu_per_doc:.0f} ms, {r['n_words'] / r['n_docs']:.0f} words per document), "
+                      f"100,000 documents of this mix take {cpu_per_doc * 100_000 / 3600:.1f} CPU hours: "
+                      f"{cpu_per_doc * 100_000 / 3600 / 2:.1f} h on 2 free cores."]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -287,5 +307,32 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # one scan run of the benchmark, in its own process (see `child`)
-    child(*sys.argv[1:6])
+def family_scale(work_dir: str, factor: int, seed: int = 0) -> dict:
+    """The candidate step of the family search at `factor` times the corpus of a finished scan:
+    its band keys replicated with a salt per copy (the same bucket structure, no meeting across
+    copies), joined as a scan does (`band_arrays`, `pairs_from_arrays`). Time and peak memory of
+    this process; run it in its own process (`python -m unspin.build.bench_scan family-scale`)."""
+    import numpy as np
+
+    from ..scan import band_arrays, pairs_from_arrays
+
+    keys, docs = band_arrays(sorted(Path(work_dir).glob("part-*.parquet")))
+    rng = np.random.default_rng(seed)
+    n_docs = int(docs.max()) + 1 if len(docs) else 0
+    salts = rng.integers(1, 2**62, size=factor, dtype=np.int64)
+    big_keys = np.concatenate([keys ^ salt for salt in salts])
+    big_docs = np.concatenate([docs + i * n_docs for i in range(factor)])
+    del keys, docs
+    t = time.perf_counter()
+    pairs = pairs_from_arrays(big_keys, big_docs)
+    seconds = time.perf_counter() - t
+    return {"documents": n_docs * factor, "band_keys": int(len(big_keys)), "candidate_pairs": len(pairs),
+            "seconds": round(seconds, 1),
+            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+if __name__ == "__main__":  # one run of the benchmark, in its own process (see `child`, `family_scale`)
+    if sys.argv[1] == "family-scale":
+        print(json.dumps(family_scale(sys.argv[2], int(sys.argv[3]))))
+    else:
+        child(*sys.argv[1:6])
