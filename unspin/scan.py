@@ -73,6 +73,8 @@ MAX_FAMILY = 100
 # linked through verified pairs are skipped).
 PAIRS_PER_TASK = 250
 PAIRS_PER_ROUND = 2000
+# Sites by spun share: those with at least this many judged documents are ranked first.
+MIN_SITE_DOCUMENTS = 3
 # Spun share in the summary: these verdicts count as spun.
 SPUN_VERDICTS = (SPUN, LIKELY_SPUN)
 
@@ -91,7 +93,8 @@ DOC_FIELDS = [
     ("rewriter_marks", _MARKS_TYPE), ("rewriter_marks_per_100", pa.float64()),
     ("language", pa.string()), ("reliable", pa.bool_()), ("warnings", pa.list_(pa.string())),
     ("error", pa.string()),
-    ("indexed_source", pa.string()), ("indexed_coverage", pa.float64()),   # with --index: the best source
+    # with --index: the indexed document this one is a spun copy of, and the alignment score
+    ("indexed_source", pa.string()), ("indexed_score", pa.float64()),
 ]
 FAMILY_FIELDS = [("family_id", pa.string()), ("family_size", pa.int64()),
                  ("family_source", pa.string()),        # the indexed source's id, or the least-spun member's id
@@ -272,10 +275,15 @@ def scan_document(tools: ScanTools, spec: ScanSpec, record: dict) -> dict:
             "text": text, "bands": sorted({band_key(b, h) for b, h in keys}),
         })
         if tools.index is not None and result.n_words:
-            matches = tools.index.trace(text, top=1)
-            if matches:
-                row["indexed_source"] = matches[0].doc_id
-                row["indexed_coverage"] = round(matches[0].coverage, 4)
+            # trace's best source, kept when it passes the family rule too (trace alone accepts
+            # templated texts that share their wording: census paragraphs, film blurbs)
+            for match in tools.index.trace(text, top=3):
+                source = tools.index.get(match.doc_id)
+                score = family_match(tools.judge, text, source["text"], spec.family_min_coverage) if source else None
+                if score is not None:
+                    row["indexed_source"] = match.doc_id
+                    row["indexed_score"] = score
+                    break
     except Exception as err:  # one bad document must not end a scan of millions
         row.update({"error": f"internal error: {type(err).__name__}: {err}", "bands": [], "text": None})
     return row
@@ -492,38 +500,46 @@ def shared_type_share(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> flo
 
 def number_agreement(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> float:
     """The share of the numbers of the text with fewer numbers that the other text holds too
-    (counted with repeats); 1.0 when it has none.
+    (counted with repeats; numbers of two or more characters: "No. 1" and "2 vs. 3" say nothing);
+    1.0 when neither has any.
 
     >>> number_agreement(words_of("In 2010 about 40 troops left"), words_of("In 2010 some 40 soldiers departed"))
     1.0
     >>> number_agreement(words_of("Of the 43 homes, 36 had children"), words_of("Of the 49 homes, 29 had children"))
     0.0
     """
-    na = Counter(n for s, n in a if s[:1].isdigit())
-    nb = Counter(n for s, n in b if s[:1].isdigit())
-    small = min(sum(na.values()), sum(nb.values()))
+    na = Counter(n for s, n in a if s[:1].isdigit() and len(n) > 1)
+    nb = Counter(n for s, n in b if s[:1].isdigit() and len(n) > 1)
     if not (na or nb):
         return 1.0
+    small = min(sum(na.values()), sum(nb.values()))
     return sum((na & nb).values()) / small if small else 0.0
 
 
+def family_match(judge: SubstitutionJudge, text_a: str, text_b: str, min_coverage: float = FAMILY_MIN_COVERAGE,
+                 ) -> float | None:
+    """The alignment score when one text is a spun copy of the other (or both of one source), else
+    None: the shorter text aligned to the longer with `min_coverage` of its words identical or
+    channel-explained (`trace.accepts`, with its stricter rule for short texts), and their numbers
+    agreeing (`MIN_NUMBER_AGREEMENT`; the marks AI rewriters leave, "4, 000", repaired first)."""
+    wa, wb = words_of(repair_rewriter_marks(text_a)), words_of(repair_rewriter_marks(text_b))
+    if not wa or not wb or shared_type_share(wa, wb) < MIN_SHARED_TYPES:
+        return None
+    if number_agreement(wa, wb) < MIN_NUMBER_AGREEMENT:
+        return None
+    query, source = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
+    m = verify(judge, query, source, "")
+    return round(m.score, 6) if accepts(m, len(query), min_coverage) else None
+
+
 def verify_pairs(spec: ScanSpec, pairs: list[tuple[int, int, str, str]]) -> list[tuple[int, int, float]]:
-    """(a, b, score) for the pairs (a, b, text_a, text_b) that trace's channel-aware alignment
-    confirms: the shorter text aligned to the longer with `spec.family_min_coverage` of its words
-    (`trace.accepts`, with its stricter rule for short texts), and their numbers agreeing
-    (`MIN_NUMBER_AGREEMENT`; the marks AI rewriters leave, "4, 000", repaired first)."""
+    """(a, b, score) for the pairs (a, b, text_a, text_b) that `family_match` confirms."""
     judge = scan_tools(spec).judge
     out = []
     for a, b, text_a, text_b in pairs:
-        wa, wb = words_of(repair_rewriter_marks(text_a)), words_of(repair_rewriter_marks(text_b))
-        if not wa or not wb or shared_type_share(wa, wb) < MIN_SHARED_TYPES:
-            continue
-        if number_agreement(wa, wb) < MIN_NUMBER_AGREEMENT:
-            continue
-        query, source = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
-        m = verify(judge, query, source, "")
-        if accepts(m, len(query), spec.family_min_coverage):
-            out.append((a, b, round(m.score, 6)))
+        score = family_match(judge, text_a, text_b, spec.family_min_coverage)
+        if score is not None:
+            out.append((a, b, score))
     return out
 
 
@@ -806,11 +822,11 @@ def find_families(part_files: Sequence[Path], spec: ScanSpec, runner, summary: S
     index_links: dict[int, tuple[str, float]] = {}
     for path in part_files:
         t = pq.read_table(path, columns=["doc_no", "id", "spin_probability", "indexed_source",
-                                         "indexed_coverage"]).to_pydict()
+                                         "indexed_score"]).to_pydict()
         for i, doc_no in enumerate(t["doc_no"]):
             spin[doc_no], ids[doc_no] = t["spin_probability"][i], t["id"][i]
             if t["indexed_source"][i] is not None:
-                index_links[doc_no] = (t["indexed_source"][i], t["indexed_coverage"][i])
+                index_links[doc_no] = (t["indexed_source"][i], t["indexed_score"][i])
     if isinstance(runner, DaskRunner):
         parts = []
         for path in part_files:
@@ -895,7 +911,8 @@ def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Fami
     biggest = sorted(unique, key=lambda f: (-len(f.members), f.members[0]))[:20]
     summary.largest_families = [{"family_id": f.family_id, "size": len(f.members), "source": f.source,
                                  "source_kind": f.source_kind, "members": f.members[:20]} for f in biggest]
-    ranked = sorted(sites.items(), key=lambda kv: (-kv[1][1] / kv[1][0], -kv[1][0], kv[0]))
+    # sites with a few judged documents first (one spun page of a site says little about it)
+    ranked = sorted(sites.items(), key=lambda kv: (kv[1][0] < MIN_SITE_DOCUMENTS, -kv[1][1] / kv[1][0], -kv[1][0], kv[0]))
     summary.top_sites = [{"site": s, "documents": n, "spun": k, "spun_share": round(k / n, 4)}
                          for s, (n, k) in ranked[:20]]
 
