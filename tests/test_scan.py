@@ -53,13 +53,13 @@ def write_jsonl(path, docs, gz=False):
     return str(path)
 
 
-def make_warc(path, pages, corrupt_at=None):
-    """A .warc.gz of HTML responses (url, html); the record number `corrupt_at` is damaged."""
+def make_warc(path, pages, corrupt_at=None, gz=True):
+    """A WARC file of HTML responses (url, html); the record number `corrupt_at` is damaged."""
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
     buf = io.BytesIO()
-    writer = WARCWriter(buf, gzip=True)
+    writer = WARCWriter(buf, gzip=gz)
     offsets = []
     for url, page in pages:
         headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
@@ -116,10 +116,11 @@ def test_every_input_format(tmp_path, spec):
     assert rows["two.html"]["n_words"] == len(OTHER_1.split())
 
 
-def test_corrupt_warc_record_is_an_error_row(tmp_path, spec):
+@pytest.mark.parametrize("name", ["crawl.warc.gz", "crawl.warc"])
+def test_corrupt_warc_record_is_an_error_row(tmp_path, spec, name):
     pages = [("https://a.example/1", page(STORY)), ("https://a.example/2", page(OTHER_1)),
              ("https://a.example/3", page(OTHER_2))]
-    warc = make_warc(tmp_path / "crawl.warc.gz", pages, corrupt_at=1)
+    warc = make_warc(tmp_path / name, pages, corrupt_at=1, gz=name.endswith(".gz"))
     summary = scan([warc], tmp_path / "out", spec, workers=1)
     rows = read_output(tmp_path / "out").to_pylist()
     assert summary.errors == 1

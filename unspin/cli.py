@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from contextlib import nullcontext
@@ -221,6 +222,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 # ---- scan --------------------------------------------------------------------------------
+def _absolute(path: str | None) -> str | None:
+    """A model or index path as workers need it (a cluster's workers may run in another folder)."""
+    return os.path.abspath(path) if path else None
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     """`unspin scan`: a whole corpus into a Parquet dataset folder, with spin families; --report
     also renders its HTML summary (alone, without INPUT: from a finished scan in --out)."""
@@ -235,7 +241,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             thresholds = VerdictThresholds(spun=args.spun_at, likely=args.likely_at, possibly=args.possibly_at)
         except ValueError as err:
             raise InputError(str(err)) from None
-        spec = scan_mod.ScanSpec(lm=args.lm, channel=args.channel, index=args.index, thresholds=thresholds,
+        spec = scan_mod.ScanSpec(lm=_absolute(args.lm), channel=_absolute(args.channel), index=_absolute(args.index),
+                                 thresholds=thresholds,
                                  min_confidence=args.min_confidence, time_budget_s=args.time_budget or None,
                                  top_spans=args.top_spans, max_family=args.max_family)
         total = None if args.scheduler else scan_mod.count_rows(args.inputs)
