@@ -12,8 +12,9 @@ The pipeline is a chain of pure functions, so a process pool and a Dask cluster 
    indexed source; it returns one Arrow table, written as `OUT/_work/part-NNNNN.parquet` (atomically:
    a rerun skips the partitions already there);
 3. families: documents sharing at least `min_band_hits` fingerprint bands are candidate pairs
-   (`candidate_pairs`, or `candidate_pairs_bag` as a Dask join on the bands); each pair is verified
-   by trace's channel-aware alignment (`verify_pairs`); verified pairs and index matches are joined
+   (`pairs_from_arrays` over numpy arrays, or `candidate_pairs_bag` as a Dask join on the bands);
+   each pair is verified by trace's channel-aware alignment and agreeing numbers (`family_match`,
+   the same rule for index matches); verified pairs and index matches are joined
    into families by `group_families` (union-find, strongest pairs first, with a size cap so that a
    hub document cannot chain unrelated stories into one giant component);
 4. output: `OUT/part-NNNNN.parquet` (one row per document, columns named as in the JSON output, see
@@ -53,6 +54,10 @@ TOP_SPANS = 5
 # A candidate pair shares at least this many LSH bands (of 95). Unrelated texts share one band of
 # common function-word 3-grams now and then; copies spun at 40% share tens (bench/scan.md).
 MIN_BAND_HITS = 3
+# With --index: a document's candidate sources from the index's buckets (most shared bands first),
+# and how many of them (most shared word types first) are aligned.
+INDEX_CANDIDATES = 10
+INDEX_VERIFY = 1
 # A band bucket holding more documents than this says nothing (boilerplate, very short texts).
 MAX_BUCKET = 50
 # A pair is a family edge when the shorter text aligns to the longer one with this coverage
@@ -137,18 +142,36 @@ class ScanTools:
     index: Any = None   # an `unspin.index.Index` opened read-only, or None
 
 
+class LastTextFingerprinter(Fingerprinter):
+    """A `Fingerprinter` that keeps the band keys of the last text: a scan fingerprints each
+    document for its families and the index fingerprints it again for its lookup."""
+
+    def __init__(self, channel: Channel):
+        super().__init__(channel)
+        self.last: tuple[str | None, Any] = (None, None)
+
+    def band_keys(self, text: str) -> tuple[list[tuple[int, int]], int]:
+        last_text, keys = self.last  # one tuple: threads sharing the object read a consistent pair
+        if last_text is text or last_text == text:
+            return keys
+        keys = super().band_keys(text)
+        self.last = (text, keys)
+        return keys
+
+
 @functools.lru_cache(maxsize=2)
 def scan_tools(spec: ScanSpec) -> ScanTools:
     """The engine, fingerprinter, alignment judge and index of `spec`, loaded once per process."""
     channel = Channel.load(spec.channel) if spec.channel else Channel.load_default()
     engine = Engine.load(lm_path=spec.lm, channel=channel, thresholds=spec.thresholds,
                          time_budget_s=spec.time_budget_s)
-    fingerprinter = Fingerprinter(channel)
+    fingerprinter = LastTextFingerprinter(channel)
     index = None
     if spec.index:
         from .index import Index  # only with --index: the scan itself needs no database
 
         index = Index(spec.index, channel=channel, create=False)
+        index.fingerprinter = fingerprinter  # the same settings (same channel), and its keys kept
     return ScanTools(engine, fingerprinter, SubstitutionJudge(channel, fingerprinter.canonical), index)
 
 
@@ -275,21 +298,31 @@ def scan_document(tools: ScanTools, spec: ScanSpec, record: dict) -> dict:
             "text": text, "bands": sorted({band_key(b, h) for b, h in keys}),
         })
         if tools.index is not None and result.n_words:
-            # trace's best source, kept when it passes the family rule too (trace alone accepts
-            # templated texts that share their wording: census paragraphs, film blurbs)
-            for match in tools.index.trace(text, top=3):
-                source = tools.index.get(match.doc_id)
-                score = family_match(tools.judge, text, source["text"], spec.family_min_coverage) if source else None
-                if score is not None:
-                    row["indexed_source"] = match.doc_id
-                    row["indexed_score"] = score
-                    break
+            linked = index_source(tools, spec, text)
+            if linked is not None:
+                row["indexed_source"], row["indexed_score"] = linked
     except Exception as err:  # one bad document must not end a scan of millions
         row.update({"error": f"internal error: {type(err).__name__}: {err}", "bands": [], "text": None})
     return row
 
 
 WORK_SCHEMA_FIELDS = [(f.name, f.type) for f in WORK_SCHEMA]
+
+
+def index_source(tools: ScanTools, spec: ScanSpec, text: str) -> tuple[str, float] | None:
+    """(id, score) of the indexed document `text` is a spun copy of, by the rule of family pairs:
+    the index's candidates sharing at least `spec.min_band_hits` bands, the one sharing the most
+    word types aligned (`family_match`). None when there is none."""
+    words = words_of(text)
+    ranked = []
+    for doc_id, source_text, hits in tools.index.candidate_documents(text, limit=INDEX_CANDIDATES):
+        if hits >= spec.min_band_hits:
+            ranked.append((-shared_type_share(words, words_of(source_text)), doc_id, source_text))
+    for _, doc_id, source_text in sorted(ranked)[:INDEX_VERIFY]:
+        score = family_match(tools.judge, text, source_text, spec.family_min_coverage)
+        if score is not None:
+            return doc_id, score
+    return None
 
 
 def scan_partition(spec: ScanSpec, part_no: int, records: list[dict]) -> pa.Table:
