@@ -11,10 +11,11 @@ import importlib
 import pytest
 
 MODULES = ["unspin.text", "unspin.lexicon", "unspin.lm", "unspin.decode", "unspin.profile", "unspin.names",
-           "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index", "unspin.report", "unspin.serve"]
+           "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index", "unspin.report", "unspin.serve",
+           "unspin.scan"]
 # Modules with examples of pure functions: at least one must really run.
 MUST_RUN = {"unspin.text", "unspin.profile", "unspin.names", "unspin.fingerprint", "unspin.inputs", "unspin.trace",
-            "unspin.index"}
+            "unspin.index", "unspin.scan"}
 
 
 @pytest.mark.parametrize("name", MODULES)

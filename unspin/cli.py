@@ -19,7 +19,7 @@ from contextlib import nullcontext
 from typing import Callable, Sequence
 
 from . import __version__
-from .build import (bench_core, bench_neural, bench_reliability, bench_serve, bench_trace, calibrate,
+from .build import (bench_core, bench_neural, bench_reliability, bench_scan, bench_serve, bench_trace, calibrate,
                     channel as channel_build, coverage, names as names_build, neural_eval, spinner, train_lm)
 from .detect import (DEFAULT_MIN_CONFIDENCE, DEFAULT_THRESHOLDS, LIKELY_SPUN, SCORERS, SPUN, Engine,
                      VerdictThresholds)
@@ -31,6 +31,7 @@ from .neural import NeuralUnavailable
 from .profile import ProfileWeights, SpinnerProfile
 from .lm import ModelMissing
 from .report import render_alignment_html, render_alignment_text, render_json
+from . import scan as scan_mod
 from .trace import MIN_COVERAGE, compare, restore_from_source, source_restorations, trace
 
 # Per-document time budget of the command line: a 2 MB document of ordinary prose takes about two
@@ -260,6 +261,46 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         out = render_alignment_text(match, changes_only=True)
     _write(args, out)
+    return 0
+
+
+# ---- scan --------------------------------------------------------------------------------
+def _absolute(path: str | None) -> str | None:
+    """A model or index path as workers need it (a cluster's workers may run in another folder)."""
+    return os.path.abspath(path) if path else None
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """`unspin scan`: a whole corpus into a Parquet dataset folder, with spin families; --report
+    also renders its HTML summary (alone, without INPUT: from a finished scan in --out)."""
+    if not args.inputs and not args.report:
+        raise InputError("give INPUT files or folders to scan (or --report to render a finished scan)")
+    if args.inputs:
+        scan_mod.check_inputs(args.inputs, args.id_column, args.text_column)
+        if args.index:
+            with Index(args.index, create=False):  # a missing or damaged index: a clear error before work
+                pass
+        try:
+            thresholds = VerdictThresholds(spun=args.spun_at, likely=args.likely_at, possibly=args.possibly_at)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        spec = scan_mod.ScanSpec(lm=_absolute(args.lm), channel=_absolute(args.channel), index=_absolute(args.index),
+                                 thresholds=thresholds,
+                                 min_confidence=args.min_confidence, time_budget_s=args.time_budget or None,
+                                 top_spans=args.top_spans, max_family=args.max_family)
+        total = None if args.scheduler else scan_mod.count_rows(args.inputs)
+        with progress_bar(args, "scan", "doc", total=total) as bar:
+            summary = scan_mod.scan(
+                args.inputs, args.out, spec, workers=args.workers, scheduler=args.scheduler,
+                id_column=args.id_column, text_column=args.text_column, max_bytes=args.max_bytes,
+                partition_size=args.partition_size, families=args.families,
+                progress=None if bar is None else (lambda n: bar.update(n - bar.n)),
+                log=(lambda msg: bar.write(f"unspin scan: {msg}", file=sys.stderr)) if bar is not None else None)
+        print(summary.to_text(), file=sys.stderr)
+        print(f"wrote {args.out}", file=sys.stderr)
+    if args.report:
+        path = scan_mod.write_report(args.out, None if args.report is True else args.report)
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -510,6 +551,51 @@ def build_parser() -> argparse.ArgumentParser:
                         "process uses the index")
     q.set_defaults(func=cmd_index_check)
 
+    p = sub.add_parser("scan", help="check a whole corpus or crawl into a Parquet dataset, with spin families",
+                       description="Check every document of a corpus or crawl, and group spin families (spun "
+                                   "copies of one story, and its likely source). Writes a Parquet dataset folder "
+                                   "(one row per document) and summary.json; resumable: a rerun skips the "
+                                   "partitions already written.")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="JSONL rows (.jsonl, .jsonl.gz), CSV, Parquet, WARC "
+                   "(.warc, .warc.gz: HTML responses reduced to their main text, URL and date kept), .txt/.html "
+                   "files or folders of them")
+    p.add_argument("--out", required=True, help="the output folder (a Parquet dataset: part-*.parquet, "
+                   "summary.json; _work/ holds what a rerun resumes from)")
+    p.add_argument("--id-column", default="id", metavar="NAME", help="JSONL field or CSV/Parquet column of the ids")
+    p.add_argument("--text-column", default="text", metavar="NAME",
+                   help="JSONL field or CSV/Parquet column of the texts")
+    p.add_argument("--workers", type=positive_int, help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask distributed scheduler instead "
+                   "of local processes (the workers need unspin installed; see README)")
+    p.add_argument("--index", help="a trace index (unspin index add): link documents and families to known sources")
+    p.add_argument("--partition-size", type=positive_int, default=scan_mod.PARTITION_SIZE,
+                   help=f"documents per output file and unit of work (default {scan_mod.PARTITION_SIZE})")
+    p.add_argument("--families", action=argparse.BooleanOptionalAction, default=True,
+                   help="group spin families (default on; --no-families: only check each document)")
+    p.add_argument("--max-family", type=positive_int, default=scan_mod.MAX_FAMILY,
+                   help=f"a family never grows beyond this many documents (default {scan_mod.MAX_FAMILY}): "
+                        f"the guard against hub documents chaining stories together")
+    p.add_argument("--top-spans", type=positive_int, default=scan_mod.TOP_SPANS,
+                   help=f"suspicious spans kept per document (default {scan_mod.TOP_SPANS})")
+    p.add_argument("--report", nargs="?", const=True, metavar="HTML",
+                   help="also write an HTML summary (default OUT/report.html); without INPUT: of the scan in --out")
+    p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE,
+                   help=f"apply a suggestion only at or above this confidence (default {DEFAULT_MIN_CONFIDENCE})")
+    t = DEFAULT_THRESHOLDS
+    p.add_argument("--spun-at", type=probability, default=t.spun, help=f"verdict 'spun' from (default {t.spun})")
+    p.add_argument("--likely-at", type=probability, default=t.likely,
+                   help=f"verdict 'likely spun' from (default {t.likely})")
+    p.add_argument("--possibly-at", type=probability, default=t.possibly,
+                   help=f"verdict 'possibly spun' from (default {t.possibly})")
+    p.add_argument("--lm", help="KenLM model file to use instead of the shipped one")
+    p.add_argument("--channel", help="channel file to use instead of the shipped one")
+    p.add_argument("--time-budget", type=seconds, default=DEFAULT_TIME_BUDGET_S, metavar="SECONDS",
+                   help=f"seconds one document may take (default {DEFAULT_TIME_BUDGET_S:g}; 0: no limit)")
+    p.add_argument("--max-bytes", type=positive_int, default=MAX_DOCUMENT_BYTES,
+                   help=f"documents larger than this many bytes become error rows (default {MAX_DOCUMENT_BYTES:,})")
+    _add_progress_option(p)
+    p.set_defaults(func=cmd_scan)
+
     p = sub.add_parser("learn", help="learn a spinner profile from many spun texts of one source",
                        description="Learn a spinner profile from many texts of one source (a site, a crawl "
                                    "shard, a spin family): which substitutions its spinner makes. No original "
@@ -582,6 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
          "trace recall, false matches, latency and index size (bench/trace.md)"),
         ("serve", bench_serve, bench_serve.run,
          "load on `unspin serve` over loopback: requests/s, p50/p99, 2x overload, memory (bench/serve.md)"),
+        ("scan", bench_scan, bench_scan.run_command,
+         "scan throughput (1, 2 workers, Dask LocalCluster), memory and spin-family precision/recall (bench/scan.md)"),
     ):
         q = bsub.add_parser(part, help=help_, description=help_)
         module.add_arguments(q)

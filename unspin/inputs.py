@@ -379,9 +379,11 @@ INPUT_FORMATS = {  # file name ending -> format; longest endings first
     ".jsonl.gz": "jsonl.gz", ".ndjson.gz": "jsonl.gz", ".csv.gz": "csv.gz",
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet",
     ".txt": "text", ".md": "text", ".html": "text", ".htm": "text",
+    ".warc.gz": "warc.gz", ".warc": "warc",
 }
 _FORMATS_HINT = ("give JSONL rows {\"id\", \"text\"} (.jsonl, .ndjson, .jsonl.gz, or - for stdin), CSV (.csv, "
-                 ".csv.gz), Parquet (.parquet), a .txt/.md/.html file, or a folder of them")
+                 ".csv.gz), Parquet (.parquet), a web crawl (.warc, .warc.gz), a .txt/.md/.html file, or a folder "
+                 "of them")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -562,6 +564,8 @@ def iter_input_records(path: str, *, id_column: str = "id", text_column: str = "
             yield from _jsonl_records(stream, name or path, **opts)
     elif fmt in ("csv", "csv.gz"):
         yield from _csv_records(path, fmt, name or path, **opts)
+    elif fmt in ("warc", "warc.gz"):
+        yield from warc_records(path, name or path, max_bytes=max_bytes, convert_html=convert_html)
     else:
         yield from _parquet_records(path, name or path, **opts)
 
@@ -786,3 +790,107 @@ def _parquet_rows(batch) -> list[dict | str]:
             except UnicodeDecodeError as err:
                 out.append(f"not valid UTF-8 (byte {err.start + 1} of a string field)")
         return out
+
+
+# ---- web crawls (WARC) -------------------------------------------------------------------
+# Each HTTP response (or resource record) whose content is text or HTML becomes one document:
+# id = its WARC-Record-ID, with `url` (WARC-Target-URI) and `date` (WARC-Date) as metadata, HTML
+# reduced to its main text. Other records (requests, metadata, images) are passed over. A corrupt
+# record becomes a BadRow, and reading resumes at the next record that can be found.
+WARC_TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+_WARC_RESYNC_CHUNK = 1 << 16
+
+
+def warc_records(path: str, source: str | None = None, *, max_bytes: int = MAX_DOCUMENT_BYTES,
+                 convert_html: bool = True) -> Iterator[dict | BadRow]:
+    """The text documents of a WARC file (.warc or .warc.gz, read with warcio), in order; a
+    corrupt record comes back as a `BadRow` (row = its record number) and the reader goes on.
+
+    >>> [d["url"] for d in warc_records("crawl.warc.gz") if isinstance(d, dict)]   # doctest: +SKIP
+    ['https://example.org/a1', 'https://example.org/a2']
+    """
+    try:
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+    except ImportError:
+        raise InputError(f"{path}: reading WARC needs warcio (pip install warcio)") from None
+    source = source or path
+    resync_mark = _GZIP_MAGIC + b"\x08" if path.lower().endswith(".gz") else b"WARC/1."
+    record_no = 0
+    start = 0
+    with open(path, "rb") as f:
+        while True:
+            f.seek(start)
+            records = ArchiveIterator(f)
+            try:
+                for record in records:
+                    record_no += 1
+                    doc = _warc_doc(record, source, record_no, max_bytes, convert_html)
+                    if doc is not None:
+                        yield doc
+                return
+            except (ArchiveLoadFailed, ValueError, *_READ_ERRORS) as err:
+                record_no += 1
+                failed_at = start + (records.offset or 0)
+                start = _find_after(f, resync_mark, failed_at + 1)
+                rest = "skipped" if start >= 0 else "the rest of this input is skipped"
+                yield BadRow(source, record_no, f"corrupt WARC record at byte {failed_at:,} "
+                                                f"({str(err).splitlines()[0][:120]}); {rest}")
+                if start < 0:
+                    return
+
+
+def _find_after(f: IO[bytes], mark: bytes, offset: int) -> int:
+    """The offset of the next `mark` in file `f` at or after `offset`, or -1."""
+    f.seek(offset)
+    tail = b""
+    pos = offset
+    while True:
+        chunk = f.read(_WARC_RESYNC_CHUNK)
+        if not chunk:
+            return -1
+        data = tail + chunk
+        i = data.find(mark)
+        if i >= 0:
+            return pos - len(tail) + i
+        tail = data[-(len(mark) - 1):]
+        pos += len(chunk)
+
+
+def _warc_doc(record, source: str, record_no: int, max_bytes: int, convert_html: bool) -> dict | BadRow | None:
+    """One WARC record as a document, a BadRow, or None for a record that holds no text."""
+    kind = record.rec_type
+    if kind not in ("response", "resource", "request", "metadata", "warcinfo", "revisit", "conversion",
+                    "continuation"):
+        return BadRow(source, record_no, f"corrupt WARC record (unknown type {str(kind)[:40]!r}); skipped")
+    if kind not in ("response", "resource"):
+        return None
+    headers = record.http_headers if kind == "response" else None
+    if kind == "response" and headers is None:
+        return None  # a non-HTTP response (dns:, ftp:)
+    content_type = (headers.get_header("Content-Type") if headers is not None
+                    else record.rec_headers.get_header("Content-Type")) or ""
+    mime = content_type.split(";")[0].strip().lower()
+    if mime and mime not in WARC_TEXT_TYPES:
+        return None
+    if headers is not None and not (headers.get_statuscode() or "").startswith("2"):
+        return None  # redirects and errors carry no article
+    url = record.rec_headers.get_header("WARC-Target-URI")
+    doc_id = record.rec_headers.get_header("WARC-Record-ID") or url or f"record {record_no}"
+    data = record.content_stream().read(max_bytes + 1)
+    if len(data) > max_bytes:
+        return BadRow(source, record_no, f"content is larger than {max_bytes:,} bytes (--max-bytes); skipped")
+    charset = "utf-8"
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value.strip():
+            charset = value.strip().strip('"').lower()
+    try:
+        text = data.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name
+        text = data.decode("utf-8", errors="replace")
+    if "\x00" in text[:65536] or not is_mostly_text(text):
+        return BadRow(source, record_no, "content looks binary; skipped")
+    if convert_html and (mime != "text/plain" or looks_like_html(text)):
+        text = html_to_text(text)
+    return {"id": doc_id, "text": text, "url": url, "date": record.rec_headers.get_header("WARC-Date")}

@@ -1,0 +1,264 @@
+"""`unspin scan`: every input format, bad records as error rows, resume after an interruption,
+the same result on a Dask cluster, and spin families of hand-made copies.
+
+The models are the tiny ones of conftest.py; the texts are written here.
+"""
+import csv
+import gzip
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from unspin import scan as scan_mod
+from unspin.cli import main
+from unspin.scan import ScanSpec, group_families, read_output, scan
+
+# A story, two spun copies made with the tiny channel's pairs (said/stated/mentioned, plan/scheme,
+# more/extra, cost/price, soldiers/infantrymen, front lines/entrance traces), and unrelated stories.
+STORY = ("The minister said on Monday that the plan would cost more than expected, and the police said the "
+         "road to the coast was closed until Friday. The soldiers returned from the front lines in March, and "
+         "officials said that 40 more troops would arrive at the border before the storm reached the town of "
+         "Harwick. She said the report on the new plant was late again.")
+COPY_1 = ("The minister stated on Monday that the scheme would price extra than expected, and the police stated "
+          "the road to the coast was closed until Friday. The infantrymen returned from the entrance traces in "
+          "March, and officials mentioned that 40 extra troops would arrive at the border before the storm "
+          "reached the town of Harwick. She stated the report on the new plant was late again.")
+COPY_2 = ("The minister mentioned on Monday that the plan would price more than expected, and the police "
+          "mentioned the road to the coast was closed until Friday. The soldiers returned from the front traces "
+          "in March, and officials stated that 40 more troops would arrive at the border before the storm "
+          "reached the town of Harwick. She mentioned the report on the new plant was late again.")
+OTHER_1 = ("A small bakery in the valley sells bread every morning, and its owner bakes each loaf by hand in an "
+           "old stone oven. Customers often wait in a long queue outside, chatting about the weather, their "
+           "gardens and the price of flour, while children press their noses against the window to watch the "
+           "dough rise slowly on wooden trays.")
+OTHER_2 = ("Astronomers watched a faint comet cross the northern sky for three weeks, taking photographs every "
+           "night from a hill far away from city lights. Their notes describe a pale green tail that grew longer "
+           "as the comet moved closer to the sun, then faded quickly once it swung around and headed back into "
+           "the dark edges of the solar system.")
+
+DOCS = [("story", STORY), ("other-1", OTHER_1), ("copy-1", COPY_1), ("other-2", OTHER_2), ("copy-2", COPY_2)]
+
+
+@pytest.fixture(scope="module")
+def spec(tiny_arpa, tiny_channel_path):
+    return ScanSpec(lm=str(tiny_arpa), channel=str(tiny_channel_path))
+
+
+def write_jsonl(path, docs, gz=False):
+    data = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs).encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return str(path)
+
+
+def make_warc(path, pages, corrupt_at=None, gz=True):
+    """A WARC file of HTML responses (url, html); the record number `corrupt_at` is damaged."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buf = io.BytesIO()
+    writer = WARCWriter(buf, gzip=gz)
+    offsets = []
+    for url, page in pages:
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+        record = writer.create_warc_record(url, "response", payload=io.BytesIO(page.encode()), http_headers=headers)
+        offsets.append(buf.tell())
+        writer.write_record(record)
+    data = bytearray(buf.getvalue())
+    if corrupt_at is not None:
+        start = offsets[corrupt_at]
+        data[start + 12:start + 60] = b"#" * 48
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+def page(text):
+    return f"<!doctype html><html><body><nav>Home | News</nav><article><p>{text}</p></article></body></html>"
+
+
+def rows_by_id(out):
+    return {r["id"]: r for r in read_output(out).to_pylist()}
+
+
+def test_every_input_format(tmp_path, spec):
+    jsonl = write_jsonl(tmp_path / "a.jsonl", DOCS[:1])
+    jsonl_gz = write_jsonl(tmp_path / "b.jsonl.gz", [("gz-1", OTHER_1)], gz=True)
+    csv_path = tmp_path / "c.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "body", "extra"])
+        w.writerow(["csv-1", OTHER_2, "x"])
+    parquet_path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"key": ["pq-1"], "body": [COPY_1]}), parquet_path)
+    warc = make_warc(tmp_path / "e.warc.gz", [("https://www.news.example/a", page(COPY_2))])
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "one.txt").write_text(STORY)
+    (folder / "two.html").write_text(page(OTHER_1))
+    out = tmp_path / "out"
+    # CSV and Parquet take their columns from --id-column/--text-column; JSONL rows need those names too
+    summary = scan([str(csv_path), str(parquet_path)], out / "cols", spec, workers=1, id_column="key",
+                   text_column="body")
+    assert summary.documents == 2 and summary.errors == 0
+    assert set(rows_by_id(out / "cols")) == {"csv-1", "pq-1"}
+    summary = scan([jsonl, jsonl_gz, warc, str(folder)], out / "rest", spec, workers=1)
+    rows = rows_by_id(out / "rest")
+    assert summary.documents == 5 and summary.errors == 0
+    assert {"story", "gz-1", "one.txt", "two.html"} <= set(rows)
+    web = next(r for r in rows.values() if r["url"])
+    assert web["url"] == "https://www.news.example/a" and web["site"] == "news.example" and web["date"]
+    assert web["id"].startswith("<urn:uuid:")
+    for r in rows.values():
+        assert r["verdict"] and r["error"] is None and r["n_words"] > 40, r
+    # the HTML page was reduced to its main text: the menu is not counted as words
+    assert rows["two.html"]["n_words"] == len(OTHER_1.split())
+
+
+@pytest.mark.parametrize("name", ["crawl.warc.gz", "crawl.warc"])
+def test_corrupt_warc_record_is_an_error_row(tmp_path, spec, name):
+    pages = [("https://a.example/1", page(STORY)), ("https://a.example/2", page(OTHER_1)),
+             ("https://a.example/3", page(OTHER_2))]
+    warc = make_warc(tmp_path / name, pages, corrupt_at=1, gz=name.endswith(".gz"))
+    summary = scan([warc], tmp_path / "out", spec, workers=1)
+    rows = read_output(tmp_path / "out").to_pylist()
+    assert summary.errors == 1
+    errors = [r for r in rows if r["error"]]
+    assert len(errors) == 1 and "corrupt WARC record" in errors[0]["error"] and errors[0]["verdict"] is None
+    assert sorted(r["url"] for r in rows if not r["error"]) == ["https://a.example/1", "https://a.example/3"]
+
+
+def test_bad_rows_become_error_rows(tmp_path, spec):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"id": "ok", "text": STORY}) + "\n[1, 2]\n" + json.dumps({"id": "n"}) + "\n{oops\n")
+    summary = scan([str(path)], tmp_path / "out", spec, workers=1)
+    rows = read_output(tmp_path / "out").to_pylist()
+    assert [r["error"] is None for r in rows] == [True, False, False, False]
+    assert summary.errors == 3 and rows[1]["input"].endswith("rows.jsonl:2")
+
+
+def test_parquet_without_text_column_is_a_clear_error(tmp_path, models, capsys):
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"id": ["a"], "body": [STORY]}), path)
+    code = main(["scan", str(path), "--out", str(tmp_path / "out"), *models])
+    err = capsys.readouterr().err
+    assert code == 2 and "'text'" in err and "--text-column" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_interrupted_scan_resumes_and_matches_a_full_run(tmp_path, spec):
+    docs = [(f"{name}-{k}", text) for k in range(3) for name, text in DOCS]
+    rows_path = write_jsonl(tmp_path / "rows.jsonl", docs)
+    full = scan([rows_path], tmp_path / "full", spec, workers=1, partition_size=4)
+
+    def stop_after_two(part_no):
+        if part_no == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        scan([rows_path], tmp_path / "cut", spec, workers=1, partition_size=4, on_partition=stop_after_two)
+    work = sorted(p.name for p in (tmp_path / "cut" / "_work").iterdir())
+    assert work == ["manifest.json", "part-00000.parquet", "part-00001.parquet"]  # no half-written file
+    assert not list((tmp_path / "cut").glob("part-*.parquet"))
+    resumed = scan([rows_path], tmp_path / "cut", spec, workers=1, partition_size=4)
+    assert resumed.partitions_skipped == 2 and resumed.partitions == full.partitions == 4
+    assert read_output(tmp_path / "cut").to_pylist() == read_output(tmp_path / "full").to_pylist()
+    # another input into the same folder is refused rather than mixed in
+    other = write_jsonl(tmp_path / "other.jsonl", DOCS[:2])
+    with pytest.raises(scan_mod.InputError, match="other inputs"):
+        scan([other], tmp_path / "cut", spec, workers=1, partition_size=4)
+
+
+def test_families_of_hand_made_copies(tmp_path, spec):
+    summary = scan([write_jsonl(tmp_path / "rows.jsonl", DOCS)], tmp_path / "out", spec, workers=1)
+    rows = rows_by_id(tmp_path / "out")
+    fam = rows["story"]["family_id"]
+    assert fam is not None and rows["copy-1"]["family_id"] == fam and rows["copy-2"]["family_id"] == fam
+    assert rows["other-1"]["family_id"] is None and rows["other-2"]["family_id"] is None
+    assert rows["story"]["family_size"] == 3 and summary.families == 1
+    # the likely source is the least-spun member (one that cannot be judged counts as spun)
+    least = min(("story", "copy-1", "copy-2"),
+                key=lambda i: (1.0 if rows[i]["spin_probability"] is None else rows[i]["spin_probability"],
+                               rows[i]["doc_no"]))
+    assert rows["copy-1"]["family_source"] == least and rows["copy-1"]["family_source_kind"] == "member"
+
+
+def test_family_linked_to_an_indexed_source(tmp_path, spec, tiny_channel):
+    from unspin.index import Index
+
+    index_path = tmp_path / "refs.sqlite"
+    with Index(index_path, channel=tiny_channel) as idx:
+        idx.add([{"id": "ref-story", "text": STORY}, {"id": "ref-bakery", "text": OTHER_1}])
+    spec_ix = ScanSpec(lm=spec.lm, channel=spec.channel, index=str(index_path))
+    docs = [("copy-1", COPY_1), ("copy-2", COPY_2), ("comet", OTHER_2)]
+    scan([write_jsonl(tmp_path / "rows.jsonl", docs)], tmp_path / "out", spec_ix, workers=1)
+    rows = rows_by_id(tmp_path / "out")
+    assert rows["copy-1"]["indexed_source"] == "ref-story"
+    assert rows["copy-1"]["family_source"] == "ref-story" and rows["copy-1"]["family_source_kind"] == "index"
+    assert rows["copy-2"]["family_id"] == rows["copy-1"]["family_id"]
+    assert rows["comet"]["family_id"] is None and rows["comet"]["indexed_source"] is None
+
+
+def test_hub_document_does_not_chain_families():
+    # 0-1-2 and 3-4-5 are two families; document 6 aligns weakly with both (a page quoting two stories)
+    edges = [(0, 1, 0.9), (0, 2, 0.9), (1, 2, 0.9), (3, 4, 0.9), (3, 5, 0.9), (4, 5, 0.9),
+             (0, 6, 0.5), (3, 6, 0.45)]
+    spin = {i: 0.5 for i in range(7)}
+    ids = {i: f"d{i}" for i in range(7)}
+    unguarded = group_families(edges, {}, spin, ids, max_family=100)
+    assert len({id(f) for f in unguarded.values()}) == 1
+    guarded = group_families(edges, {}, spin, ids, max_family=4)
+    assert guarded[6].family_id == guarded[0].family_id != guarded[3].family_id
+    assert sorted(guarded[3].members) == [3, 4, 5]
+
+
+def test_candidate_pairs_local_and_bag_agree():
+    bands = {0: [1, 2, 3, 4], 1: [1, 2, 3, 9], 2: [4, 7], 3: [1, 2, 3, 4], 4: [7, 8]}
+    local = scan_mod.candidate_pairs(list(bands), list(bands.values()), min_hits=1)
+    bag = scan_mod.candidate_pairs_bag([[(0, bands[0]), (1, bands[1])], [(2, bands[2]), (3, bands[3]), (4, bands[4])]],
+                                       min_hits=1, scheduler="sync")
+    assert local == bag == {(0, 1): 3, (0, 2): 1, (0, 3): 4, (1, 3): 3, (2, 3): 1, (2, 4): 1}
+    # a bucket larger than max_bucket says nothing
+    assert scan_mod.candidate_pairs(list(bands), list(bands.values()), max_bucket=2, min_hits=1) == {(2, 4): 1}
+
+
+def test_local_and_dask_cluster_give_the_same_dataset(tmp_path, spec):
+    distributed = pytest.importorskip("distributed")
+    docs = [(f"{name}-{k}", text) for k in range(2) for name, text in DOCS]
+    rows_path = write_jsonl(tmp_path / "rows.jsonl", docs)
+    local = scan([rows_path], tmp_path / "local", spec, workers=1, partition_size=3)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        remote = scan([rows_path], tmp_path / "dask", spec, scheduler=client, partition_size=3)
+    assert read_output(tmp_path / "dask").to_pylist() == read_output(tmp_path / "local").to_pylist()
+    assert remote.families == local.families >= 1 and remote.candidate_pairs == local.candidate_pairs
+
+
+def test_cli_scan_with_report(tmp_path, models, capsys):
+    rows_path = write_jsonl(tmp_path / "rows.jsonl", DOCS)
+    out = tmp_path / "out"
+    assert main(["scan", rows_path, "--out", str(out), "--workers", "2", "--report", *models]) == 0
+    err = capsys.readouterr().err
+    assert "scanned 5 documents" in err and "1 spin families" in err
+    page_html = (out / "report.html").read_text()
+    assert page_html.startswith("<!doctype html>") and "Largest spin families" in page_html
+    assert "copy-1" in page_html and "Harwick" in page_html
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["documents"] == 5 and summary["families"] == 1
+    # the report alone, from the finished scan
+    assert main(["scan", "--out", str(out), "--report", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").read_text() == page_html
+    assert main(["scan", "--out", str(tmp_path / "nothing"), "--report"]) == 2
+
+
+def test_bench_pair_scores():
+    from unspin.build.bench_scan import pair_scores
+
+    truth = {"s": "g1", "c1": "g1", "c2": "g1", "x": None, "y": None}
+    fraction = {"s": 0.0, "c1": 0.1, "c2": 0.4, "x": 0.0, "y": 0.0}
+    predicted = {"s": "F0", "c1": "F0", "c2": None, "x": "F0", "y": None}
+    scores = pair_scores(truth, predicted, fraction)
+    # predicted pairs: (c1,s) true, (s,x) and (c1,x) false; true pairs: (c1,s), (c2,s), (c1,c2)
+    assert scores["precision"] == round(1 / 3, 4) and scores["recall"] == round(1 / 3, 4)
+    assert scores["recall_by_fraction"] == {"10%": 1.0, "40%": 0.0}
