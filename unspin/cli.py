@@ -185,7 +185,7 @@ def _check_with(args: argparse.Namespace, engine: Engine, sources) -> int:
     elif args.format == "html":
         out = result.to_html(args.file, engine.thresholds, args.min_confidence)
     else:
-        out = result.to_text(args.file)
+        out = result.to_text(args.file, args.min_confidence)
     _write(args, out)
     return 1 if result.verdict in failing else 0
 

@@ -297,13 +297,14 @@ class CheckResult:
         })
         return d
 
-    def to_text(self, source: str = "text") -> str:
-        """A terminal report (`unspin check`'s default format); `source` names the input in its title.
+    def to_text(self, source: str = "text", min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> str:
+        """A terminal report (`unspin check`'s default format); `source` names the input in its title;
+        suggestions under `min_confidence` are shown as "original unknown".
 
         >>> CheckResult(0.1, "not spun", [], "Fine.", text="Fine.").to_text().splitlines()[0]
         'unspin check: text'
         """
-        return render_text(self, source, self.text)
+        return render_text(self, source, self.text, min_confidence)
 
     def to_html(self, source: str = "text", thresholds: "VerdictThresholds | None" = None,
                 min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> str:
@@ -941,7 +942,8 @@ class Engine:
             start=change.start, end=change.end, text=change.observed, suggestion=change.original,
             confidence=round(confidence, 4),
             evidence={
-                "p_spun": round(max(1 - change.p_identity, *flag_probs[change.first:change.last]), 4),
+                # Calibrated: the flag model reads the decoder's own posterior among its features.
+                "p_spun": round(max(flag_probs[change.first:change.last], default=0.0), 4),
                 "lm_gain_log10": round(change.lm_gain, 3),
                 "channel_log10": round(change.channel_score, 3),
                 "sources": list(change.sources),

@@ -81,12 +81,14 @@ def format_probability(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.2f}"
 
 
-def _marked_text(text: str, spans: Sequence[SpanView], open_mark: str = "[", close_mark: str = "]") -> str:
+def _marked_text(text: str, spans: Sequence[SpanView], min_confidence: float = 0.5, open_mark: str = "[",
+                 close_mark: str = "]") -> str:
     out, pos = [], 0
     for s in sorted(spans, key=lambda s: s.start):
         out.append(text[pos:s.start])
-        if s.suggestion is None:
-            out.append(f"{open_mark}{text[s.start:s.end]} -> ? {s.confidence:.0%} spun{close_mark}")
+        if span_tier(s, min_confidence) == "unknown":
+            p_spun = s.confidence if s.suggestion is None else s.evidence.get("p_spun", s.confidence)
+            out.append(f"{open_mark}{text[s.start:s.end]} -> ? {p_spun:.0%} spun{close_mark}")
         else:
             out.append(f"{open_mark}{text[s.start:s.end]} -> {s.suggestion} {s.confidence:.0%}{close_mark}")
         pos = s.end
@@ -94,14 +96,17 @@ def _marked_text(text: str, spans: Sequence[SpanView], open_mark: str = "[", clo
     return "".join(out)
 
 
-def render_text(result: CheckResultView, source: str, text: str | None = None) -> str:
+def render_text(result: CheckResultView, source: str, text: str | None = None, min_confidence: float = 0.5) -> str:
     """A terminal report of a check: score, verdict, warnings, the text with each span marked, and
-    the span list. `text` is the checked text the span offsets index (default: `result.text`).
+    the span list. `text` is the checked text the span offsets index (default: `result.text`). A
+    suggestion under `min_confidence` is not shown as the original: the span reads "original
+    unknown" and the list names the weak guess as such.
 
     >>> from unspin.detect import CheckResult, Span
-    >>> r = CheckResult(0.93, "spun", [Span(4, 13, "mentioned", "said", 0.8)], "She said it.", n_words=3)
+    >>> r = CheckResult(0.93, "spun", [Span(4, 13, "mentioned", "said", 0.8),
+    ...                                Span(14, 16, "it", "that", 0.2, {"p_spun": 0.7})], "She said it.", n_words=3)
     >>> render_text(r, "note.txt", "She mentioned it.").splitlines()[4]
-    'She [mentioned -> said 80%] it.'
+    'She [mentioned -> said 80%] [it -> ? 70% spun].'
     """
     if text is None:
         text = result.text
@@ -114,9 +119,9 @@ def render_text(result: CheckResultView, source: str, text: str | None = None) -
         lines.append(f"warning: {w}")
     if result.spans:
         lines.append("")
-        lines.append("text, each suspicious span marked [observed -> likely original confidence]"
-                     " or [observed -> ? P(spun)] where no original is known:")
-        for para in _marked_text(text, result.spans).split("\n"):
+        lines.append(f"text, each suspicious span marked [observed -> likely original confidence] (at or above "
+                     f"{min_confidence:.0%}) or [observed -> ? P(spun)] where the original is unknown:")
+        for para in _marked_text(text, result.spans, min_confidence).split("\n"):
             lines.extend(textwrap.wrap(para, 100) or [""])
         lines.append("")
         lines.append("spans:")
@@ -124,6 +129,10 @@ def render_text(result: CheckResultView, source: str, text: str | None = None) -
             ev = s.evidence
             if s.suggestion is None:
                 lines.append(f"  {s.start:>6}-{s.end:<6} {s.text!r} -> (original unknown)  p_spun {s.confidence:.2f}")
+                continue
+            if span_tier(s, min_confidence) == "unknown":
+                lines.append(f"  {s.start:>6}-{s.end:<6} {s.text!r} -> (original unknown; best guess {s.suggestion!r} "
+                             f"only {s.confidence:.2f})  p_spun {ev.get('p_spun', 0):.2f}")
                 continue
             lines.append(
                 f"  {s.start:>6}-{s.end:<6} {s.text!r} -> {s.suggestion!r}  confidence {s.confidence:.2f}"
@@ -587,15 +596,15 @@ def render_alignment_html(matches: MatchView | Sequence[MatchView], title: str =
                                 pair if q1 >= 0 and inside else None, _q))
         outside = _outside(segments, len(query_text))
         parts.append("<div class='cols'>"
-                     f"<div class='pane'><h3>copy (the query)</h3>{_marked_html(query_text, q_marks, outside)}</div>"
-                     f"<div class='pane'><h3>source {e(str(m.doc_id))}</h3>{_marked_html(source, s_marks, [])}</div>"
+                     f"<div class='pane'><h3>copy (the query)</h3>{_alignment_marked_html(query_text, q_marks, outside)}</div>"
+                     f"<div class='pane'><h3>source {e(str(m.doc_id))}</h3>{_alignment_marked_html(source, s_marks, [])}</div>"
                      "</div>")
         restored = restorations.get(m.doc_id)
         if restored is not None and restored[1]:  # a verbatim copy restores nothing
             text, changes = restored
             marks = [(a, b, "restored", None, f"copy: {old}") for a, b, old, _new in changes]
             parts.append(f"<div class='pane' style='margin-top:1em'><h3>restored from {e(str(m.doc_id))} "
-                         f"({len(changes)} changes)</h3>{_marked_html(text, marks, [])}</div>")
+                         f"({len(changes)} changes)</h3>{_alignment_marked_html(text, marks, [])}</div>")
     parts.append("<script>document.querySelectorAll('[data-pair]').forEach(function(el){"
                  "function set(on){document.querySelectorAll('[data-pair=\"'+el.dataset.pair+'\"]')"
                  ".forEach(function(x){x.classList.toggle('on',on);});}"
@@ -624,8 +633,8 @@ def _outside(segments, n: int) -> list[tuple[int, int]]:
     return out
 
 
-def _marked_html(text: str, marks: list[tuple[int, int, str, str | None, str]],
-                 dim: list[tuple[int, int]]) -> str:
+def _alignment_marked_html(text: str, marks: list[tuple[int, int, str, str | None, str]],
+                           dim: list[tuple[int, int]]) -> str:
     """`text` escaped, with each mark (start, end, class, pair id or None, partner text) wrapped in
     a span (a focusable one, titled with its partner, when it has a pair), and the `dim` ranges
     wrapped as 'outside'."""
