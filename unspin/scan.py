@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .detect import LIKELY_SPUN, SPUN, Engine, VerdictThresholds
-from .fingerprint import Fingerprinter, words_of
+from .fingerprint import TERM_BAND, Fingerprinter, words_of
 from .inputs import MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_records
 from .lexicon import Channel
 from .text import count_rewriter_marks, repair_rewriter_marks
@@ -51,8 +51,8 @@ from .trace import SubstitutionJudge, accepts, verify
 PARTITION_SIZE = 500
 # Spans kept per document in the output (most suspicious first).
 TOP_SPANS = 5
-# A candidate pair shares at least this many LSH bands (of 95). Unrelated texts share one band of
-# common function-word 3-grams now and then; copies spun at 40% share tens (bench/scan.md).
+# A candidate pair shares at least this many LSH bands (of `fingerprint.KINDS`' 30). Unrelated texts
+# share one band of common function-word 3-grams now and then; spun copies share many (bench/scan.md).
 MIN_BAND_HITS = 3
 # With --index: a document's candidate sources from the index's buckets (most shared bands first),
 # and how many of them (most shared word types first) are aligned.
@@ -295,7 +295,8 @@ def scan_document(tools: ScanTools, spec: ScanSpec, record: dict) -> dict:
             "rewriter_marks": marks,
             "rewriter_marks_per_100": round(100.0 * sum(marks.values()) / max(result.n_words, 1), 4),
             "language": result.language, "reliable": result.reliable, "warnings": list(result.warnings),
-            "text": text, "bands": sorted({band_key(b, h) for b, h in keys}),
+            # LSH bands only: trace's rare-term keys are shared by texts on one topic, not only by copies.
+            "text": text, "bands": sorted({band_key(b, h) for b, h in keys if b != TERM_BAND}),
         })
         if tools.index is not None and result.n_words:
             linked = index_source(tools, spec, text)
