@@ -419,7 +419,8 @@ def _add_source_index_option(p: argparse.ArgumentParser) -> None:
                    "explains are restored from the source's wording, the rest by the decoder")
 
 
-def _add_engine_options(p: argparse.ArgumentParser) -> None:
+def _add_verdict_options(p: argparse.ArgumentParser) -> None:
+    """--min-confidence and the verdict thresholds (check, restore, trace's engine, scan)."""
     p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE,
                    help=f"apply a suggestion only at or above this confidence, 0-1 (default {DEFAULT_MIN_CONFIDENCE})")
     t = DEFAULT_THRESHOLDS
@@ -429,6 +430,10 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                    help=f"spin probability from which the verdict is 'likely spun' (default {t.likely})")
     p.add_argument("--possibly-at", type=probability, default=t.possibly,
                    help=f"spin probability from which the verdict is 'possibly spun' (default {t.possibly})")
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    _add_verdict_options(p)
     p.add_argument("--lm", help="KenLM model file to use instead of the shipped one")
     p.add_argument("--channel", help="channel file (unspin build-channel) to use instead of the shipped one")
     p.add_argument("--profile", help="a spinner profile (unspin learn) of the source these texts come from: "
@@ -579,14 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"suspicious spans kept per document (default {scan_mod.TOP_SPANS})")
     p.add_argument("--report", nargs="?", const=True, metavar="HTML",
                    help="also write an HTML summary (default OUT/report.html); without INPUT: of the scan in --out")
-    p.add_argument("--min-confidence", type=probability, default=DEFAULT_MIN_CONFIDENCE,
-                   help=f"apply a suggestion only at or above this confidence (default {DEFAULT_MIN_CONFIDENCE})")
-    t = DEFAULT_THRESHOLDS
-    p.add_argument("--spun-at", type=probability, default=t.spun, help=f"verdict 'spun' from (default {t.spun})")
-    p.add_argument("--likely-at", type=probability, default=t.likely,
-                   help=f"verdict 'likely spun' from (default {t.likely})")
-    p.add_argument("--possibly-at", type=probability, default=t.possibly,
-                   help=f"verdict 'possibly spun' from (default {t.possibly})")
+    _add_verdict_options(p)
     p.add_argument("--lm", help="KenLM model file to use instead of the shipped one")
     p.add_argument("--channel", help="channel file to use instead of the shipped one")
     p.add_argument("--time-budget", type=seconds, default=DEFAULT_TIME_BUDGET_S, metavar="SECONDS",
