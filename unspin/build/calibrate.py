@@ -44,6 +44,10 @@ def spin_truth(spin_changes) -> dict[tuple[int, int], str]:
 # tell from genuine prose, and teaching the document model to call such text spun raises its
 # false alarms on genuine news.
 SPIN_RATES = (0.15, 0.25, 0.35, 0.45)
+# AI rewriters paraphrase rather than swap dictionary words: the copies that carry their marks
+# ("4, 000", "U. N.", a flipped quote) are given fewer synonym swaps, so that the marks
+# themselves are learned as evidence.
+REWRITER_SPIN_RATES = (0.05, 0.15, 0.25)
 
 
 def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800):
@@ -60,8 +64,9 @@ def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800)
             rows.append((art, 0, None))
         else:
             fraction = rng.choice(SPIN_RATES)
-            if i % 6 == 1:  # a third of the spun ones also carry AI-rewriter marks
+            if i % 6 == 1:  # a third of the spun ones are AI-rewriter copies: marks, few swaps
                 art = add_rewriter_marks(art, rng)
+                fraction = rng.choice(REWRITER_SPIN_RATES)
             res = spinner.spin_to_fraction(art, fraction, seed=seed + i)
             rows.append((res.text, 1, res))
     return rows
