@@ -47,7 +47,7 @@ SPIN_RATES = (0.15, 0.25, 0.35, 0.45)
 # AI rewriters paraphrase rather than swap dictionary words: the copies that carry their marks
 # ("4, 000", "U. N.", a flipped quote) are given fewer synonym swaps, so that the marks
 # themselves are learned as evidence.
-REWRITER_SPIN_RATES = (0.05, 0.15, 0.25)
+REWRITER_SPIN_RATES = (0.1, 0.2, 0.3)
 
 
 def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800):
