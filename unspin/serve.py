@@ -43,7 +43,7 @@ from .fingerprint import Fingerprinter, words_of
 from .index import Index
 from .inputs import MAX_DOCUMENT_BYTES, InputError, decode_bytes, reduce_input
 from .report import STATIC_DIR, render_alignment_html, render_report, render_sources
-from .trace import MIN_COVERAGE, SubstitutionJudge, accepts, verify
+from .trace import MIN_COVERAGE, SubstitutionJudge, accepts, restore_from_source, verify
 
 PROBLEM_TYPE = "https://unspin.invalid/problems/"  # problem `type` URIs: a name, not a page to fetch
 DEFAULT_MAX_PENDING = 4
@@ -469,8 +469,17 @@ def create_app(engine: Engine, index: Index | str | os.PathLike | None = None, t
         result = await worker.run(lambda: check_text(req))
         sources_html = ""
         if index_path is not None:
-            matches = await worker.run(lambda idx: idx.trace(result.text), use_index=True)
-            sources_html = render_sources(matches, render_alignment_html(matches, title="alignment"))
+            def traced(idx):
+                # The sources' texts too: the alignment then keeps punctuation and paragraphs, links
+                # each replaced block to its partner, and shows the copy restored from each source.
+                found = idx.trace(result.text)
+                return found, {m.doc_id: (idx.get(m.doc_id) or {}).get("text", "") for m in found}
+
+            matches, texts = await worker.run(traced, use_index=True)
+            page = render_alignment_html(
+                matches, title="alignment", query_text=result.text, source_texts=texts,
+                restorations={m.doc_id: restore_from_source(result.text, m, texts[m.doc_id]) for m in matches})
+            sources_html = render_sources(matches, page)
         return HTMLResponse(render_report(result, source[:200], thresholds=engine.thresholds,
                                           min_confidence=req.min_confidence, sources_html=sources_html))
 
