@@ -61,8 +61,8 @@ from ..text import tokenize
 from . import channel as channel_build, corpus, resources
 from .channel import build_channel
 from .corpus import add_progress_option, progress_enabled
-from .metrics import (detection_metrics, false_edits, mean, n_words, per_100, prf, rate, relative_cut, roc_auc,
-                      span_token_mask, token_counts, word_edits)
+from .metrics import (detection_metrics, edit_distance, false_edits, mean, n_words, per_100, prf, rate, relative_cut,
+                      roc_auc, span_token_mask, token_counts, word_edits, word_tokens)
 from .spinner import Spinner, changed_token_mask
 
 logger = logging.getLogger(__name__)
@@ -455,6 +455,41 @@ def _apply(text: str, spans, min_confidence: float) -> str:
     return apply_spans(text, spans, min_confidence)
 
 
+def evaluate_restore_from_source(engine: Engine, articles: list[Article], spinner, target_fraction: float,
+                                 seed: int, n_other: int = 2000, progress: Progress | None = None) -> dict:
+    """`restore --index`: the articles' originals indexed among `n_other` unrelated held-out
+    paragraphs, their spun copies restored with the sources found (`trace.source_restorations`)
+    and without; WER to the original before and after each."""
+    import tempfile
+
+    from ..index import Index
+    from ..trace import source_restorations
+
+    progress = progress or Progress()
+    others = list(itertools.islice(corpus.iter_paragraphs("heldout", files=sorted(corpus.HELDOUT_FILES)), n_other))
+    spun = [spinner.spin_to_fraction(a.text, target_fraction, seed=seed + 700000 + i).text
+            for i, a in enumerate(articles)]
+    before = with_index = without = ref_words = 0
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "refs.sqlite")
+        with Index(path) as idx:
+            idx.add([{"id": f"article-{i}", "text": a.text} for i, a in enumerate(articles)] +
+                    [{"id": f"other-{i}", "text": t} for i, t in enumerate(others)])
+        with Index(path, create=False) as idx:
+            for text, a in zip(progress.bar(spun, desc="restore --index"), articles):
+                ref = word_tokens(a.text)
+                before += edit_distance(word_tokens(text), ref)
+                with_index += edit_distance(word_tokens(engine.restore(
+                    text, sources=lambda t: source_restorations(idx, t)).text), ref)
+                without += edit_distance(word_tokens(engine.restore(text).text), ref)
+                ref_words += len(ref)
+    wer_before = rate(before, ref_words)
+    return {"n_articles": len(articles), "n_other_documents": len(others), "wer_before": wer_before,
+            "wer_with_index": rate(with_index, ref_words), "wer_without": rate(without, ref_words),
+            "cut_with_index": relative_cut(wer_before, rate(with_index, ref_words)),
+            "cut_without": relative_cut(wer_before, rate(without, ref_words))}
+
+
 def evaluate_genuine_news(timer: EngineTimer, n: int, progress: Progress | None = None) -> dict:
     """P(spun) of genuine held-out Wikinews paragraphs (>= MIN_PARAGRAPH_WORDS words): the share
     at or above 0.5 (called likely spun) and at or above 0.2 (possibly spun)."""
@@ -536,7 +571,7 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
              articles: list[Article] | None = None, dev_pairs: list[dict] | None = None,
              spinners: dict | None = None, calibration: bool = False, progress: bool = False,
              build_channels: bool = True, budget_s: float | None = None, levers: bool = True,
-             news_paragraphs: int = 300) -> dict:
+             news_paragraphs: int = 300, source_articles: int = 30) -> dict:
     """Run the core benchmark; returns the JSON-able report.  `progress`: show progress bars and
     messages on stderr (otherwise messages go to this module's logger)."""
     log = Progress(progress)
@@ -585,6 +620,11 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
     del engine, timer
     if levers and build_channels:
         report["levers"] = evaluate_levers(factory, channel, articles, moby, target_fraction, seed, progress=log)
+    if source_articles and build_channels:
+        # Restoration from a found source: the Moby-spun articles with their originals indexed.
+        log(f"restore --index: {source_articles} articles with their sources indexed, shipped engine")
+        report["restore_from_source"] = evaluate_restore_from_source(
+            factory(None), articles[:source_articles], moby, target_fraction, seed, progress=log)
     if news_paragraphs:
         # Genuine news as a newsroom has it: held-out Wikinews paragraphs, the shipped engine.
         log(f"genuine news: {news_paragraphs} held-out Wikinews paragraphs, shipped engine")
@@ -716,6 +756,13 @@ def render_markdown(rep: dict) -> str:
                      "(2 passes, no original text); false edits are measured with the profile applied to the "
                      "genuine articles too.")
         L.append("")
+    if "restore_from_source" in rep:
+        r = rep["restore_from_source"]
+        L += ["## Restoration from a found source (`restore --index`, shipped engine)", "",
+              f"{r['n_articles']} Moby-spun articles (25%) whose originals are indexed among "
+              f"{r['n_other_documents']:,} unrelated held-out paragraphs: WER {_f(r['wer_before'])} -> "
+              f"{_f(r['wer_with_index'])} with the index (cut {_f(r['cut_with_index'])}); without it "
+              f"{_f(r['wer_without'])} (cut {_f(r['cut_without'])}).", ""]
     if "genuine_news" in rep:
         g = rep["genuine_news"]
         L += ["## Genuine news (held-out Wikinews paragraphs, shipped engine)", "",
@@ -788,6 +835,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--budget-s", type=float, default=540.0,
                     help="soft wall-time budget: the WordNet condition shrinks to fit (0 = no budget; default 540)")
     ap.add_argument("--no-dev", action="store_true", help="skip the real spun/original pairs of the shared data")
+    ap.add_argument("--source-articles", type=int, default=30,
+                    help="spun articles restored with their originals indexed, `restore --index` (0 = skip; default 30)")
     ap.add_argument("--news-paragraphs", type=int, default=300,
                     help="genuine held-out Wikinews paragraphs whose false-alarm rate is measured (0 = skip; default 300)")
     ap.add_argument("--no-channel-cache", action="store_true",
@@ -809,7 +858,8 @@ def run(args: argparse.Namespace) -> int:
                    calibration=args.part == "all", progress=progress_enabled(args.progress),
                    build_channels=args.engine != "baseline", budget_s=args.budget_s or None,
                    levers=not args.no_levers and args.engine is None,
-                   news_paragraphs=args.news_paragraphs if args.engine != "baseline" else 0)
+                   news_paragraphs=args.news_paragraphs if args.engine != "baseline" else 0,
+                   source_articles=args.source_articles if args.engine is None else 0)
     if args.engine:
         rep["config"]["engine"] = args.engine
     pj, pm = write_report(rep, args.out)
