@@ -46,6 +46,7 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +55,12 @@ from typing import Any, Callable, Iterable
 from tqdm import tqdm
 
 from ..detect import CheckResult, Engine, Span, apply_spans, verdict
+from ..index import Index
 from ..lexicon import Channel
 from ..profile import ProfileWeights
 from ..logistic import sigmoid
 from ..text import tokenize
+from ..trace import source_restorations
 from . import channel as channel_build, corpus, resources
 from .channel import build_channel
 from .corpus import add_progress_option, progress_enabled
@@ -460,11 +463,6 @@ def evaluate_restore_from_source(engine: Engine, articles: list[Article], spinne
     """`restore --index`: the articles' originals indexed among `n_other` unrelated held-out
     paragraphs, their spun copies restored with the sources found (`trace.source_restorations`)
     and without; WER to the original before and after each."""
-    import tempfile
-
-    from ..index import Index
-    from ..trace import source_restorations
-
     progress = progress or Progress()
     others = list(itertools.islice(corpus.iter_paragraphs("heldout", files=sorted(corpus.HELDOUT_FILES)), n_other))
     spun = [spinner.spin_to_fraction(a.text, target_fraction, seed=seed + 700000 + i).text
