@@ -32,7 +32,8 @@ from .profile import ProfileWeights, SpinnerProfile
 from .lm import ModelMissing
 from .report import render_alignment_html, render_alignment_text, render_json
 from . import scan as scan_mod
-from .trace import MIN_COVERAGE, compare, restore_from_source, source_restorations, trace
+from .trace import (MIN_COVERAGE, compare, restorations_from_sources, source_restorations, source_text,
+                    trace)
 
 # Per-document time budget of the command line: a 2 MB document of ordinary prose takes about two
 # minutes on the 4-gram path (bench/reliability.md), so only pathological input reaches it.
@@ -230,11 +231,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
             out = json.dumps({"file": args.file, "input_format": doc.format,
                               "matches": [m.to_dict(alignment=True) for m in matches]}, ensure_ascii=False) + "\n"
         elif args.format == "html":
-            sources = {m.doc_id: (idx.get(m.doc_id) or {}).get("text", "") for m in matches}
+            sources = {m.doc_id: source_text(idx, m.doc_id) for m in matches}
             out = render_alignment_html(matches, title=f"unspin trace: {args.file}", query_text=doc.text,
                                         source_texts=sources,
-                                        restorations={m.doc_id: restore_from_source(doc.text, m, sources[m.doc_id])
-                                                      for m in matches})
+                                        restorations=restorations_from_sources(doc.text, matches, sources))
         else:
             out = "".join(render_alignment_text(m, changes_only=True) + "\n" for m in matches) \
                 or "no plausible source found\n"
@@ -257,7 +257,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     elif args.format == "html":
         out = render_alignment_html([match], title=f"unspin compare: {args.copy} / {args.source}",
                                     query_text=copy.text, source_texts={args.source: source.text},
-                                    restorations={args.source: restore_from_source(copy.text, match, source.text)})
+                                    restorations=restorations_from_sources(copy.text, [match],
+                                                                           {args.source: source.text}))
     else:
         out = render_alignment_text(match, changes_only=True)
     _write(args, out)

@@ -43,7 +43,7 @@ from .fingerprint import Fingerprinter, words_of
 from .index import Index
 from .inputs import MAX_DOCUMENT_BYTES, InputError, decode_bytes, reduce_input
 from .report import STATIC_DIR, render_alignment_html, render_report, render_sources
-from .trace import MIN_COVERAGE, SubstitutionJudge, accepts, restore_from_source, verify
+from .trace import MIN_COVERAGE, SubstitutionJudge, accepts, restorations_from_sources, source_text, verify
 
 PROBLEM_TYPE = "https://unspin.invalid/problems/"  # problem `type` URIs: a name, not a page to fetch
 DEFAULT_MAX_PENDING = 4
@@ -473,12 +473,12 @@ def create_app(engine: Engine, index: Index | str | os.PathLike | None = None, t
                 # The sources' texts too: the alignment then keeps punctuation and paragraphs, links
                 # each replaced block to its partner, and shows the copy restored from each source.
                 found = idx.trace(result.text)
-                return found, {m.doc_id: (idx.get(m.doc_id) or {}).get("text", "") for m in found}
+                return found, {m.doc_id: source_text(idx, m.doc_id) for m in found}
 
             matches, texts = await worker.run(traced, use_index=True)
             page = render_alignment_html(
                 matches, title="alignment", query_text=result.text, source_texts=texts,
-                restorations={m.doc_id: restore_from_source(result.text, m, texts[m.doc_id]) for m in matches})
+                restorations=restorations_from_sources(result.text, matches, texts))
             sources_html = render_sources(matches, page)
         return HTMLResponse(render_report(result, source[:200], thresholds=engine.thresholds,
                                           min_confidence=req.min_confidence, sources_html=sources_html))

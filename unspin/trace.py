@@ -23,7 +23,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 from .fingerprint import Fingerprinter, words_at, words_of
 from .inputs import replace_surrogates
@@ -660,6 +660,26 @@ def compare(query: str, source: str, channel: Channel | None = None, source_id: 
     return verify(judge, words_at(replace_surrogates(query)), words_at(replace_surrogates(source)), source_id)
 
 
+def source_text(index: TraceableIndex, doc_id: str) -> str:
+    """The stored text of an indexed document ("" when it is gone).
+
+    >>> source_text(Index("refs.sqlite"), "a1")[:12]                   # doctest: +SKIP
+    'The minister'
+    """
+    return (index.get(doc_id) or {}).get("text", "")
+
+
+def restorations_from_sources(text: str, matches: Sequence[Match],
+                              source_texts: Mapping[str, str]) -> dict[str, tuple[str, list[tuple[int, int, str, str]]]]:
+    """`restore_from_source` of `text` for each match, by doc_id (`source_texts`: each source's
+    text by doc_id), as `report.render_alignment_html` takes them.
+
+    >>> restorations_from_sources(copy, [m], {m.doc_id: source})[m.doc_id][0]   # doctest: +SKIP
+    'The minister said the plan would cost more.'
+    """
+    return {m.doc_id: restore_from_source(text, m, source_texts[m.doc_id]) for m in matches}
+
+
 def restore_from_source(text: str, match: Match, source_text: str) -> tuple[str, list[tuple[int, int, str, str]]]:
     """`text` (the query `match` was traced from) with the parts the source explains as
     substitutions put back in the source's wording (`source_replacements`), and the changes as
@@ -713,9 +733,7 @@ def source_restorations(index: TraceableIndex, text: str, top: int = 5,
                 if not any(g.start < b and a < g.end for a, b in taken)]  # the cover's parts only
         if not segs:
             continue
-        doc = index.get(m.doc_id) or {}
-        source_text = doc.get("text", "")
-        reps = [(a, b, w) for a, b, w in source_replacements(m, source_text)
+        reps = [(a, b, w) for a, b, w in source_replacements(m, source_text(index, m.doc_id))
                 if any(s <= a and b <= e for s, e in segs)]
         taken += segs
         out.append(SourceRestoration(m.doc_id, segs, reps))

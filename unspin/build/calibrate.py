@@ -99,11 +99,13 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     With `held_out_engine` (the same models with a channel that lacks the spinner's dictionary),
     every other pair of documents is decoded by it instead: the models then learn from a spinner whose
     dictionary the channel holds and from one whose dictionary it does not, as real spinners are."""
+    def engine_of(k: int) -> Engine:
+        return held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
+
     decoded = []
     t0 = time.time()
     for k, (text, label, spin_result) in enumerate(rows):
-        decoder = held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
-        decoded.append((text, label, decoder.decode(text), spin_result))
+        decoded.append((text, label, engine_of(k).decode(text), spin_result))
         if (k + 1) % 25 == 0:
             print(f"  decoded {k + 1}/{len(rows)} documents ({time.time() - t0:.0f}s)", file=sys.stderr)
 
@@ -126,7 +128,7 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     doc_y = [label for _, label, _, _ in decoded]
     # P(spun) is fitted on what the shipped channel sees (a genuine text decoded with a smaller
     # channel looks more genuine than it will at run time).
-    main = [k for k in range(len(decoded)) if held_out_engine is None or not _held_out_row(k)]
+    main = [k for k in range(len(decoded)) if engine_of(k) is engine]
     document_model = _logistic(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main])
     # The flag and span models learn how far to trust a document's P(spun); in-sample probabilities
     # would be over-sure, so each document gets the one a model fitted without it gives.
@@ -136,8 +138,7 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
 
     # What restoration works from: the spun pass for documents that read as spun, as `Engine.check` does.
     for k, ((text, label, decodings, spin_result), p) in enumerate(zip(decoded, doc_p)):
-        decoder = held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
-        decoded[k] = (text, label, decoder.spun_pass(list(sentences(text)), decodings, p), spin_result)
+        decoded[k] = (text, label, engine_of(k).spun_pass(list(sentences(text)), decodings, p), spin_result)
 
     flag_X, flag_y = [], []
     span_X, span_y = [], []
