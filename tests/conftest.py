@@ -21,6 +21,8 @@ TINY_CORPUS = [
     "she said the report was late .",
     "he said more troops would arrive .",
     "more troops arrived at the front lines on monday .",
+    # The words spinners put in are rare in news but known to a real LM: known here too.
+    "the old letter mentioned a river and stated its name .",
 ]
 # How often the corpus is repeated for the model: enough counts for stable discounts.
 TINY_CORPUS_REPEAT = 3

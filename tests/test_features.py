@@ -127,6 +127,23 @@ def test_engine_builds_named_document_and_span_features(engine):
         assert sf.token_p == max(probs[c.first:c.last]) and sf.doc_logit == logit(0.97)
 
 
+def test_document_rates_are_also_weighed_by_length(engine):
+    # The same sentences four times: the same rates, twice the sqrt(length), so twice the
+    # length-weighed evidence, and a mark counted once whatever the length.
+    text = "The minister mentioned the scheme would price extra than expected. The U. N. agreed."
+    once = engine.features(text, engine.decode(text))
+    longer = " ".join([text] * 4)
+    four = engine.features(longer, engine.decode(longer))
+    assert four["mass_per_100"] == pytest.approx(once["mass_per_100"]) and once["mass_per_100"] > 0
+    assert four["length"] == pytest.approx(2 * once["length"])
+    for name, rate in (("mass_x_length", "mass_per_100"), ("flagged_x_length", "flagged_per_100"),
+                       ("token_p_x_length", "mean_token_p"), ("gain_x_length", "gain_per_word")):
+        assert four[name] == pytest.approx(four[rate] * four["length"])
+        assert four[name] == pytest.approx(2 * once[name])
+    assert once["rewriter_marks"] == pytest.approx(math.log(2))
+    assert four["rewriter_marks"] == pytest.approx(math.log(5))
+
+
 def test_check_uses_the_calibration_models(engine):
     """The document probability in a result is the document model applied to the result's features."""
     text = "The minister mentioned the scheme would price extra than expected."

@@ -73,3 +73,20 @@ def test_runs_of_abbreviations_and_initials_do_not_end_sentences():
     spans = sentence_spans(text)
     assert len(spans) == 2
     assert text[spans[0][0]:spans[0][1]].endswith("Lowe.") and text[spans[1][0]:spans[1][1]] == "Then they left."
+
+
+def test_initials_of_a_name_are_no_rewriter_mark():
+    assert count_rewriter_marks("The report was written by K. T. Varanasi last year.")["spaced_abbrev"] == 0
+    assert count_rewriter_marks("The poems of W. B. Q. Hollander were read.")["spaced_abbrev"] == 0
+    # The same spacing inside a body's name is a mark, whatever follows.
+    assert count_rewriter_marks("The U. S. Senate voted late.")["spaced_abbrev"] == 1
+    assert count_rewriter_marks("Troops of the U. N. arrived.")["spaced_abbrev"] == 1
+
+
+def test_number_lists_and_closed_quotations_are_no_rewriter_marks():
+    assert count_rewriter_marks("Rooms 214, 216, 218 and 220 were painted.")["split_thousands"] == 0
+    assert count_rewriter_marks("Sales rose 312, 415 and 90% in three years.")["split_thousands"] == 0
+    assert count_rewriter_marks("Roughly 7, 500 fans waited outside.")["split_thousands"] == 1
+    # A quotation that opened shortly before is closed, not flipped.
+    assert count_rewriter_marks('The sign read "keep out of" the yard, she said.')["flipped_quote"] == 0
+    assert count_rewriter_marks("The mayor said that” the bridge would reopen.")["flipped_quote"] == 1

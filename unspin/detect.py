@@ -68,6 +68,11 @@ DEFAULT_BATCH_SIZE = 8
 class DocumentFeatures(NamedTuple):
     """Document evidence for P(spun); `Engine.features` gives it as a dict (see `FEATURES`).
 
+    The rates (per word) say how spun a text reads; the same rate is stronger evidence in a long
+    text than in a short one, as a count's z-score grows with the square root of its length, so the
+    main rates also come multiplied by `length`. Without those a 50-word genuine paragraph with
+    three odd words read as spun as a 500-word article with thirty (bench/levers.md).
+
     >>> FEATURES[:2]
     ('changes_per_100', 'mass_per_100')
     """
@@ -77,10 +82,16 @@ class DocumentFeatures(NamedTuple):
     gain_per_word: float
     content_share: float
     logprob_per_word: float
-    rewriter_marks_per_100: float
+    # log(1 + the AI-rewriter marks found): one mark in a short paragraph must not weigh like ten.
+    rewriter_marks: float
     oov_share: float
     flagged_per_100: float
     mean_token_p: float
+    length: float  # sqrt(words) / 10: 1.0 at 100 words
+    mass_x_length: float
+    flagged_x_length: float
+    token_p_x_length: float
+    gain_x_length: float
 
 
 class TokenFeatures(NamedTuple):
@@ -481,9 +492,13 @@ class Calibration:
         >>> Calibration.uncalibrated().token is None
         True
         """
-        document = LogisticModel(FEATURES, coef=(1.5, 1.0, 1.0, 0.5, 0.0, 0.5, 0.0, 0.0, 0.0), intercept=-2.0,
-                                 mean=(2.0, 2.0, 0.05, 0.05, -1.5, 0.0, 0.02, 0.0, 0.0),
-                                 scale=(2.0, 2.0, 0.05, 0.05, 0.5, 1.0, 0.05, 1.0, 1.0))
+        # (coefficient, mean, scale) by feature; the others weigh nothing.
+        prior = {"changes_per_100": (1.5, 2.0, 2.0), "mass_per_100": (1.0, 2.0, 2.0),
+                 "gain_per_word": (1.0, 0.05, 0.05), "content_share": (0.5, 0.05, 0.05),
+                 "logprob_per_word": (0.0, -1.5, 0.5), "rewriter_marks": (0.5, 0.0, 1.0),
+                 "oov_share": (0.0, 0.02, 0.05)}
+        coef, mean, scale = zip(*(prior.get(name, (0.0, 0.0, 1.0)) for name in FEATURES))
+        document = LogisticModel(FEATURES, coef=coef, intercept=-2.0, mean=mean, scale=scale)
         return cls(document=document, trained_on="uncalibrated prior")
 
 
@@ -759,16 +774,26 @@ class Engine:
         touched_content = sum(1 for c in changes if len(c.observed) > 3)
         oov = sum(1 for t in words if not self.lm.contains(t.norm))
         marks = count_rewriter_marks(text)
+        length = math.sqrt(n_words) / 10.0
+        mass_per_100 = 100.0 * sum(1 - c.p_identity for c in changes) / n
+        gain_per_word = sum(max(0.0, c.lm_gain) for c in changes) / n
+        flagged_per_100 = 100.0 * sum(1 for p in word_probs if p >= self.calibration.token_threshold) / n
+        mean_token_p = sum(word_probs) / n
         return DocumentFeatures(
             changes_per_100=100.0 * sum(1 for c in changes if c.posterior >= 0.5) / n,
-            mass_per_100=100.0 * sum(1 - c.p_identity for c in changes) / n,
-            gain_per_word=sum(max(0.0, c.lm_gain) for c in changes) / n,
+            mass_per_100=mass_per_100,
+            gain_per_word=gain_per_word,
             content_share=touched_content / max(len(content), 1),
             logprob_per_word=sum(d.observed_logprob for d in decodings) / n,
-            rewriter_marks_per_100=100.0 * sum(marks.values()) / n,
+            rewriter_marks=math.log1p(sum(marks.values())),
             oov_share=oov / n,
-            flagged_per_100=100.0 * sum(1 for p in word_probs if p >= self.calibration.token_threshold) / n,
-            mean_token_p=sum(word_probs) / n,
+            flagged_per_100=flagged_per_100,
+            mean_token_p=mean_token_p,
+            length=length,
+            mass_x_length=mass_per_100 * length,
+            flagged_x_length=flagged_per_100 * length,
+            token_p_x_length=mean_token_p * length,
+            gain_x_length=gain_per_word * length,
         )._asdict()
 
     def not_english(self, token_lists: Sequence[Sequence[Token]]) -> str | None:

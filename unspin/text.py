@@ -28,9 +28,13 @@ _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "„": 
 
 # Marks that AI rewriters leave: "4, 000" (a thousands group split by a space),
 # "U. N." (an abbreviation with spaces), 'said that” the' (a quote flipped to the wrong side).
-_SPLIT_THOUSANDS_RE = re.compile(r"\b(\d{1,3}), (\d{3})\b")
+# A lone pair only: "113, 115, 117" is a list, not a split number.
+_SPLIT_THOUSANDS_RE = re.compile(r"(?<!\d, )(?<!\d,)\b(\d{1,3}), (\d{3})\b(?!,? (?:and )?\d)")
 _SPACED_ABBREV_RE = re.compile(r"\b([A-Z])\. ([A-Z])\.")
+# A closing quote that closes nothing: no opening quote shortly before it (`said that” the`).
 _FLIPPED_QUOTE_RE = re.compile(r"\b(?:that|said|says|and|the|of|to)\s?[”\"]\s(?:the|a|an|of|and|to|in)\b")
+_OPENING_QUOTE_RE = re.compile(r"“|(?:^|[\s(\[])\"")
+_QUOTE_REACH = 80  # characters before a closing quote searched for its opening one
 
 _LAST_WORD_RE = re.compile(r"([\w.]+)\.$")
 _SENT_END_RE = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*")
@@ -216,11 +220,10 @@ def count_rewriter_marks(text: str) -> dict[str, int]:
     >>> count_rewriter_marks('The U. N. said that” the 4, 000 troops left.')
     {'split_thousands': 1, 'spaced_abbrev': 1, 'flipped_quote': 1}
     """
-    return {
-        "split_thousands": len(_SPLIT_THOUSANDS_RE.findall(text)),
-        "spaced_abbrev": len(_SPACED_ABBREV_RE.findall(text)),
-        "flipped_quote": len(_FLIPPED_QUOTE_RE.findall(text)),
-    }
+    counts = dict.fromkeys(REWRITER_MARK_NAMES, 0)
+    for _start, _end, kind in find_rewriter_marks(text):
+        counts[kind] += 1
+    return counts
 
 
 REWRITER_MARK_NAMES = {"split_thousands": "number split by a space (4, 000)",
@@ -230,16 +233,37 @@ REWRITER_MARK_NAMES = {"split_thousands": "number split by a space (4, 000)",
 
 def find_rewriter_marks(text: str) -> list[tuple[int, int, str]]:
     """Where the AI-rewriter marks of `count_rewriter_marks` are: (start, end, kind), in text order
-    (`REWRITER_MARK_NAMES` says what each kind is, for people).
+    (`REWRITER_MARK_NAMES` says what each kind is, for people). A person's initials ("J. K. Rowling")
+    are spaced letters too, and no mark.
 
     >>> find_rewriter_marks("The U. N. sent 4, 000 troops.")
     [(4, 9, 'spaced_abbrev'), (15, 21, 'split_thousands')]
+    >>> find_rewriter_marks("A. B. Okonkwo wrote it.")
+    []
     """
     found = [(m.start(), m.end(), kind) for kind, regex in (("split_thousands", _SPLIT_THOUSANDS_RE),
                                                            ("spaced_abbrev", _SPACED_ABBREV_RE),
                                                            ("flipped_quote", _FLIPPED_QUOTE_RE))
-             for m in regex.finditer(text)]
+             for m in regex.finditer(text)
+             if _is_mark(kind, m, text)]
     return sorted(found)
+
+
+# Spaced abbreviations that name places and bodies ("U. S. Senate"), never a person's initials.
+_PLACE_ABBREVIATIONS = {"us", "uk", "un", "eu"}
+_INITIALS_TAIL_RE = re.compile(r"(?:\s[A-Z]\.)*\s+[A-Z][a-z]")
+
+
+def _is_mark(kind: str, match: re.Match, text: str) -> bool:
+    """Whether a match of a mark's pattern is one: not a person's initials ("H. W. Lee": spaced
+    capitals before a capitalized name), not a quotation closing an opening quote nearby."""
+    if kind == "spaced_abbrev":
+        if (match.group(1) + match.group(2)).lower() in _PLACE_ABBREVIATIONS:
+            return True
+        return _INITIALS_TAIL_RE.match(text, match.end()) is None
+    if kind == "flipped_quote":
+        return _OPENING_QUOTE_RE.search(text, max(match.start() - _QUOTE_REACH, 0), match.start()) is None
+    return True
 
 
 def overlaps(start: int, end: int, other_start: int, other_end: int) -> bool:
