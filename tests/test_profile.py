@@ -52,6 +52,9 @@ class _FixedPrior:
     def bonus(self, key, original):
         return self.value if (key, original) == (self.key, self.original) else 0.0
 
+    def known_originals(self, key):
+        return [self.original] if key == self.key else []
+
 
 def test_a_prior_raises_the_posterior_of_the_pair_it_favours(tiny_lm, tiny_channel):
     engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None)
@@ -132,3 +135,58 @@ def test_a_file_that_is_not_a_profile_is_refused(tmp_path, models, capsys):
     doc.write_text("The police stated the road was closed.", encoding="utf-8")
     assert main(["check", str(doc), "--profile", str(bad), *models]) == 2
     assert "not an unspin spinner profile" in capsys.readouterr().err
+
+
+def test_a_prior_proposes_a_pair_the_channel_lacks(tiny_lm, tiny_channel):
+    # "declared" is in no relation of the tiny channel: only the prior can propose "said".
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None)
+    toks = next(sentences("The police declared the road was closed."))
+    assert engine.decoder.candidate_originals(("declared",)) == []
+    assert not [c for c in engine.decoder.decode(toks).changes if c.observed == "declared"]
+    d = engine.decoder.decode(toks, _FixedPrior(("declared",), "said", 2.0))
+    change = next(c for c in d.changes if c.observed == "declared")
+    assert change.original == "said" and change.posterior > 0.5
+    assert change.sources == ("profile",)
+
+
+# Two reference stories (written for this test) and copies whose spinner swapped "said" for
+# "declared", a pair the tiny channel does not hold.
+_STORIES = [
+    ("harbour", "The harbour master said the old pier would close for repairs in the spring. Fishermen said "
+                "they would moor their boats at the northern jetty until the work was done, and the council "
+                "said it would pay for the extra ropes and lights that the boats would need there."),
+    ("library", "The head librarian said the reading room would open late on Tuesdays from next month. "
+                "Students said they welcomed the change because the room was often full in the evenings, and "
+                "the university said it would hire two more staff to keep the desks running until midnight."),
+]
+
+
+def test_learn_with_an_index_takes_exact_pairs_from_traced_copies(tmp_path, models, capsys):
+    import json
+
+    from unspin.cli import main
+
+    refs = tmp_path / "refs.jsonl"
+    refs.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in _STORIES), encoding="utf-8")
+    index = tmp_path / "refs.sqlite"
+    assert main(["index", "add", "--no-progress", "--index", str(index), str(refs)]) == 0
+    copies = tmp_path / "site.jsonl"
+    copies.write_text("".join(json.dumps({"id": i, "text": t.replace(" said ", " declared ")}) + "\n"
+                              for i, t in _STORIES), encoding="utf-8")
+    capsys.readouterr()
+    blind, traced = tmp_path / "blind.json", tmp_path / "traced.json"
+    assert main(["learn", str(copies), "-o", str(blind), *models]) == 0
+    assert main(["learn", str(copies), "-o", str(traced), "--index", str(index), *models]) == 0
+    assert ("declared", "said") not in {p[:2] for p in SpinnerProfile.load(blind).top_pairs()}
+    assert SpinnerProfile.load(traced).n_documents == 2
+    top = SpinnerProfile.load(traced).top_pairs(1)[0]
+    assert top[:2] == ("declared", "said") and top[2] == pytest.approx(6.0)  # six occurrences, mass 1 each
+
+    doc = tmp_path / "new.txt"
+    doc.write_text("The company declared the new plant would open next year.", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["check", str(doc), "--format", "json", "--profile", str(traced), *models]) == 0
+    spans = json.loads(capsys.readouterr().out)["spans"]
+    assert [(s["text"], s["suggestion"]) for s in spans if s["text"] == "declared"] == [("declared", "said")]
+    assert main(["check", str(doc), "--format", "json", *models]) == 0
+    assert not [s for s in json.loads(capsys.readouterr().out)["spans"] if s["suggestion"] == "said"]

@@ -107,7 +107,8 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    """`unspin learn`: a spinner profile from many texts of one source, no originals needed."""
+    """`unspin learn`: a spinner profile from many texts of one source, no originals needed (with
+    --index, the texts whose source is indexed teach exact pairs)."""
     check_output_path(args.output, inputs=args.inputs)
     for path in args.inputs:
         iter_input_docs(path, check_only=True)
@@ -116,9 +117,11 @@ def cmd_learn(args: argparse.Namespace) -> int:
              for doc in iter_input_docs(path, max_bytes=args.max_bytes, on_bad=_bad_row_reporter("learn"))]
     if not texts:
         raise InputError("no texts to learn from")
-    with progress_bar(args, "learn", "doc", total=len(texts) * args.iterations) as bar:
+    with contextlib.ExitStack() as stack, \
+            progress_bar(args, "learn", "doc", total=len(texts) * args.iterations) as bar:
         profile = engine.learn_profile(texts, iterations=args.iterations,
-                                       progress=None if bar is None else (lambda n: bar.update(n - bar.n)))
+                                       progress=None if bar is None else (lambda n: bar.update(n - bar.n)),
+                                       sources=_source_index(args, stack))
     with atomic_output(args.output) as f:
         json.dump(profile.to_dict(), f, ensure_ascii=False, indent=1)
         f.write("\n")
@@ -605,6 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=positive_int, default=2,
                    help="decoding passes, each with the previous pass's profile as its prior (default 2)")
     p.add_argument("--show", type=int, default=10, help="list this many learned pairs on stderr (default 10)")
+    p.add_argument("--index", help="a trace index of originals (`unspin index add`): a text whose source is found "
+                   "there is aligned to it, and each substitution it explains becomes an exact pair of the profile")
     p.add_argument("--max-bytes", type=positive_int, default=MAX_DOCUMENT_BYTES,
                    help=f"skip documents larger than this many bytes (default {MAX_DOCUMENT_BYTES:,})")
     p.add_argument("--lm", help="KenLM model file to use instead of the shipped one")

@@ -49,6 +49,11 @@ class ChannelPrior(Protocol):
         """Extra log10 channel score for `original` (normalized, space-joined) behind the observed key."""
         ...
 
+    def known_originals(self, key: tuple[str, ...]) -> list[str]:
+        """Originals the prior has seen behind the observed key (those the channel lacks become
+        candidates too: a profile learned from traced copies knows pairs no thesaurus lists)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ChannelWeights:
@@ -243,6 +248,31 @@ class Decoder:
         out.sort(key=lambda x: -x[2])
         return out[:cfg.max_candidates]
 
+    def _span_lengths(self, norms: Sequence[str], start: int, prior: ChannelPrior | None) -> list[int]:
+        """Lengths of the observed keys starting at `start`: the channel's, and the prior's own."""
+        lengths = self.channel.spans(norms, start)
+        if prior is None:
+            return lengths
+        extra = [n for n in range(1, self.channel.max_len + 1)
+                 if start + n <= len(norms) and n not in lengths and prior.known_originals(tuple(norms[start:start + n]))]
+        return sorted(lengths + extra) if extra else lengths
+
+    def _prior_candidates(self, key: tuple[str, ...], prior: ChannelPrior,
+                          known: Sequence[tuple]) -> list[tuple[str, tuple[str, ...], float, Candidate]]:
+        """The prior's originals for `key` that the channel does not offer, as candidates from the
+        source "profile" (no thesaurus, no frequency evidence: the prior's bonus carries them)."""
+        have = {joined for joined, _, _, _ in known}
+        out = []
+        for original in prior.known_originals(key):
+            words = tuple(original.split())
+            if original in have or words == key or not words:
+                continue
+            cand = Candidate(original, frozenset({"profile"}), 0.0, 0.0, 0.0)
+            ch = self.config.weights.score(cand, len(key)) - \
+                self.config.weights.frequency_discount * (self._unigram(words) - self._unigram(key))
+            out.append((original, words, ch, cand))
+        return out
+
     def candidate_originals(self, key: tuple[str, ...]) -> list[str]:
         """The originals (normalized, space-joined) the decoder considers for an observed key, best first.
 
@@ -294,11 +324,13 @@ class Decoder:
             # A capitalized word inside a sentence is likely a name: its GloVe neighbours are
             # other names (Russia ~ Ukraine), never what a spinner's dictionary holds.
             name_like = i > 0 and tokens[i].text[:1].isupper()
-            for length in self.channel.spans(norms, i):
+            for length in self._span_lengths(norms, i, prior):
                 if any(t.kind == "punct" for t in tokens[i:i + length]):
                     break
                 key = tuple(norms[i:i + length])
                 cands = self._key_candidates(key)
+                if prior is not None:
+                    cands = cands + self._prior_candidates(key, prior, cands)
                 if not cands:
                     continue
                 run = runs.get(i)

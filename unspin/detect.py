@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from .decode import Change, Decoder, DecoderConfig, SentenceDecoding
 from .inputs import clean_surrogates, reduce_input
-from .lexicon import Channel, curated_sources
+from .lexicon import MAX_LEN as MAX_KEY_WORDS, Channel, curated_sources
 from .lm import MODELS_DIR, CachedScores, LanguageModel, ModelMissing, load_lm
 from .logistic import LogisticModel, logit, sigmoid
 from .names import NameGazetteer
@@ -37,7 +37,7 @@ from .neural import NeuralScorer
 from .profile import ProfilePrior, ProfileWeights, SpinnerProfile
 from .rescore import NeuralRescorer, RescoredChange
 from .report import render_html, render_text
-from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences
+from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences, tokenize
 
 DEFAULT_CALIBRATION_PATH = MODELS_DIR / "calibration.json"
 # The confidence model of changes the neural rescorer decided (`unspin calibrate --scorer neural`).
@@ -595,10 +595,16 @@ class Engine:
 
     # -- decoding ----------------------------------------------------------
     def learn_profile(self, texts: Iterable[str], iterations: int = 2,
-                      progress: Callable[[int], None] | None = None) -> SpinnerProfile:
+                      progress: Callable[[int], None] | None = None,
+                      sources: Callable[[str], Sequence] | None = None) -> SpinnerProfile:
         """A spinner profile learned from many texts of one source, with no original text: decode
         them all, pool the posteriors of every change, and decode again with that evidence as the
         prior (hard EM over the decoder's posteriors, the channel's thesauri as the start).
+
+        With `sources` (as for `check`: a text's `trace.SourceRestoration`s, e.g. from an index of
+        originals), a text whose source is found is aligned to it instead: each substitution the
+        source explains is an exact pair (mass 1 per occurrence), whether or not a thesaurus
+        lists it; the other texts are decoded as above.
 
         >>> profile = engine.learn_profile(spun_texts)      # doctest: +SKIP
         >>> profile.top_pairs(3)                            # doctest: +SKIP
@@ -606,20 +612,29 @@ class Engine:
         """
         if iterations < 1:
             raise ValueError("iterations must be at least 1")
-        docs = [list(sentences(reduce_input(clean_surrogates(t)[0])[0])) for t in texts]
+        texts = [reduce_input(clean_surrogates(t)[0])[0] for t in texts]
+        exact = SpinnerProfile(n_documents=len(texts))
+        to_decode = []
+        for text in texts:
+            pairs = aligned_pairs(text, sources(text)) if sources is not None else []
+            for key, original in pairs:
+                exact.add(key, original, 1.0)
+            if not pairs:
+                to_decode.append(list(sentences(text)))
         saved = self.profile
-        profile: SpinnerProfile | None = None
+        profile = exact if len(exact) else None
         try:
             for it in range(iterations):
                 self.profile = profile
-                learned = SpinnerProfile(n_documents=len(docs))
-                for i, token_lists in enumerate(docs):
+                learned = SpinnerProfile(n_documents=len(texts))
+                for i, token_lists in enumerate(to_decode):
                     if self.not_english(token_lists) is None:
                         for d in self.decode_document(token_lists):
                             learned.add_decoding(d)
-                    if progress is not None:
-                        progress(it * len(docs) + i + 1)
-                profile = learned
+                    if progress is not None:  # traced texts count as done at the start of a pass
+                        progress(it * len(texts) + len(texts) - len(to_decode) + i + 1)
+                profile = learned.merged(exact) if len(exact) else learned
+                profile.n_documents = len(texts)
         finally:
             self.profile = saved
         return profile
@@ -1101,6 +1116,25 @@ def with_source_spans(text: str, spans: Sequence[Span], restorations: Iterable) 
         out += [Span(a, b, text[a:b], wording, 1.0, {"origin": "source", "source": r.doc_id, "p_spun": 1.0})
                 for a, b, wording in r.replacements]
     return sorted(out, key=lambda s: s.start)
+
+
+def aligned_pairs(text: str, restorations: Sequence) -> list[tuple[tuple[str, ...], str]]:
+    """(observed key, original) for each substitution that sources explain in `text` (each
+    `trace.SourceRestoration`'s replacements), normalized as the channel keys them; parts longer
+    than a channel key (several substitutions in a row) are left out.
+
+    >>> from unspin.trace import SourceRestoration
+    >>> aligned_pairs("The minister stated it.", [SourceRestoration("a1", [(0, 23)], [(13, 19, "said")])])
+    [(('stated',), 'said')]
+    """
+    out = []
+    for restoration in restorations:
+        for start, end, wording in restoration.replacements:
+            key = tuple(t.norm for t in tokenize(text[start:end]) if t.kind != "punct")
+            original = tuple(t.norm for t in tokenize(wording) if t.kind != "punct")
+            if 0 < len(key) <= MAX_KEY_WORDS and 0 < len(original) <= MAX_KEY_WORDS and key != original:
+                out.append((key, " ".join(original)))
+    return out
 
 
 def apply_spans(text: str, spans: Iterable[Span], min_confidence: float) -> str:

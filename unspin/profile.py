@@ -76,6 +76,15 @@ class ProfilePrior:
         b = w.same_key * math.log10(1.0 + pair) + w.same_original * math.log10(1.0 + max(other, 0.0))
         return min(b, w.cap)
 
+    def known_originals(self, key: Key) -> list[str]:
+        """The originals with evidence behind `key`, most evidence first.
+
+        >>> ProfilePrior({("stated",): {"said": 2.0, "told": 0.5}}, {}, ProfileWeights()).known_originals(("stated",))
+        ['said', 'told']
+        """
+        row = self.pairs.get(key)
+        return sorted(row, key=lambda o: -row[o]) if row else []
+
     def __bool__(self) -> bool:
         return bool(self.originals)
 
