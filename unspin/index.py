@@ -972,8 +972,12 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
     # Every document's stored keys, in a temporary table to compare with the band table.
     try:
         db.execute("DROP TABLE IF EXISTS temp.expected")
+        db.execute("DROP TABLE IF EXISTS temp.expected_unsorted")
         db.execute("CREATE TEMP TABLE expected (band_no INTEGER NOT NULL, hash INTEGER NOT NULL, doc INTEGER NOT "
                    "NULL, PRIMARY KEY (band_no, hash, doc)) WITHOUT ROWID")
+        # appended here first, then copied in key order: sequential pages (a large index has tens of
+        # millions of keys, which inserted in document order would each land on a random page)
+        db.execute("CREATE TEMP TABLE expected_unsorted (band_no INTEGER, hash INTEGER, doc INTEGER)")
         cur = db.execute("SELECT rowid, CAST(id AS BLOB), CAST(text AS BLOB), CAST(meta AS BLOB), bands, "
                          "typeof(id) = 'text', typeof(text) = 'text', typeof(meta) = 'text' FROM docs")
         while True:
@@ -1002,7 +1006,10 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
                     scan.bad_bands.append((rowid, doc_id))
                     continue
                 expected.extend((b, h, rowid) for b, h in keys)
-            db.executemany("INSERT OR IGNORE INTO temp.expected VALUES (?, ?, ?)", expected)
+            db.executemany("INSERT INTO temp.expected_unsorted VALUES (?, ?, ?)", expected)
+        db.execute("INSERT OR IGNORE INTO temp.expected SELECT band_no, hash, doc FROM temp.expected_unsorted "
+                   "ORDER BY band_no, hash, doc")
+        db.execute("DROP TABLE temp.expected_unsorted")
         scan.missing_bands = db.execute(
             "SELECT COUNT(*) FROM temp.expected e WHERE NOT EXISTS (SELECT 1 FROM band b WHERE "
             "b.band_no=e.band_no AND b.hash=e.hash AND b.doc=e.doc)").fetchone()[0]
