@@ -337,9 +337,7 @@ def run(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_path: s
     result["total_s"] = round(time.time() - t0, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "trace.json").write_text(json.dumps(result, indent=2) + "\n")
-    scale_json = out_dir / "trace_scale.json"
-    scale = json.loads(scale_json.read_text()) if scale_json.exists() else None
-    (out_dir / "trace.md").write_text(render_md(result, scale))
+    write_md(out_dir)
     if tmp is not None:
         tmp.cleanup()
     return result
@@ -478,18 +476,29 @@ def run_scale(n_docs: int, n_queries: int, out_dir: Path, seed: int = 0, index_p
         result["groups"][name] = row
     result["total_s"] = round(time.time() - t0, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "trace_scale.json").write_text(json.dumps(result, indent=2) + "\n")
-    main = out_dir / "trace.json"
-    if main.exists():  # trace.md: the 100k tables as they were, the scale section from this run
-        (out_dir / "trace.md").write_text(render_md(json.loads(main.read_text()), result))
+    (out_dir / ("trace_scale.json" if bulk else "trace_scale_plain.json")).write_text(
+        json.dumps(result, indent=2) + "\n")
+    if (out_dir / "trace.json").exists():  # trace.md: the query-set tables as they were, the scale section new
+        write_md(out_dir)
     if tmp is not None:
         tmp.cleanup()
     return result
 
 
-def render_md(r: dict, scale: dict | None = None) -> str:
+def write_md(out_dir: Path) -> None:
+    """<out_dir>/trace.md from the results there: trace.json, and trace_scale.json (the scale run)
+    and trace_scale_plain.json (a scale run without the bulk mode) where present."""
+    def load(name: str) -> dict | None:
+        path = out_dir / name
+        return json.loads(path.read_text()) if path.exists() else None
+
+    (out_dir / "trace.md").write_text(render_md(load("trace.json"), load("trace_scale.json"),
+                                                load("trace_scale_plain.json")))
+
+
+def render_md(r: dict, scale: dict | None = None, plain: dict | None = None) -> str:
     """bench/trace.md: the query-set tables of run `r`, then the scale section (measured when
-    `scale`, a `run_scale` result, is given)."""
+    `scale`, a `run_scale` result, is given; `plain`: one without the bulk mode, to compare)."""
     lines = ["# trace benchmark", "",
              f"Index of {r['n_docs']:,} held-out corpus paragraphs (one document each, {r['index_words']:,} words) "
              f"plus the originals of the dev real pairs; {r['n_queries_per_fraction']} queries per set (see "
@@ -516,7 +525,7 @@ def render_md(r: dict, scale: dict | None = None) -> str:
                   f"docs per CPU second (MinHashLSH {r['peer_build_docs_per_s']:,} docs/s), "
                   f"index size {r['index_size_mb']} MB ({r.get('index_bytes_per_doc', '?')} bytes per document, "
                   f"{r.get('key_rows', 0):,} key rows).", ""]
-    return "\n".join(lines + (_scale_measured(r, scale) if scale else _scale_plan(r)))
+    return "\n".join(lines + (_scale_measured(r, scale, plain) if scale else _scale_plan(r)))
 
 
 def _scale_plan(r: dict) -> list[str]:
@@ -554,29 +563,34 @@ def _scale_plan(r: dict) -> list[str]:
     ]
 
 
-def _scale_measured(r: dict, s: dict) -> list[str]:
-    """The scale section from a `run_scale` result `s` (next to run `r`'s figures)."""
-    g = s["groups"]
-    sp, sh, un = g.get("spun 25%", {}), g.get("short + unrelated", {}), g.get("unrelated", {})
-    curve = s.get("build_curve") or []
-    steps = []
-    prev = (0, 0.0, 0.0)
+def _per_thousand(curve: list) -> list[str]:
+    """'0-50,000: 1.2 s (0.80 s)' per step of a build curve [(documents, wall s, writer CPU s)]."""
+    steps, prev = [], (0, 0.0, 0.0)
     for n, wall, cpu in curve:
         if n - prev[0] >= 1000:
-            steps.append(f"{prev[0] // 1000:,}k-{n // 1000:,}k: {1000 * (wall - prev[1]) / (n - prev[0]):.1f} s wall, "
-                         f"{1000 * (cpu - prev[2]) / (n - prev[0]):.1f} s CPU")
+            steps.append(f"{prev[0]:,}-{n:,}: {1000 * (wall - prev[1]) / (n - prev[0]):.1f} s "
+                         f"({1000 * (cpu - prev[2]) / (n - prev[0]):.2f} s)")
         prev = (n, wall, cpu)
+    return steps
+
+
+def _scale_measured(r: dict, s: dict, plain: dict | None = None) -> list[str]:
+    """The scale section from a `run_scale` result `s` (next to run `r`'s figures; `plain`: a
+    scale run without the bulk mode)."""
+    g = s["groups"]
+    sp, sh, un = g.get("spun 25%", {}), g.get("short + unrelated", {}), g.get("unrelated", {})
+    steps = _per_thousand(s.get("build_curve") or [])
     mode = (f"{s['workers']} fingerprinting worker process{'es' * (s['workers'] != 1)}"
             + (", bulk mode (`Index.add(..., bulk=True)`: documents and their key lists written in batches of 500, "
                "the key table filled once at the end by one sorted INSERT ... SELECT)" if s.get("bulk") else ""))
     return [
         f"## {s['n_docs']:,} documents (measured)",
         "",
-        f"`unspin bench trace --scale-docs {s['n_docs']:,}` (`run_scale` in `unspin/build/bench_trace.py`): an index "
+        f"`unspin bench trace --scale-docs {s['n_docs']}` (`run_scale` in `unspin/build/bench_trace.py`): an index "
         f"of {s['n_docs']:,} documents, the distinct corpus paragraphs of 30-400 words (first 80 characters not seen "
         f"before) of the held-out Wikipedia file and then the LM's training split (all of enwiki_wikivisual, "
         f"enwiki_minisearch, enwiki_wikitasks, the Wikinews training part: 1,034,351 such paragraphs in all, so "
-        f"no synthetic windows were needed), {s['index_words']:,} words; built with {mode}, on this 2-core machine "
+        f"no synthetic windows or sentence splits were needed), {s['index_words']:,} words; built with {mode}, on this 2-core machine "
         f"shared with other engineers' jobs (so wall-clock figures are pessimistic; CPU figures count this process "
         f"and its workers).",
         "",
@@ -596,8 +610,18 @@ def _scale_measured(r: dict, s: dict) -> list[str]:
         f"| unrelated calibration-split paragraphs ({un.get('n', 0)}) | false matches "
         f"{un.get('false_match_rate', 0):.3f}; p50 {un.get('latency_ms_p50', '?')} ms wall |",
         "",
-        "Build time per 1,000 documents as the index grew (wall, CPU of all processes): " + "; ".join(steps) + ".",
+        "Build time per 1,000 documents as the index grew, wall clock (in brackets: CPU time of the writing "
+        "process, the one SQLite writer; the workers' CPU time is counted only in the total): "
+        + "; ".join(steps) + ".",
         "",
+    ] + ([
+        f"Without the bulk mode (`--scale-docs {plain['n_docs']} --no-bulk`, {plain['workers']} workers, the same "
+        f"documents): {plain['n_docs']:,} documents in {plain['build_s'] / 60:,.1f} min wall "
+        f"({plain['build_docs_per_s']:,} documents/s, {plain['build_docs_per_cpu_s']:,} per CPU second), "
+        f"{plain['index_bytes_per_doc']:,} bytes per document; per 1,000 documents as the index grew: "
+        + "; ".join(_per_thousand(plain.get("build_curve") or [])) + ".",
+        "",
+    ] if plain else []) + [
         f"Next to the {r['n_docs']:,}-document run above ({r.get('index_bytes_per_doc', '?'):,} bytes per document, "
         f"{r.get('build_docs_per_cpu_s', '?'):,} documents per CPU second, query CPU p50 "
         f"{r.get('latency_cpu_ms_p50', '?')} ms). No MinHashLSH or naive baseline at this scale (both hold every "
@@ -618,6 +642,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     "paragraphs (up to 1,034,351; e.g. 1000000) built with worker processes and the bulk mode; "
                     "its build time, size, latency, recall@1 and false matches go to trace_scale.json and trace.md")
     ap.add_argument("--workers", type=int, default=2, help="fingerprinting processes of the scale run (default 2)")
+    ap.add_argument("--no-bulk", dest="bulk", action="store_false", help="the scale run without the bulk mode (a "
+                    "plain add, key rows written with each batch), to compare: trace_scale_plain.json")
     add_progress_option(ap)
 
 
@@ -629,7 +655,7 @@ def run_command(args: argparse.Namespace) -> int:
             print("unspin bench trace: --scale-docs and --workers must be at least 1", file=sys.stderr)
             return 2
         result = run_scale(args.scale_docs, args.n_queries, Path(args.out), args.seed, args.index,
-                           workers=args.workers, progress=progress_enabled(args.progress))
+                           workers=args.workers, bulk=args.bulk, progress=progress_enabled(args.progress))
         print(json.dumps({k: v for k, v in result.items() if k != "build_curve"}, indent=2))
         return 0
     result = run(args.n_docs, args.n_queries, Path(args.out), args.seed, args.index,
