@@ -72,8 +72,26 @@ def test_bulk_replacing_ids_keeps_one_document_each(tmp_path, plain):
     assert check_index(path)["ok"]
 
 
-@pytest.mark.parametrize("stop, workers", [(KeyboardInterrupt, 1), (OSError, 2)])
-def test_a_bulk_load_stopped_before_its_final_step_is_finished_by_repair(tmp_path, plain, stop, workers):
+def test_a_bad_document_or_a_failed_input_ends_a_bulk_load_with_what_came_before(tmp_path, plain):
+    _, docs = plain
+
+    def failing():
+        yield from docs[:BATCH + 10]
+        raise OSError("the reader failed")
+
+    for n, bad in enumerate([docs[:BATCH + 10] + [{"id": 7, "text": "an int id"}], failing()]):
+        path = tmp_path / f"bad{n}.sqlite"
+        with Index(path) as idx:
+            with pytest.raises((TypeError, OSError)):
+                idx.add(bad, bulk=True, workers=2)
+            assert len(idx) == (BATCH + 10 if n == 0 else BATCH)  # a bad row: all before it; a failed reader:
+            assert not idx.bulk_pending()                          # whole batches; and queries see them
+            assert [m.doc_id for m in idx.trace(docs[3]["text"])][:1] == ["k3"]
+        assert check_index(path)["ok"]
+
+
+def test_a_bulk_load_stopped_before_its_final_step_is_finished_by_repair(tmp_path, plain):
+    stop, workers = KeyboardInterrupt, 1
     plain_path, docs = plain
 
     def stopped():  # two whole batches and part of a third, then the run is interrupted or the input fails

@@ -445,12 +445,16 @@ class Index:
                         break
                     except Exception:  # the input failed (a reader's error): what is fingerprinted is written
                         write_ready(0)
+                        if bulk:
+                            self.finish_bulk()
                         raise
                     try:
                         row = self._prepare(doc, n)
                     except (TypeError, InputError):
                         submit()
                         write_ready(0)
+                        if bulk:
+                            self.finish_bulk()
                         raise
                     if row is None:
                         skipped += 1
