@@ -574,6 +574,26 @@ def _per_thousand(curve: list) -> list[str]:
     return steps
 
 
+def _writer_cost(plain: dict, bulk: dict) -> str:
+    """A sentence comparing the writing process's CPU time per 1,000 documents of a plain and a
+    bulk scale run (their build curves), first and last step."""
+    def per_k(curve: list, i: int) -> float:
+        (n0, _, c0), (n1, _, c1) = ([0, 0.0, 0.0] if i == 0 else curve[i - 1]), curve[i]
+        return 1000 * (c1 - c0) / max(n1 - n0, 1)
+
+    pc, bc = plain.get("build_curve") or [], bulk.get("build_curve") or []
+    if not pc or not bc:
+        return ""
+    at = next((i for i, step in enumerate(bc) if step[0] >= pc[-1][0]), len(bc) - 1)
+    return (f"The writing process's CPU time per 1,000 documents grew from {per_k(pc, 0):.2f} s to "
+            f"{per_k(pc, len(pc) - 1):.2f} s (each batch's key rows written across a growing key table), against "
+            f"{per_k(bc, at):.2f} s in the bulk mode at the same size and {per_k(bc, len(bc) - 1):.2f} s at "
+            f"{bc[-1][0]:,}; its final key-table step, {bulk.get('final_step_s', 0) / 60:.1f} min wall for "
+            f"{bulk['n_docs']:,} documents, comes on top (the plain mode's writer had spent {pc[-1][2] / 60:.1f} CPU "
+            f"min by {pc[-1][0]:,} documents). The two runs met different loads from other jobs on the machine, so their wall-clock "
+            f"rates compare less well than the writer's CPU time.")
+
+
 def _scale_measured(r: dict, s: dict, plain: dict | None = None) -> list[str]:
     """The scale section from a `run_scale` result `s` (next to run `r`'s figures; `plain`: a
     scale run without the bulk mode)."""
@@ -643,7 +663,7 @@ def _scale_measured(r: dict, s: dict, plain: dict | None = None) -> list[str]:
         f"documents): {plain['n_docs']:,} documents in {plain['build_s'] / 60:,.1f} min wall "
         f"({plain['build_docs_per_s']:,} documents/s, {plain['build_docs_per_cpu_s']:,} per CPU second), "
         f"{plain['index_bytes_per_doc']:,} bytes per document; per 1,000 documents as the index grew: "
-        + "; ".join(_per_thousand(plain.get("build_curve") or [])) + ".",
+        + "; ".join(_per_thousand(plain.get("build_curve") or [])) + ". " + _writer_cost(plain, s),
         "",
     ] if plain else []) + [
         f"Next to the {r['n_docs']:,}-document run above ({r.get('index_bytes_per_doc', '?'):,} bytes per document, "
