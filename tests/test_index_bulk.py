@@ -103,7 +103,7 @@ def test_a_bulk_load_stopped_before_its_final_step_is_finished_by_repair(tmp_pat
         with pytest.raises(stop):
             idx.add(stopped(), bulk=True, workers=workers)
         assert len(idx) == 2 * BATCH  # whole batches only
-        assert idx.bulk_pending()
+        assert idx.bulk_pending() and idx.stats()["bulk_pending"]
         assert idx.trace(docs[3]["text"]) == []  # their keys are not in the key table yet
     report = check_index(path)
     assert not report["ok"] and any("unfinished bulk load" in p for p in report["problems"])

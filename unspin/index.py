@@ -593,7 +593,8 @@ class Index:
 
     def stats(self) -> dict:
         """Counts and settings of the index (what `unspin index stats` prints); `band_rows` counts
-        every key row, `term_postings` those of the rare terms among them.
+        every key row, `term_postings` those of the rare terms among them; `bulk_pending`: a bulk
+        load's key rows are not in yet (`finish_bulk`).
 
         >>> stats = index.stats()                                     # doctest: +SKIP
         >>> stats["documents"], stats["words"], stats["band_rows"], stats["term_postings"]  # doctest: +SKIP
@@ -604,9 +605,10 @@ class Index:
             n_docs, n_words = db.execute("SELECT COUNT(*), COALESCE(SUM(n_words), 0) FROM docs").fetchone()
             n_bands = db.execute("SELECT COUNT(*) FROM band").fetchone()[0]
             n_terms = db.execute("SELECT COUNT(*) FROM band WHERE band_no=?", (TERM_BAND,)).fetchone()[0]
+            pending = _bulk_mark(db) is not None
         size = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
         return {"path": self.path, "documents": n_docs, "words": n_words, "band_rows": n_bands,
-                "term_postings": n_terms,
+                "term_postings": n_terms, "bulk_pending": pending,
                 "size_bytes": size, "num_perm": NUM_PERM, "kinds": [k[0] for k in KINDS]}
 
     def candidates(self, text: str, limit: int = 30, max_bucket: int = MAX_BUCKET) -> list[tuple[int, int]]:

@@ -1,6 +1,11 @@
 """Benchmark for `trace`: find the source of spun copies in an index of corpus paragraphs.
 
     unspin bench trace [--n-docs 20000] [--n-queries 200] [--out bench/]
+    unspin bench trace --scale-docs 1000000 [--workers 2] [--no-bulk] [--index /tmp/big.sqlite]
+
+The second form is the scale run (`run_scale`): build time, size and latency of an index of up
+to 1,034,351 corpus paragraphs, with recall@1 and false matches on spun, short and unrelated
+queries (bench/trace_scale.json; --no-bulk: trace_scale_plain.json).
 
 Documents are held-out corpus paragraphs (>= 30 words), one document each. Queries:
 spun copies (Moby spinner) of indexed documents at 10/25/40/60% changed words, the
