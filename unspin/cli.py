@@ -540,8 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fingerprint in N worker processes while one writes (default 1)")
     q.add_argument("--bulk", action="store_true",
                    help="for a large first load: write documents in batches and fill the key table once at the "
-                        "end, in key order (much faster beyond ~100k documents; queries see the documents when "
-                        "the run ends; after a kill, `unspin index check --repair` finishes the load)")
+                        "end, in key order (the cost per document stays flat instead of growing with the index: "
+                        "bench/trace.md; queries see the documents when the run ends; after a kill, `unspin index "
+                        "check --repair` finishes the load)")
     _add_progress_option(q)
     q.set_defaults(func=cmd_index_add)
     q = isub.add_parser("stats", help="documents, words and size of an index")
