@@ -19,6 +19,7 @@ from unspin.detect import Calibration, Engine  # noqa: E402
 from unspin.index import Index  # noqa: E402
 from unspin.inputs import InputError  # noqa: E402
 from unspin.serve import ServeLimits, create_app  # noqa: E402
+from unspin.trace import compare  # noqa: E402
 
 SPUN = "The minister mentioned the scheme would price extra than expected."
 RESTORED = "The minister said the plan would cost more than expected."
@@ -98,12 +99,16 @@ def test_restore_lists_the_changes_it_applied(client, engine):
     assert strict["changes"] and all(c["confidence"] >= cut for c in strict["changes"])
 
 
-def test_compare_aligns_two_texts(client):
+def test_compare_aligns_two_texts(client, engine):
     r = client.post("/v1/compare", json={"text": COPY, "source": ORIGINAL})
     assert r.status_code == 200
     body = r.json()
     assert body["is_source"] is True and body["coverage"] > 0.9
     assert ["sub_channel", "infantrymen", "soldiers"] in body["alignment"]
+    # the same answer as `unspin compare` (trace.compare): segments are character ranges of the copy
+    assert body["segments"] == [s.to_dict() for s in compare(COPY, ORIGINAL, channel=engine.channel).segments]
+    assert body["segments"] and body["segments"][-1]["end"] <= len(COPY)
+    assert COPY[body["segments"][0]["start"]:body["segments"][-1]["end"]].strip()
     other = client.post("/v1/compare", json={"text": COPY, "source": UNRELATED}).json()
     assert other["is_source"] is False
 

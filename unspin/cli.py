@@ -323,7 +323,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
         summary = add_inputs(args.index, args.inputs, strict=args.strict, id_column=args.id_column,
                              text_column=args.text_column, max_bytes=args.max_bytes,
                              on_bad=_bad_row_reporter("index add", bar),
-                             progress=on_batch)
+                             progress=on_batch, workers=args.workers, bulk=args.bulk)
     print(json.dumps(summary.to_dict()))
     if summary.skipped_empty:
         print(f"unspin index add: skipped {summary.skipped_empty:,} rows with empty text", file=sys.stderr)
@@ -539,6 +539,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--strict", action="store_true",
                    help="stop at the first bad row, with exit status 2 and nothing written; every input is "
                         "read once in full before indexing (stdin via a temporary file)")
+    q.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="fingerprint in N worker processes while one writes (default 1)")
+    q.add_argument("--bulk", action="store_true",
+                   help="for a large first load: write documents in batches and fill the key table once at the "
+                        "end, in key order (the cost per document stays flat instead of growing with the index: "
+                        "bench/trace.md; queries see the documents when the run ends; after a kill, `unspin index "
+                        "check --repair` finishes the load)")
     _add_progress_option(q)
     q.set_defaults(func=cmd_index_add)
     q = isub.add_parser("stats", help="documents, words and size of an index")

@@ -26,8 +26,10 @@ document; the file readers of `unspin index add` read every id as text). A damag
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
+import multiprocessing
 import json
 import math
 import os
@@ -53,6 +55,8 @@ TERM_KIND = [k[0] for k in KINDS].index("term")
 CACHE_KIB = 65536
 # A band bucket or a term's posting list with more documents than this is skipped by a query.
 MAX_BUCKET = 2000
+# meta key of an unfinished bulk load: the first rowid whose key rows may be missing from `band`.
+BULK_MARK = "bulk_pending_from"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -347,8 +351,9 @@ class Index:
         with write_transaction(self._conn, guard=self._guard) as db:
             yield db
 
-    def _row(self, doc, n: int) -> tuple | None:
-        """A document as a row to write, None for empty text; TypeError / InputError for a bad one."""
+    def _prepare(self, doc, n: int) -> tuple | None:
+        """A document as (id, text, metadata JSON) to fingerprint and write, None for empty text;
+        TypeError / InputError for a bad one."""
         if not isinstance(doc, Mapping):
             raise TypeError(f"{_doc_label(doc, n)}: expected a dict {{'id': str, 'text': str, ...metadata}}, "
                             f"got {type(doc).__name__}")
@@ -363,7 +368,6 @@ class Index:
         if not text.strip():
             return None
         text = replace_surrogates(text)  # what UTF-8 (and SQLite) cannot store; offsets kept
-        keys, n_words = self.fingerprinter.band_keys(text)
         meta = {k: v for k, v in doc.items() if k not in ("id", "text")}
         try:
             # default=str: Parquet metadata may hold dates, decimals or bytes
@@ -374,15 +378,25 @@ class Index:
                 meta_json = json.dumps(meta, ensure_ascii=True, default=str)
         except (TypeError, ValueError) as err:
             raise TypeError(f"{_doc_label(doc, n)}: its metadata cannot be stored as JSON ({err})") from None
-        return doc_id, text, meta_json, n_words, keys
+        return doc_id, text, meta_json
 
-    def add(self, docs: Iterable[dict], progress: Callable[[int], None] | None = None) -> int:
+    def add(self, docs: Iterable[dict], progress: Callable[[int], None] | None = None, *, workers: int = 1,
+            bulk: bool = False) -> int:
         """Add (or replace, by id) documents `{"id": str, "text": str, ...metadata}`; returns how many
         were written.
 
         Rows with empty text are skipped (their number is in `last_skipped`). Within one call a
         repeated id is written twice, so the last one wins. `progress(n_written)` is called after
         each batch of `BATCH` documents is committed. Lone surrogates in the text become U+FFFD.
+
+        `workers` > 1 fingerprints in that many worker processes (forked; the one SQLite writer
+        stays here) while the batches before are written. `bulk=True` is for a large first load:
+        each batch writes its documents and their stored keys but not their rows in the key table,
+        which is filled once at the end in key order (`finish_bulk`: sequential pages instead of
+        a random page per key). Until then, queries do not see the batches written; a kill leaves
+        whole batches as ever, and `finish_bulk` or `check_index(repair=True)` completes them.
+        With workers, a kill (or KeyboardInterrupt) also loses the `workers` batches being
+        fingerprinted: `progress` counts only what is committed.
 
         A document that is not a dict, has no 'id' or 'text', an id that is not a non-empty str
         (ids are strings: 1 and "1" would be one document) or a text that is not a str raises
@@ -398,35 +412,67 @@ class Index:
             raise TypeError(f"Index.add: expected an iterable of documents (dicts), got {type(docs).__name__}")
         if progress is not None and not callable(progress):
             raise TypeError(f"Index.add: progress must be a function or None, got {type(progress).__name__}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise TypeError(f"Index.add: workers must be an int >= 1, got {workers!r}")
+        if not isinstance(bulk, bool):
+            raise TypeError(f"Index.add: bulk must be True or False, got {type(bulk).__name__}")
         written = skipped = 0
         batch: list[tuple] = []
+        with _keying(self.fingerprinter, workers) as keyer:
+            in_flight: collections.deque = collections.deque()  # (rows, their keys to come), in input order
 
-        def flush() -> None:
-            nonlocal written, batch
-            if batch:
-                written += self._write(batch)
-                batch = []
-                if progress is not None:
-                    progress(written)
+            def write_ready(keep: int) -> None:
+                nonlocal written
+                while len(in_flight) > keep:
+                    rows, keys_of = in_flight.popleft()
+                    written += self._write([(*row, *keys) for row, keys in zip(rows, keys_of())], bulk=bulk)
+                    if progress is not None:
+                        progress(written)
 
-        for n, doc in enumerate(docs, 1):
+            def submit() -> None:
+                nonlocal batch
+                if batch:
+                    in_flight.append((batch, keyer([text for _, text, _ in batch])))
+                    batch = []
+                write_ready(keyer.ahead)
+
+            documents = iter(docs)
             try:
-                row = self._row(doc, n)
-            except (TypeError, InputError):
-                flush()
+                for n in itertools.count(1):
+                    try:
+                        doc = next(documents)
+                    except StopIteration:
+                        break
+                    except Exception:  # the input failed (a reader's error): what is fingerprinted is written
+                        write_ready(0)
+                        if bulk:
+                            self.finish_bulk()
+                        raise
+                    try:
+                        row = self._prepare(doc, n)
+                    except (TypeError, InputError):
+                        submit()
+                        write_ready(0)
+                        if bulk:
+                            self.finish_bulk()
+                        raise
+                    if row is None:
+                        skipped += 1
+                        continue
+                    batch.append(row)
+                    if len(batch) >= BATCH:
+                        submit()
+                submit()
+                write_ready(0)
+            finally:
                 self.last_skipped = skipped
-                raise
-            if row is None:
-                skipped += 1
-                continue
-            batch.append(row)
-            if len(batch) >= BATCH:
-                flush()
-        flush()
-        self.last_skipped = skipped
+        if bulk:
+            self.finish_bulk()
         return written
 
-    def _write(self, batch: list[tuple]) -> int:
+    def _write(self, batch: list[tuple], bulk: bool = False) -> int:
+        """Write one batch of (id, text, meta, keys, n_words) in one transaction; bulk: without their
+        rows in the key table (left for `finish_bulk`, from the first rowid written on)."""
         self._doc_count = None
         # The key rows of a batch go in together, sorted: neighbouring B-tree pages instead of one
         # random page per row (what makes a large index slow to build).
@@ -440,17 +486,39 @@ class Index:
             pending_ids.clear()
 
         with self.transaction() as db, self._guard():
-            for doc_id, text, meta, n_words, keys in batch:
+            if bulk:  # from this rowid on, documents may lack their key rows (the smallest such mark wins)
+                first = db.execute("SELECT COALESCE(MAX(rowid), 0) + 1 FROM docs").fetchone()[0]
+                mark = _bulk_mark(db)
+                if mark is None or first < mark:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (BULK_MARK, str(first)))
+            for doc_id, text, meta, keys, n_words in batch:
                 if doc_id in pending_ids:  # an id twice in one batch: its first keys must be in place to go
                     flush(db)
                 self._delete(doc_id)
                 cur = db.execute("INSERT INTO docs (id, text, meta, n_words, bands, added) VALUES (?, ?, ?, ?, ?, ?)",
                                  (doc_id, text, meta, n_words, encode_keys(keys), time.time()))
-                rowid = cur.lastrowid
-                pending.extend((b, h, rowid) for b, h in keys)
-                pending_ids.add(doc_id)
+                if not bulk:
+                    pending.extend((b, h, cur.lastrowid) for b, h in keys)
+                    pending_ids.add(doc_id)
             flush(db)
         return len(batch)
+
+    def bulk_pending(self) -> bool:
+        """Whether a bulk load left documents whose rows are not in the key table yet (`finish_bulk`)."""
+        with self._guard():
+            return _bulk_mark(self._conn) is not None
+
+    def finish_bulk(self) -> int:
+        """Put the keys of the documents of an unfinished bulk load into the key table, in key
+        order, in one transaction (a kill rolls it back; run it again, or `check_index(repair=True)`).
+        Returns the number of key rows added; 0 when no bulk load is pending.
+
+        >>> index.add(docs, bulk=True); index.bulk_pending()           # doctest: +SKIP
+        False
+        """
+        self._doc_count = None
+        with self.transaction() as db, self._guard():
+            return _finish_bulk(db)
 
     def _delete(self, doc_id: str) -> bool:
         db = self._conn
@@ -525,7 +593,8 @@ class Index:
 
     def stats(self) -> dict:
         """Counts and settings of the index (what `unspin index stats` prints); `band_rows` counts
-        every key row, `term_postings` those of the rare terms among them.
+        every key row, `term_postings` those of the rare terms among them; `bulk_pending`: a bulk
+        load's key rows are not in yet (`finish_bulk`).
 
         >>> stats = index.stats()                                     # doctest: +SKIP
         >>> stats["documents"], stats["words"], stats["band_rows"], stats["term_postings"]  # doctest: +SKIP
@@ -536,9 +605,10 @@ class Index:
             n_docs, n_words = db.execute("SELECT COUNT(*), COALESCE(SUM(n_words), 0) FROM docs").fetchone()
             n_bands = db.execute("SELECT COUNT(*) FROM band").fetchone()[0]
             n_terms = db.execute("SELECT COUNT(*) FROM band WHERE band_no=?", (TERM_BAND,)).fetchone()[0]
+            pending = _bulk_mark(db) is not None
         size = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
         return {"path": self.path, "documents": n_docs, "words": n_words, "band_rows": n_bands,
-                "term_postings": n_terms,
+                "term_postings": n_terms, "bulk_pending": pending,
                 "size_bytes": size, "num_perm": NUM_PERM, "kinds": [k[0] for k in KINDS]}
 
     def candidates(self, text: str, limit: int = 30, max_bucket: int = MAX_BUCKET) -> list[tuple[int, int]]:
@@ -604,6 +674,91 @@ class Index:
         return trace(self, text, top=top, **options)
 
 
+class _InlineKeyer:
+    """Fingerprints a batch here, when its keys are asked for (`ahead`: no batch waits)."""
+
+    ahead = 0
+
+    def __init__(self, fingerprinter: Fingerprinter):
+        self.fingerprinter = fingerprinter
+
+    def __call__(self, texts: list[str]) -> Callable[[], list]:
+        return lambda: [self.fingerprinter.band_keys(t) for t in texts]
+
+
+class _PoolKeyer:
+    """Fingerprints batches in worker processes; `ahead` batches are fingerprinted while one is written."""
+
+    def __init__(self, pool, workers: int):
+        self.pool = pool
+        self.ahead = workers
+
+    def __call__(self, texts: list[str]) -> Callable[[], list]:
+        return self.pool.apply_async(_keys_in_worker, (texts,)).get
+
+
+_WORKER_FINGERPRINTER: Fingerprinter | None = None
+
+
+def _start_worker(fingerprinter: Fingerprinter) -> None:
+    global _WORKER_FINGERPRINTER
+    _WORKER_FINGERPRINTER = fingerprinter
+
+
+def _keys_in_worker(texts: list[str]) -> list:
+    return [_WORKER_FINGERPRINTER.band_keys(t) for t in texts]
+
+
+@contextlib.contextmanager
+def _keying(fingerprinter: Fingerprinter, workers: int) -> Iterator[Callable[[list[str]], Callable[[], list]]]:
+    """What fingerprints the batches of `Index.add`: here, or in `workers` forked processes (which
+    inherit the loaded channel; where fork is unavailable, here)."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield _InlineKeyer(fingerprinter)
+        return
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker, initargs=(fingerprinter,))
+    try:
+        yield _PoolKeyer(pool, workers)
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _bulk_mark(db: sqlite3.Connection) -> int | None:
+    """The first rowid of an unfinished bulk load (`BULK_MARK`), or None."""
+    row = db.execute("SELECT value FROM meta WHERE key=?", (BULK_MARK,)).fetchone()
+    try:
+        return int(row[0]) if row is not None else None
+    except (TypeError, ValueError):
+        return 1  # unreadable: every document may lack its keys
+
+
+def _finish_bulk(db: sqlite3.Connection) -> int:
+    """Inside a write transaction: the stored keys of the documents from the bulk mark on, into the
+    key table in key order (a temporary table, then one sorted INSERT ... SELECT: SQLite sorts on
+    disk and the key table's pages are written in order); the mark removed. Returns the rows added."""
+    mark = _bulk_mark(db)
+    if mark is None:
+        return 0
+    db.execute("DROP TABLE IF EXISTS temp.bulk_keys")
+    db.execute("CREATE TEMP TABLE bulk_keys (band_no INTEGER NOT NULL, hash INTEGER NOT NULL, doc INTEGER NOT NULL)")
+    cur = db.execute("SELECT rowid, bands FROM docs WHERE rowid >= ? ORDER BY rowid", (mark,))
+    while True:
+        rows = cur.fetchmany(1000)
+        if not rows:
+            break
+        keys = []
+        for rowid, blob in rows:
+            keys.extend((b, h, rowid) for b, h in decode_bands(blob, f"document rowid {rowid}"))
+        db.executemany("INSERT INTO temp.bulk_keys VALUES (?, ?, ?)", keys)
+    # OR IGNORE: documents added after the mark by a plain `add` have their rows already
+    n = db.execute("INSERT OR IGNORE INTO band (band_no, hash, doc) SELECT band_no, hash, doc FROM temp.bulk_keys "
+                   "ORDER BY band_no, hash, doc").rowcount
+    db.execute("DROP TABLE temp.bulk_keys")
+    db.execute("DELETE FROM meta WHERE key=?", (BULK_MARK,))
+    return n
+
+
 def _check_id(doc_id, where: str = "") -> str:
     """A document id: a non-empty str (TypeError for an int, bytes, None; InputError for "")."""
     prefix = f"{where}: " if where else ""
@@ -641,7 +796,7 @@ class AddSummary:
 def add_inputs(index_path: str | os.PathLike, inputs: Sequence[str], *, strict: bool = False,
                id_column: str = "id", text_column: str = "text", max_bytes: int = MAX_DOCUMENT_BYTES,
                on_bad: Callable[[BadRow], None] | None = None, progress: Callable[[int], None] | None = None,
-               channel: Channel | None = None) -> AddSummary:
+               channel: Channel | None = None, workers: int = 1, bulk: bool = False) -> AddSummary:
     """Add (or replace, by id) the documents of INPUTS (files, folders, `-` for JSONL on stdin;
     see `unspin.inputs.iter_input_docs`) to the index at INDEX_PATH, in transactions of `BATCH`.
 
@@ -650,7 +805,9 @@ def add_inputs(index_path: str | os.PathLike, inputs: Sequence[str], *, strict: 
     the run goes on. With strict=True every input is first read in full, and the first bad row
     raises InputError with nothing written (stdin is copied to a temporary file to be read twice).
     `progress(n)` gets the number of documents written so far after each batch. A run that fails
-    leaves no index file behind where there was none and nothing was written.
+    leaves no index file behind where there was none and nothing was written. `workers` and
+    `bulk`: as in `Index.add` (fingerprinting processes; a large first load's key table filled
+    once at the end of each input).
 
     >>> add_inputs("refs.sqlite", ["docs.jsonl"], on_bad=print)       # doctest: +SKIP
     docs.jsonl:2: row is not valid JSON (Expecting value, column 1)
@@ -693,7 +850,7 @@ def add_inputs(index_path: str | os.PathLike, inputs: Sequence[str], *, strict: 
                         progress(before + n_written)
 
                 docs = iter_input_docs(path, name=name, on_bad=None if strict else count_bad, **opts)
-                summary.added += idx.add(docs, progress=on_batch)
+                summary.added += idx.add(docs, progress=on_batch, workers=workers, bulk=bulk)
                 summary.skipped_empty += idx.last_skipped
             summary.documents = len(idx)
         except BaseException:
@@ -728,6 +885,7 @@ class _Scan:
     meta_fix: bool = False                # schema_version missing or other than this version's
     empty: bool = False                   # an SQLite file without tables (an index never written)
     kinds_differ: bool = False
+    bulk_pending: bool = False            # a bulk load's final step (its key rows) did not run
 
 
 def _utf8(raw) -> str | None:
@@ -813,11 +971,19 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
         scan.kinds_differ = True
         scan.problems.append(f"meta: fingerprint kinds are {meta.get('kinds')!r}, this version uses "
                              f"{json.dumps(KINDS)} (the documents must be fingerprinted again)")
+    if BULK_MARK in meta:
+        scan.bulk_pending = True
+        scan.problems.append(f"an unfinished bulk load: the documents from rowid {meta[BULK_MARK]} on may lack their "
+                             f"rows in the key table (queries miss them; --repair adds them)")
     # Every document's stored keys, in a temporary table to compare with the band table.
     try:
         db.execute("DROP TABLE IF EXISTS temp.expected")
+        db.execute("DROP TABLE IF EXISTS temp.expected_unsorted")
         db.execute("CREATE TEMP TABLE expected (band_no INTEGER NOT NULL, hash INTEGER NOT NULL, doc INTEGER NOT "
                    "NULL, PRIMARY KEY (band_no, hash, doc)) WITHOUT ROWID")
+        # appended here first, then copied in key order: sequential pages (a large index has tens of
+        # millions of keys, which inserted in document order would each land on a random page)
+        db.execute("CREATE TEMP TABLE expected_unsorted (band_no INTEGER, hash INTEGER, doc INTEGER)")
         cur = db.execute("SELECT rowid, CAST(id AS BLOB), CAST(text AS BLOB), CAST(meta AS BLOB), bands, "
                          "typeof(id) = 'text', typeof(text) = 'text', typeof(meta) = 'text' FROM docs")
         while True:
@@ -846,7 +1012,10 @@ def _scan(db: sqlite3.Connection, deep_sqlite: bool = True) -> _Scan:
                     scan.bad_bands.append((rowid, doc_id))
                     continue
                 expected.extend((b, h, rowid) for b, h in keys)
-            db.executemany("INSERT OR IGNORE INTO temp.expected VALUES (?, ?, ?)", expected)
+            db.executemany("INSERT INTO temp.expected_unsorted VALUES (?, ?, ?)", expected)
+        db.execute("INSERT OR IGNORE INTO temp.expected SELECT band_no, hash, doc FROM temp.expected_unsorted "
+                   "ORDER BY band_no, hash, doc")
+        db.execute("DROP TABLE temp.expected_unsorted")
         scan.missing_bands = db.execute(
             "SELECT COUNT(*) FROM temp.expected e WHERE NOT EXISTS (SELECT 1 FROM band b WHERE "
             "b.band_no=e.band_no AND b.hash=e.hash AND b.doc=e.doc)").fetchone()[0]
@@ -966,6 +1135,9 @@ def _repair_in_place(db: sqlite3.Connection, scan: _Scan, channel: Channel | Non
                 sql += f" AND e.doc NOT IN ({','.join(map(str, refingerprint))})"
             n = db.execute(sql).rowcount
             done.append(f"restored {n:,} missing band rows from the documents' stored keys")
+        if scan.bulk_pending:  # its key rows were restored above (missing band rows) or fingerprinted again
+            db.execute("DELETE FROM meta WHERE key=?", (BULK_MARK,))
+            done.append("finished the interrupted bulk load")
         if scan.meta_fix:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             done.append(f"set schema_version to {SCHEMA_VERSION}")

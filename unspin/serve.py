@@ -43,7 +43,7 @@ from .fingerprint import Fingerprinter, words_of
 from .index import Index
 from .inputs import MAX_DOCUMENT_BYTES, InputError, decode_bytes, reduce_input
 from .report import STATIC_DIR, render_alignment_html, render_report, render_sources
-from .trace import MIN_COVERAGE, SubstitutionJudge, accepts, restorations_from_sources, source_text, verify
+from .trace import MIN_COVERAGE, SubstitutionJudge, accepts, compare, restorations_from_sources, source_text
 
 PROBLEM_TYPE = "https://unspin.invalid/problems/"  # problem `type` URIs: a name, not a page to fetch
 DEFAULT_MAX_PENDING = 4
@@ -409,7 +409,7 @@ def create_app(engine: Engine, index: Index | str | os.PathLike | None = None, t
         query_words, source_words = words_of(text), words_of(source)
         if not query_words or not source_words:
             raise Problem(422, "Empty", f"the {'text' if not query_words else 'source'} holds no words")
-        match = await worker.run(lambda: verify(worker.judge, query_words, source_words, "source"))
+        match = await worker.run(lambda: compare(text, source, source_id="source", judge=worker.judge))
         return JSONResponse({"is_source": accepts(match, len(query_words), req.min_coverage),
                              **match.to_dict(alignment=True)})
 

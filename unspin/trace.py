@@ -643,9 +643,12 @@ def source_replacements(match: Match, source_text: str) -> list[tuple[int, int, 
     return out
 
 
-def compare(query: str, source: str, channel: Channel | None = None, source_id: str = "source") -> Match:
+def compare(query: str, source: str, channel: Channel | None = None, source_id: str = "source",
+            judge: SubstitutionJudge | None = None) -> Match:
     """The alignment of two given texts, no index: `query` (a suspected copy) against `source`,
-    with its segments, coverage and score (whether or not `accepts` would report it).
+    with its segments (character ranges of `query`), coverage and score (whether or not
+    `accepts` would report it). `judge`: the substitution judge to align with (default: one
+    over `channel`, itself the shipped channel by default); a server passes its own.
 
     >>> m = compare("The minister stated the scheme would cost more.",
     ...             "The minister said the plan would cost more.")           # doctest: +SKIP
@@ -655,8 +658,9 @@ def compare(query: str, source: str, channel: Channel | None = None, source_id: 
     for name, value in (("query", query), ("source", source)):
         if not isinstance(value, str):
             raise TypeError(f"compare() expects the {name} text as a str, got {type(value).__name__}")
-    channel = channel if channel is not None else Channel.load_default()
-    judge = SubstitutionJudge(channel, Fingerprinter(channel).canonical)
+    if judge is None:
+        channel = channel if channel is not None else Channel.load_default()
+        judge = SubstitutionJudge(channel, Fingerprinter(channel).canonical)
     return verify(judge, words_at(replace_surrogates(query)), words_at(replace_surrogates(source)), source_id)
 
 
