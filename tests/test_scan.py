@@ -198,6 +198,9 @@ def test_family_linked_to_an_indexed_source(tmp_path, spec, tiny_channel):
     assert rows["copy-1"]["family_source"] == "ref-story" and rows["copy-1"]["family_source_kind"] == "index"
     assert rows["copy-2"]["family_id"] == rows["copy-1"]["family_id"]
     assert rows["comet"]["family_id"] is None and rows["comet"]["indexed_source"] is None
+    # both copies restored from the indexed source's wording
+    assert rows["copy-1"]["restored"] == rows["copy-2"]["restored"] == STORY
+    assert rows["copy-1"]["family_changes"] >= 8 and rows["copy-2"]["family_changes"] >= 6
 
 
 def test_hub_document_does_not_chain_families():
@@ -262,3 +265,73 @@ def test_bench_pair_scores():
     # predicted pairs: (c1,s) true, (s,x) and (c1,x) false; true pairs: (c1,s), (c2,s), (c1,c2)
     assert scores["precision"] == round(1 / 3, 4) and scores["recall"] == round(1 / 3, 4)
     assert scores["recall_by_fraction"] == {"10%": 1.0, "40%": 0.0}
+
+
+# One story and three copies, each spun at other words (so that each word is left unspun in two of
+# the three): the family restores every copy toward the story, which is not in the corpus.
+FAMILY_STORY = ("After the vote the minister said the plan would cost more than the council had hoped, and the "
+                "soldiers at the front lines were told to wait for orders. The mayor of Elmbridge said 12 new "
+                "buses would run on the river road by April, while the police said the old bridge would stay "
+                "closed to trucks. Officials said that more money for the harbour would come later in the year.")
+FAMILY_COPIES = [
+    ("spun-a", FAMILY_STORY.replace("minister said", "minister stated").replace("the plan would", "the scheme would")
+     .replace("the soldiers", "the infantrymen").replace("police said", "police mentioned")),
+    ("spun-b", FAMILY_STORY.replace("would cost more", "would price extra").replace("Elmbridge said", "Elmbridge stated")
+     .replace("Officials said", "Officials mentioned")),
+    ("spun-c", FAMILY_STORY.replace("front lines", "entrance traces").replace("that more money", "that extra money")),
+]
+
+
+def word_errors(text, reference):
+    import difflib
+
+    a, b = text.split(), reference.split()
+    return sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes()
+               if op != "equal")
+
+
+def test_family_restores_each_copy_from_the_others(tmp_path, spec):
+    docs = FAMILY_COPIES + [("other-1", OTHER_1), ("other-2", OTHER_2)]
+    summary = scan([write_jsonl(tmp_path / "rows.jsonl", docs)], tmp_path / "out", spec, workers=1)
+    rows = rows_by_id(tmp_path / "out")
+    fam = {rows[i]["family_id"] for i, _ in FAMILY_COPIES}
+    assert len(fam) == 1 and None not in fam
+    alone = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "_work" / "part-00000.parquet").to_pylist()}
+    for doc_id, text in FAMILY_COPIES:
+        assert word_errors(text, FAMILY_STORY) >= 3
+        restored = rows[doc_id]["restored"]
+        # every word spun in one copy is restored from the two others; the decoder alone does less
+        assert word_errors(restored, FAMILY_STORY) == 0, restored
+        assert word_errors(alone[doc_id]["restored"] or text, FAMILY_STORY) > 0   # None: not judged (tiny LM)
+        assert rows[doc_id]["family_changes"] >= 1
+    assert summary.family_changes == sum(rows[i]["family_changes"] for i, _ in FAMILY_COPIES)
+    # outside a family: the decoder's restoration, no family changes
+    assert rows["other-1"]["family_changes"] is None and rows["other-1"]["restored"] == alone["other-1"]["restored"]
+    # with the story in the corpus the copies restore toward it too, and the story keeps its words
+    out2 = tmp_path / "out2"
+    scan([write_jsonl(tmp_path / "rows2.jsonl", [("story", FAMILY_STORY)] + docs)], out2, spec, workers=1)
+    rows = rows_by_id(out2)
+    assert rows["story"]["restored"] == FAMILY_STORY and rows["story"]["family_changes"] == 0
+    assert all(rows[i]["restored"] == FAMILY_STORY for i, _ in FAMILY_COPIES)
+
+
+def test_sibling_votes_keep_a_word_where_the_copies_disagree(tiny_channel):
+    from unspin.fingerprint import Fingerprinter
+    from unspin.trace import SubstitutionJudge
+
+    judge = SubstitutionJudge(tiny_channel, Fingerprinter(tiny_channel).canonical)
+    base = "The minister {} the plan would cost more than the council had hoped before the vote."
+    copies = [scan_mod.FamilyCopy(i, f"c{i}", base.format(w), []) for i, w in enumerate(("said", "stated", "mentioned"))]
+    # three wordings, one vote each: nothing changes
+    assert scan_mod.sibling_votes(judge, copies[0], copies[1:]).replacements == []
+    # two of three say "said": the third copy is restored, its wording kept where the others show it
+    copies[2] = scan_mod.FamilyCopy(2, "c2", base.format("said"), [])
+    r = scan_mod.sibling_votes(judge, copies[1], [copies[0], copies[2]])
+    assert [copies[1].text[a:b] for a, b, _ in r.replacements] == ["stated"] and r.replacements[0][2] == "said"
+    assert scan_mod.sibling_votes(judge, copies[0], copies[1:]).replacements == []
+    # a decoder change that both siblings contradict is overruled; one they support stays
+    from unspin.detect import Span
+
+    wrong = Span(13, 17, "said", "stated", 0.9)
+    r = scan_mod.sibling_votes(judge, scan_mod.FamilyCopy(0, "c0", copies[0].text, [wrong]), [copies[2], copies[2]])
+    assert r.replacements == [] and (13, 17) in r.segments

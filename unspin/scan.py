@@ -40,12 +40,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .detect import LIKELY_SPUN, SPUN, Engine, VerdictThresholds
-from .fingerprint import TERM_BAND, Fingerprinter, words_of
+from .detect import LIKELY_SPUN, SPUN, Engine, Span, VerdictThresholds, apply_spans, with_source_spans
+from .fingerprint import TERM_BAND, Fingerprinter, words_at, words_of
 from .inputs import MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_records
 from .lexicon import Channel
-from .text import count_rewriter_marks, repair_rewriter_marks
-from .trace import SubstitutionJudge, accepts, verify
+from .text import count_rewriter_marks, match_case, repair_rewriter_marks
+from .trace import (MAX_PHRASE, Match, SourceRestoration, SubstitutionJudge, accepts, source_replacements,
+                    source_text, verify)
 
 # Documents per partition: one output file each, and the unit of work a process or Dask worker gets.
 PARTITION_SIZE = 500
@@ -78,6 +79,11 @@ MAX_FAMILY = 100
 # linked through verified pairs are skipped).
 PAIRS_PER_TASK = 250
 PAIRS_PER_ROUND = 2000
+# Siblings a member is aligned with when its family is restored from its members (the least spun
+# first): a bound on the work in a large family (k members cost k * min(k - 1, this) alignments).
+RESTORE_SIBLINGS = 6
+# Families per unit of work in the family restoration.
+FAMILIES_PER_TASK = 50
 # Sites by spun share: those with at least this many judged documents are ranked first.
 MIN_SITE_DOCUMENTS = 3
 # Spun share in the summary: these verdicts count as spun.
@@ -98,13 +104,20 @@ DOC_FIELDS = [
     ("rewriter_marks", _MARKS_TYPE), ("rewriter_marks_per_100", pa.float64()),
     ("language", pa.string()), ("reliable", pa.bool_()), ("warnings", pa.list_(pa.string())),
     ("error", pa.string()),
+    # the likely original: the decoder's confident changes, and in a family what the other copies
+    # or the indexed source show (`restore_family`); null for a document that cannot be judged
+    ("restored", pa.string()),
     # with --index: the indexed document this one is a spun copy of, and the alignment score
     ("indexed_source", pa.string()), ("indexed_score", pa.float64()),
 ]
 FAMILY_FIELDS = [("family_id", pa.string()), ("family_size", pa.int64()),
                  ("family_source", pa.string()),        # the indexed source's id, or the least-spun member's id
-                 ("family_source_kind", pa.string())]   # "index" or "member"
-WORK_SCHEMA = pa.schema(DOC_FIELDS + [("text", pa.string()), ("bands", pa.list_(pa.int64()))])
+                 ("family_source_kind", pa.string()),   # "index" or "member"
+                 ("family_changes", pa.int64())]        # changes in `restored` taken from the family
+# The work files add the checked text, the band keys and the decoder's changes (the spans that
+# `restored` applies before the family step).
+WORK_SCHEMA = pa.schema(DOC_FIELDS + [("text", pa.string()), ("bands", pa.list_(pa.int64())),
+                                      ("changes", pa.list_(_SPAN_TYPE))])
 OUTPUT_SCHEMA = pa.schema(DOC_FIELDS + FAMILY_FIELDS)
 WORK_DIR = "_work"
 MANIFEST = "manifest.json"
@@ -130,6 +143,7 @@ class ScanSpec:
     max_bucket: int = MAX_BUCKET
     family_min_coverage: float = FAMILY_MIN_COVERAGE
     max_family: int = MAX_FAMILY
+    restore_siblings: int = RESTORE_SIBLINGS
 
 
 @dataclass
@@ -289,12 +303,13 @@ def scan_document(tools: ScanTools, spec: ScanSpec, record: dict) -> dict:
             "substitutions_per_100": round(result.features.get("changes_per_100", 0.0), 4),
             "flagged_per_100": round(result.features.get("flagged_per_100", 0.0), 4),
             "n_words": result.n_words,
-            "spans": [{"start": s.start, "end": s.end, "text": s.text, "suggestion": s.suggestion,
-                       "confidence": s.confidence, "p_spun": s.evidence.get("p_spun")}
-                      for s in sorted(spans[:spec.top_spans], key=lambda s: s.start)],
+            "spans": [span_row(s) for s in sorted(spans[:spec.top_spans], key=lambda s: s.start)],
             "rewriter_marks": marks,
             "rewriter_marks_per_100": round(100.0 * sum(marks.values()) / max(result.n_words, 1), 4),
             "language": result.language, "reliable": result.reliable, "warnings": list(result.warnings),
+            "restored": result.restored if result.spin_probability is not None else None,
+            "changes": [span_row(s) for s in result.spans
+                        if s.suggestion is not None and s.confidence >= spec.min_confidence],
             # LSH bands only: trace's rare-term keys are shared by texts on one topic, not only by copies.
             "text": text, "bands": sorted({band_key(b, h) for b, h in keys if b != TERM_BAND}),
         })
@@ -303,8 +318,19 @@ def scan_document(tools: ScanTools, spec: ScanSpec, record: dict) -> dict:
             if linked is not None:
                 row["indexed_source"], row["indexed_score"] = linked
     except Exception as err:  # one bad document must not end a scan of millions
-        row.update({"error": f"internal error: {type(err).__name__}: {err}", "bands": [], "text": None})
+        row.update({"error": f"internal error: {type(err).__name__}: {err}", "bands": [], "text": None,
+                    "changes": [], "restored": None})
     return row
+
+
+def span_row(span: Span) -> dict:
+    """A span as a row of the `spans` and `changes` columns.
+
+    >>> span_row(Span(4, 13, "mentioned", "said", 0.91, {"p_spun": 0.97}))["suggestion"]
+    'said'
+    """
+    return {"start": span.start, "end": span.end, "text": span.text, "suggestion": span.suggestion,
+            "confidence": span.confidence, "p_spun": span.evidence.get("p_spun")}
 
 
 WORK_SCHEMA_FIELDS = [(f.name, f.type) for f in WORK_SCHEMA]
@@ -664,6 +690,128 @@ def group_families(edges: Iterable[tuple[int, int, float]], index_links: dict[in
     return families
 
 
+# ---- 4. restoring a family's members from each other ------------------------------------------
+
+
+@dataclass
+class FamilyCopy:
+    """One member of a family as the restoration needs it: its checked text and the decoder's
+    confident changes (what restoring it alone applies)."""
+
+    doc_no: int
+    doc_id: str | None
+    text: str
+    changes: list[Span]
+
+
+def sibling_votes(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence[FamilyCopy],
+                  weights: Sequence[int] | None = None) -> SourceRestoration:
+    """What the other copies of a story say about `copy`'s wording, as a `SourceRestoration`
+    ("family"): `replacements` (start, end, wording) where more copies, with the decoder, vote for
+    another wording than for the copy's own, and `segments` the places the family settles (those,
+    and the decoder's changes the family overrules).
+
+    Each sibling is aligned with the copy by trace's channel-aware alignment (`verify`); where it
+    shows the same word it votes for the copy's wording, where it shows a substitution (channel-
+    explained, or in a spun part a short replaced phrase: `source_replacements`) it votes for its
+    own wording. The copy's wording has one vote of its own, lost where the decoder changes it; the
+    decoder's suggestion has one. A spinner replaces a word in one copy and keeps it in the others,
+    so the original wins; where the copies each say something else (a tie) the copy's wording, or
+    the decoder's change, stays.
+    """
+    query = words_at(copy.text)
+    if not query:
+        return SourceRestoration("family", [], [])
+    alternatives: dict[tuple[int, int], Counter] = defaultdict(Counter)
+    wordings: dict[tuple[int, int, str], str] = {}
+    same: list[tuple[int, list[tuple[int, int]]]] = []
+    for sib, weight in zip(siblings, weights or [1] * len(siblings)):
+        m = verify(judge, query, words_at(sib.text), sib.doc_id or f"#{sib.doc_no}")
+        same.append((weight, [(q1, q2) for (op, _, _), (q1, q2, _, _) in zip(m.alignment, m.row_spans)
+                              if op == "same" and q1 >= 0]))
+
+        for start, end, wording in sibling_wordings(m, sib.text):
+            key = wording.lower()
+            alternatives[(start, end)][key] += weight
+            wordings.setdefault((start, end, key), wording)
+
+    def kept_by(start: int, end: int) -> int:  # siblings showing the copy's own wording there
+        return sum(weight for weight, ranges in same if any(a <= start and end <= b for a, b in ranges))
+
+    decoder = {(c.start, c.end): (c.suggestion or "").lower() for c in copy.changes}
+    chosen = []
+    for (start, end), votes in alternatives.items():
+        own = 1 + kept_by(start, end)
+        if any(start < c.end and c.start < end for c in copy.changes):
+            own -= 1   # the decoder reads the copy's wording here as substituted
+        suggestion = decoder.get((start, end))
+        if suggestion in votes:
+            votes = votes + Counter({suggestion: 1})
+        best, n = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        if n > own:
+            chosen.append((n - own, start, end, wordings[(start, end, best)]))
+    replacements: list[tuple[int, int, str]] = []
+    for _, start, end, wording in sorted(chosen, key=lambda c: (-c[0], c[1], c[2])):
+        if not any(start < b and a < end for a, b, _ in replacements):  # overlapping phrases: the surest first
+            replacements.append((start, end, match_case(copy.text[start:end], wording)))
+    # a decoder change that more siblings contradict (they show the copy's wording, and none the
+    # decoder's) than support, with the decoder's own vote, is overruled
+    overruled = [(c.start, c.end) for c in copy.changes
+                 if kept_by(c.start, c.end) > 1 + alternatives.get((c.start, c.end), Counter())[decoder[(c.start, c.end)]]]
+    segments = sorted({(a, b) for a, b, _ in replacements} | set(overruled))
+    return SourceRestoration("family", segments, sorted(replacements))
+
+
+def sibling_wordings(match: Match, sibling_text: str) -> list[tuple[int, int, str]]:
+    """(start, end, the sibling's wording) for each substitution of up to `MAX_PHRASE` words a side
+    in the parts of the copy that `match` (the copy aligned with a sibling) explains. Unlike
+    `source_replacements` (one source, trusted alone) this keeps the substitutions the channel does
+    not explain in rewritten parts too: a sibling only votes, and a wording wins only where copies
+    agree on it, which unrelated words paired by the alignment do not."""
+    out = []
+    for (op, q, s), (q1, q2, s1, s2) in zip(match.alignment, match.row_spans):
+        if (op in ("sub_channel", "sub") and q1 >= 0 and s1 >= 0 and len(q.split()) <= MAX_PHRASE
+                and len(s.split()) <= MAX_PHRASE and any(g.start <= q1 and q2 <= g.end for g in match.segments)):
+            out.append((q1, q2, sibling_text[s1:s2]))
+    return out
+
+
+def restore_family_member(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence[FamilyCopy],
+                          source: tuple[str, str] | None, min_confidence: float) -> tuple[str, int]:
+    """(the restored text of `copy`, the number of changes taken from the family).
+
+    With the family's indexed source (`source`: its id and text) the copy is restored from it, as
+    `restore --index` does: inside the parts the source explains its wording replaces the copy's
+    (`with_source_spans`); otherwise by `sibling_votes` of the other copies. Elsewhere the
+    decoder's changes stay.
+    """
+    if source is not None:  # the source votes with the weight of all the copies
+        source_id, text = source
+        restoration = sibling_votes(judge, copy, [FamilyCopy(-1, source_id, text, []), *siblings],
+                                    [len(siblings) + 2] + [1] * len(siblings))
+    else:
+        restoration = sibling_votes(judge, copy, siblings)
+    spans = with_source_spans(copy.text, copy.changes, [restoration])
+    return apply_spans(copy.text, spans, min_confidence), len(restoration.replacements)
+
+
+def restore_families(spec: ScanSpec, jobs: list[tuple[list[FamilyCopy], tuple[str, str | None] | None]],
+                     ) -> dict[int, tuple[str, int]]:
+    """{doc_no: (restored text, changes from the family)} for the members of each family of `jobs`
+    ((its copies, least spun first; (indexed source id, its text or None to read it from the index)
+    or None)): the unit of work of the family restoration."""
+    tools = scan_tools(spec)
+    out: dict[int, tuple[str, int]] = {}
+    for copies, source in jobs:
+        if source is not None and source[1] is None:
+            text = source_text(tools.index, source[0]) if tools.index is not None else ""
+            source = (source[0], text) if text else None
+        for copy in copies:
+            siblings = [c for c in copies if c.doc_no != copy.doc_no][:spec.restore_siblings]
+            out[copy.doc_no] = restore_family_member(tools.judge, copy, siblings, source, spec.min_confidence)
+    return out
+
+
 # ---- the whole scan -----------------------------------------------------------------------
 @dataclass
 class ScanSummary:
@@ -677,6 +825,7 @@ class ScanSummary:
     verdicts: dict = field(default_factory=dict)
     families: int = 0
     documents_in_families: int = 0
+    family_changes: int = 0      # changes in family members' `restored` taken from the family
     largest_families: list = field(default_factory=list)
     top_sites: list = field(default_factory=list)
     partitions: int = 0
@@ -824,9 +973,11 @@ def scan(paths: Sequence[str], out: str | os.PathLike, spec: ScanSpec = ScanSpec
         run_bounded(runner, scan_partition, jobs(), write)
         part_files = [work / part_name(n) for n in range(summary.partitions)]
         fams: dict[int, Family] = {}
+        restorations: dict[int, tuple[str, int]] = {}
         if families:
             fams = find_families(part_files, spec, runner, summary, log)
-        write_output(out, part_files, fams, summary)
+            restorations = restore_all(part_files, fams, spec, runner)
+        write_output(out, part_files, fams, summary, restorations)
         finished = True
     finally:
         if finished:
@@ -892,6 +1043,36 @@ def find_families(part_files: Sequence[Path], spec: ScanSpec, runner, summary: S
     return group_families(edges, index_links, spin, ids, spec.max_family)
 
 
+def restore_all(part_files: Sequence[Path], families: dict[int, Family], spec: ScanSpec, runner,
+                ) -> dict[int, tuple[str, int]]:
+    """{doc_no: (restored text, changes from the family)} for every member of a family, restored
+    with the other copies or the indexed source (`restore_families`, in parallel)."""
+    if not families:
+        return {}
+    copies: dict[int, FamilyCopy] = {}
+    spin: dict[int, float] = {}
+    for path in part_files:
+        t = pq.read_table(path, columns=["doc_no", "id", "text", "changes", "spin_probability"]).to_pydict()
+        for i, doc_no in enumerate(t["doc_no"]):
+            if doc_no in families and t["text"][i] is not None:
+                changes = [Span(c["start"], c["end"], c["text"], c["suggestion"], c["confidence"],
+                                {"p_spun": c["p_spun"]}) for c in t["changes"][i] or []]
+                copies[doc_no] = FamilyCopy(doc_no, t["id"][i], t["text"][i], changes)
+                p = t["spin_probability"][i]
+                spin[doc_no] = 1.0 if p is None else p
+    unique = sorted({id(f): f for f in families.values()}.values(), key=lambda f: f.members[0])
+    jobs = []
+    for fam in unique:
+        members = sorted((m for m in fam.members if m in copies), key=lambda m: (spin[m], m))
+        if members:
+            source = (fam.source, None) if fam.source_kind == "index" else None
+            jobs.append(([copies[m] for m in members], source))
+    out: dict[int, tuple[str, int]] = {}
+    chunks = ((spec, jobs[i:i + FAMILIES_PER_TASK]) for i in range(0, len(jobs), FAMILIES_PER_TASK))
+    run_bounded(runner, restore_families, chunks, lambda job, result: out.update(result))
+    return out
+
+
 def _texts_of(part_files: Sequence[Path], wanted: set[int]) -> dict[int, str]:
     texts: dict[int, str] = {}
     if not wanted:
@@ -904,9 +1085,11 @@ def _texts_of(part_files: Sequence[Path], wanted: set[int]) -> dict[int, str]:
     return texts
 
 
-def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Family], summary: ScanSummary) -> None:
-    """The output partitions (work columns without text and bands, with the family columns) and
-    the summary's counts."""
+def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Family], summary: ScanSummary,
+                 restorations: dict[int, tuple[str, int]] | None = None) -> None:
+    """The output partitions (work columns without text, bands and changes, with the family
+    columns, and `restored` from the family where it has one) and the summary's counts."""
+    restorations = restorations or {}
     verdicts: Counter = Counter()
     sites: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     doc_columns = [name for name, _ in DOC_FIELDS]
@@ -914,7 +1097,7 @@ def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Fami
         t = pq.read_table(path, columns=doc_columns).to_pydict()
         n = len(t["doc_no"])
         fam_cols = {"family_id": [None] * n, "family_size": [None] * n, "family_source": [None] * n,
-                    "family_source_kind": [None] * n}
+                    "family_source_kind": [None] * n, "family_changes": [None] * n}
         for i, doc_no in enumerate(t["doc_no"]):
             fam = families.get(doc_no)
             if fam is not None:
@@ -922,6 +1105,9 @@ def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Fami
                 fam_cols["family_size"][i] = len(fam.members)
                 fam_cols["family_source"][i] = fam.source
                 fam_cols["family_source_kind"][i] = fam.source_kind
+                if doc_no in restorations:
+                    t["restored"][i], fam_cols["family_changes"][i] = restorations[doc_no]
+                    summary.family_changes += fam_cols["family_changes"][i]
             summary.documents += 1
             if t["error"][i] is not None:
                 summary.errors += 1
