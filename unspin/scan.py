@@ -45,8 +45,7 @@ from .fingerprint import TERM_BAND, Fingerprinter, words_at, words_of
 from .inputs import MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_records
 from .lexicon import Channel
 from .text import count_rewriter_marks, match_case, repair_rewriter_marks
-from .trace import (MAX_PHRASE, Match, SourceRestoration, SubstitutionJudge, accepts, source_replacements,
-                    source_text, verify)
+from .trace import MAX_PHRASE, Match, SourceRestoration, SubstitutionJudge, accepts, source_text, verify
 
 # Documents per partition: one output file each, and the unit of work a process or Dask worker gets.
 PARTITION_SIZE = 500
@@ -342,11 +341,11 @@ def index_source(tools: ScanTools, spec: ScanSpec, text: str) -> tuple[str, floa
     word types aligned (`family_match`). None when there is none."""
     words = words_of(text)
     ranked = []
-    for doc_id, source_text, hits in tools.index.candidate_documents(text, limit=INDEX_CANDIDATES):
+    for doc_id, candidate, hits in tools.index.candidate_documents(text, limit=INDEX_CANDIDATES):
         if hits >= spec.min_band_hits:
-            ranked.append((-shared_type_share(words, words_of(source_text)), doc_id, source_text))
-    for _, doc_id, source_text in sorted(ranked)[:INDEX_VERIFY]:
-        score = family_match(tools.judge, text, source_text, spec.family_min_coverage)
+            ranked.append((-shared_type_share(words, words_of(candidate)), doc_id, candidate))
+    for _, doc_id, candidate in sorted(ranked)[:INDEX_VERIFY]:
+        score = family_match(tools.judge, text, candidate, spec.family_min_coverage)
         if score is not None:
             return doc_id, score
     return None
@@ -712,12 +711,17 @@ def sibling_votes(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence
     and the decoder's changes the family overrules).
 
     Each sibling is aligned with the copy by trace's channel-aware alignment (`verify`); where it
-    shows the same word it votes for the copy's wording, where it shows a substitution (channel-
-    explained, or in a spun part a short replaced phrase: `source_replacements`) it votes for its
-    own wording. The copy's wording has one vote of its own, lost where the decoder changes it; the
-    decoder's suggestion has one. A spinner replaces a word in one copy and keeps it in the others,
-    so the original wins; where the copies each say something else (a tie) the copy's wording, or
-    the decoder's change, stays.
+    shows the same word it votes for the copy's wording, where it shows a substitution of up to
+    `MAX_PHRASE` words (`sibling_wordings`) it votes for its own wording, with its weight (`weights`,
+    default 1 each). The copy's wording has one vote of its own, lost where the decoder changes it;
+    the decoder's suggestion has one. A spinner replaces a word in one copy and keeps it in the
+    others, so the original wins; where the copies each say something else (a tie) the copy's
+    wording, or the decoder's change, stays.
+
+    >>> copies = [FamilyCopy(i, f"c{i}", f"The minister {w} the plan was ready.", [])
+    ...           for i, w in enumerate(["said", "said", "stated"])]
+    >>> sibling_votes(judge, copies[2], copies[:2]).replacements      # doctest: +SKIP
+    [(13, 19, 'said')]
     """
     query = words_at(copy.text)
     if not query:
@@ -780,10 +784,10 @@ def restore_family_member(judge: SubstitutionJudge, copy: FamilyCopy, siblings: 
                           source: tuple[str, str] | None, min_confidence: float) -> tuple[str, int]:
     """(the restored text of `copy`, the number of changes taken from the family).
 
-    With the family's indexed source (`source`: its id and text) the copy is restored from it, as
-    `restore --index` does: inside the parts the source explains its wording replaces the copy's
-    (`with_source_spans`); otherwise by `sibling_votes` of the other copies. Elsewhere the
-    decoder's changes stay.
+    By `sibling_votes` of the other copies; with the family's indexed source (`source`: its id and
+    text) the source votes too, with more weight than all the copies together: where it aligns with
+    the copy its wording decides (the copies matter where it does not align). Where the family says
+    nothing the decoder's changes stay (`with_source_spans`).
     """
     if source is not None:  # the source votes with the weight of all the copies
         source_id, text = source
