@@ -7,6 +7,7 @@ import csv
 import gzip
 import io
 import json
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -182,6 +183,13 @@ def test_families_of_hand_made_copies(tmp_path, spec):
                 key=lambda i: (1.0 if rows[i]["spin_probability"] is None else rows[i]["spin_probability"],
                                rows[i]["doc_no"]))
     assert rows["copy-1"]["family_source"] == least and rows["copy-1"]["family_source_kind"] == "member"
+    # both copies say "price" and "traces" where the story says "cost" and "lines": without the
+    # language model's vote the two copies outvote the story; with it, a tie keeps the story's words
+    assert rows["story"]["restored"] == STORY
+    assert "stated" not in rows["copy-1"]["restored"] and "mentioned" not in rows["copy-2"]["restored"]
+    scan([write_jsonl(tmp_path / "rows.jsonl", DOCS)], tmp_path / "no-lm", replace(spec, family_lm_vote=False),
+         workers=1)
+    assert "would price more" in rows_by_id(tmp_path / "no-lm")["story"]["restored"]
 
 
 def test_family_linked_to_an_indexed_source(tmp_path, spec, tiny_channel):
@@ -247,6 +255,8 @@ def test_cli_scan_with_report(tmp_path, models, capsys):
     page_html = (out / "report.html").read_text()
     assert page_html.startswith("<!doctype html>") and "Largest spin families" in page_html
     assert "copy-1" in page_html and "Harwick" in page_html
+    # the copies' wording restored from the family, the copy's words in the marks' titles
+    assert "changes from the family</summary>" in page_html and '<ins title="was: stated">said</ins>' in page_html
     summary = json.loads((out / "summary.json").read_text())
     assert summary["documents"] == 5 and summary["families"] == 1
     # the report alone, from the finished scan

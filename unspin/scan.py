@@ -23,10 +23,12 @@ The pipeline is a chain of pure functions, so a process pool and a Dask cluster 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import html
 import json
 import os
+import re
 import resource
 import tempfile
 import time
@@ -44,7 +46,8 @@ from .detect import LIKELY_SPUN, SPUN, Engine, Span, VerdictThresholds, apply_sp
 from .fingerprint import TERM_BAND, Fingerprinter, words_at, words_of
 from .inputs import MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_records
 from .lexicon import Channel
-from .text import count_rewriter_marks, match_case, repair_rewriter_marks
+from .lm import LanguageModel
+from .text import count_rewriter_marks, lm_tokens, match_case, repair_rewriter_marks
 from .trace import MAX_PHRASE, Match, SourceRestoration, SubstitutionJudge, accepts, source_text, verify
 
 # Documents per partition: one output file each, and the unit of work a process or Dask worker gets.
@@ -81,6 +84,10 @@ PAIRS_PER_ROUND = 2000
 # Siblings a member is aligned with when its family is restored from its members (the least spun
 # first): a bound on the work in a large family (k members cost k * min(k - 1, this) alignments).
 RESTORE_SIBLINGS = 6
+# The language model's vote in the family restoration: for the wording it prefers by at least
+# LM_MARGIN (log10) in a window of LM_CONTEXT words a side.
+LM_MARGIN = 1.0
+LM_CONTEXT = 3
 # Families per unit of work in the family restoration.
 FAMILIES_PER_TASK = 50
 # Sites by spun share: those with at least this many judged documents are ranked first.
@@ -143,6 +150,7 @@ class ScanSpec:
     family_min_coverage: float = FAMILY_MIN_COVERAGE
     max_family: int = MAX_FAMILY
     restore_siblings: int = RESTORE_SIBLINGS
+    family_lm_vote: bool = True
 
 
 @dataclass
@@ -703,8 +711,26 @@ class FamilyCopy:
     changes: list[Span]
 
 
+def lm_choice(lm: LanguageModel, text: str, start: int, end: int, wordings: Iterable[str],
+              margin: float = LM_MARGIN) -> str | None:
+    """Of the `wordings` (lowercase) for text[start:end], the one the language model prefers in
+    its context (`LM_CONTEXT` words a side) by at least `margin` (log10) over every other; None
+    when none stands out.
+
+    >>> lm_choice(lm, "The minister stated the plan.", 13, 19, ["stated", "said"])   # doctest: +SKIP
+    'said'
+    """
+    before = lm_tokens(text[max(0, start - 20 * LM_CONTEXT):start])[-LM_CONTEXT:]
+    after = lm_tokens(text[end:end + 20 * LM_CONTEXT])[:LM_CONTEXT]
+    scores = sorted(((lm.sentence_score(" ".join(before + lm_tokens(w) + after), bos=False, eos=False), w)
+                     for w in set(wordings)), reverse=True)
+    if len(scores) > 1 and scores[0][0] - scores[1][0] >= margin:
+        return scores[0][1]
+    return None
+
+
 def sibling_votes(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence[FamilyCopy],
-                  weights: Sequence[int] | None = None) -> SourceRestoration:
+                  weights: Sequence[int] | None = None, lm: LanguageModel | None = None) -> SourceRestoration:
     """What the other copies of a story say about `copy`'s wording, as a `SourceRestoration`
     ("family"): `replacements` (start, end, wording) where more copies, with the decoder, vote for
     another wording than for the copy's own, and `segments` the places the family settles (those,
@@ -714,8 +740,9 @@ def sibling_votes(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence
     shows the same word it votes for the copy's wording, where it shows a substitution of up to
     `MAX_PHRASE` words (`sibling_wordings`) it votes for its own wording, with its weight (`weights`,
     default 1 each). The copy's wording has one vote of its own, lost where the decoder changes it;
-    the decoder's suggestion has one. A spinner replaces a word in one copy and keeps it in the
-    others, so the original wins; where the copies each say something else (a tie) the copy's
+    the decoder's suggestion has one, and so has the wording the language model (`lm`, optional)
+    clearly prefers in context (`lm_choice`). A spinner replaces a word in one copy and keeps it in
+    the others, so the original wins; where the copies each say something else (a tie) the copy's
     wording, or the decoder's change, stays.
 
     >>> copies = [FamilyCopy(i, f"c{i}", f"The minister {w} the plan was ready.", [])
@@ -751,6 +778,13 @@ def sibling_votes(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence
         suggestion = decoder.get((start, end))
         if suggestion in votes:
             votes = votes + Counter({suggestion: 1})
+        if lm is not None:
+            own_wording = copy.text[start:end].lower()
+            preferred = lm_choice(lm, copy.text, start, end, [own_wording, *votes])
+            if preferred == own_wording:
+                own += 1
+            elif preferred is not None:
+                votes = votes + Counter({preferred: 1})
         best, n = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))
         if n > own:
             chosen.append((n - own, start, end, wordings[(start, end, best)]))
@@ -781,7 +815,8 @@ def sibling_wordings(match: Match, sibling_text: str) -> list[tuple[int, int, st
 
 
 def restore_family_member(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence[FamilyCopy],
-                          source: tuple[str, str] | None, min_confidence: float) -> tuple[str, int]:
+                          source: tuple[str, str] | None, min_confidence: float,
+                          lm: LanguageModel | None = None) -> tuple[str, int]:
     """(the restored text of `copy`, the number of changes taken from the family).
 
     By `sibling_votes` of the other copies; with the family's indexed source (`source`: its id and
@@ -792,9 +827,9 @@ def restore_family_member(judge: SubstitutionJudge, copy: FamilyCopy, siblings: 
     if source is not None:  # the source votes with the weight of all the copies
         source_id, text = source
         restoration = sibling_votes(judge, copy, [FamilyCopy(-1, source_id, text, []), *siblings],
-                                    [len(siblings) + 2] + [1] * len(siblings))
+                                    [len(siblings) + 3] + [1] * len(siblings), lm)
     else:
-        restoration = sibling_votes(judge, copy, siblings)
+        restoration = sibling_votes(judge, copy, siblings, lm=lm)
     spans = with_source_spans(copy.text, copy.changes, [restoration])
     return apply_spans(copy.text, spans, min_confidence), len(restoration.replacements)
 
@@ -812,7 +847,8 @@ def restore_families(spec: ScanSpec, jobs: list[tuple[list[FamilyCopy], tuple[st
             source = (source[0], text) if text else None
         for copy in copies:
             siblings = [c for c in copies if c.doc_no != copy.doc_no][:spec.restore_siblings]
-            out[copy.doc_no] = restore_family_member(tools.judge, copy, siblings, source, spec.min_confidence)
+            out[copy.doc_no] = restore_family_member(tools.judge, copy, siblings, source, spec.min_confidence,
+                                                     tools.engine.lm if spec.family_lm_vote else None)
     return out
 
 
@@ -1168,7 +1204,7 @@ def write_report(out: str | os.PathLike, path: str | os.PathLike | None = None) 
     except (OSError, ValueError):
         raise InputError(f"{out}: no summary.json; the scan there did not finish (run it again)") from None
     rows = table.select(["doc_no", "id", "url", "site", "spin_probability", "verdict", "family_id",
-                         "family_source", "family_source_kind", "n_words"]).to_pylist()
+                         "family_source", "family_source_kind", "n_words", "restored", "family_changes"]).to_pylist()
     families: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r["family_id"] is not None:
@@ -1184,6 +1220,28 @@ def write_report(out: str | os.PathLike, path: str | os.PathLike | None = None) 
     with atomic_output(str(target)) as f:
         f.write(render_report(summary, rows, top, texts))
     return target
+
+
+def restored_excerpt_html(text: str, restored: str, limit: int) -> str:
+    """The first `limit` characters of `restored` as HTML, each word that differs from `text`
+    marked (<ins>, the copy's wording in its title).
+
+    >>> restored_excerpt_html("The minister stated it.", "The minister said it.", 100)
+    'The minister <ins title="was: stated">said</ins> it.'
+    """
+    old, new = re.split(r"(\s+)", text), re.split(r"(\s+)", restored)
+    out, shown = [], 0
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if shown >= limit:
+            break
+        part = "".join(new[j1:j2])
+        if op == "equal":
+            part = part[:limit - shown]
+            out.append(html.escape(part))
+        elif part:
+            out.append(f'<ins title="was: {html.escape("".join(old[i1:i2]))}">{html.escape(part)}</ins>')
+        shown += len(part)
+    return "".join(out) + ("…" if shown < len(restored) else "")
 
 
 def _histogram(probs: list[float], bins: int = 20) -> list[int]:
@@ -1216,8 +1274,13 @@ def render_report(summary: dict, rows: list[dict], families: list[tuple[str, lis
             label = esc(str(r["id"])) if r["url"] is None else f'<a href="{esc(r["url"])}">{esc(r["url"])}</a>'
             text = texts.get(r["doc_no"], "")
             excerpt = text[:REPORT_EXCERPT] + ("…" if len(text) > REPORT_EXCERPT else "")
+            restored = ""
+            if r["family_changes"] and r["restored"]:
+                restored = (f'<details><summary>restored: {r["family_changes"]:,} '
+                            f'change{"s" * (r["family_changes"] != 1)} from the family</summary>'
+                            f'<p>{restored_excerpt_html(text, r["restored"], REPORT_EXCERPT)}</p></details>')
             cards.append(f'<div class="member"><div class="head">{label}<span class="p">P(spun) {p} · '
-                         f'{esc(r["verdict"] or "")}</span></div><p>{esc(excerpt)}</p></div>')
+                         f'{esc(r["verdict"] or "")}</span></div><p>{esc(excerpt)}</p>{restored}</div>')
         more = f'<p class="note">and {len(members) - REPORT_MEMBERS} more</p>' if len(members) > REPORT_MEMBERS else ""
         fam_html.append(f'<section class="family"><h3>{esc(fam_id)} · {len(members)} documents · likely source '
                         f'{esc(str(shown))} ({esc(str(src["family_source_kind"]))})</h3>'
@@ -1244,6 +1307,7 @@ h1{{font-size:1.4em}} h2{{font-size:1.15em;margin-top:1.6em}} h3{{font-size:1em;
 .member{{background:#fafafa;border:1px solid #e5e7eb;border-radius:6px;padding:8px;font-size:.9em;overflow-wrap:anywhere}}
 .member .head{{font-weight:600;display:flex;justify-content:space-between;gap:6px;flex-wrap:wrap}}
 .member .p{{font-weight:400;color:#666}} .note{{color:#666;font-size:.9em}}
+.member summary{{cursor:pointer;color:#1d4ed8}} ins{{background:#dcfce7;text-decoration:none;border-bottom:1px solid #16a34a}}
 table{{border-collapse:collapse;width:100%}} td,th{{text-align:left;padding:4px 6px;border-bottom:1px solid #eee}}
 .share{{display:inline-block;height:.7em;background:#c2410c;margin-right:6px;max-width:5em}}
 </style></head><body>
