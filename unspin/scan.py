@@ -44,7 +44,8 @@ import pyarrow.parquet as pq
 
 from .detect import LIKELY_SPUN, SPUN, Engine, Span, VerdictThresholds, apply_spans, with_source_spans
 from .fingerprint import TERM_BAND, Fingerprinter, words_at, words_of
-from .inputs import MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_records
+from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, atomic_output, check_input, check_new_file_path,
+                     iter_input_records)
 from .lexicon import Channel
 from .lm import LanguageModel
 from .text import count_rewriter_marks, lm_tokens, match_case, repair_rewriter_marks
@@ -918,20 +919,9 @@ def prepare_output(out: str | os.PathLike, manifest: dict) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     if not os.access(work, os.W_OK):
         raise InputError(f"{out}: folder is not writable")
-    _write_atomic(work / MANIFEST, json.dumps(manifest, indent=1).encode())
+    with atomic_output(str(work / MANIFEST)) as f:
+        f.write(json.dumps(manifest, indent=1))
     return out
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
@@ -1028,7 +1018,8 @@ def scan(paths: Sequence[str], out: str | os.PathLike, spec: ScanSpec = ScanSpec
         else:
             runner.close()
     summary.seconds = round(time.time() - t0, 2)
-    _write_atomic(out / "summary.json", (json.dumps(asdict(summary), indent=1) + "\n").encode())
+    with atomic_output(str(out / "summary.json")) as f:
+        f.write(json.dumps(asdict(summary), indent=1) + "\n")
     return summary
 
 
@@ -1214,8 +1205,6 @@ def write_report(out: str | os.PathLike, path: str | os.PathLike | None = None) 
     work_files = sorted((out / WORK_DIR).glob("part-*.parquet"))
     texts = _texts_of(work_files, wanted)
     target = Path(path) if path else out / "report.html"
-    from .inputs import atomic_output, check_new_file_path
-
     check_new_file_path(target, "the report")
     with atomic_output(str(target)) as f:
         f.write(render_report(summary, rows, top, texts))
