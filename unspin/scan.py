@@ -17,7 +17,10 @@ The pipeline is a chain of pure functions, so a process pool and a Dask cluster 
    the same rule for index matches); verified pairs and index matches are joined
    into families by `group_families` (union-find, strongest pairs first, with a size cap so that a
    hub document cannot chain unrelated stories into one giant component);
-4. output: `OUT/part-NNNNN.parquet` (one row per document, columns named as in the JSON output, see
+4. family restoration: each member is aligned with the other copies (and the indexed source) and
+   each place where they differ is put to a vote with the decoder and the language model
+   (`restore_families`, `sibling_votes`): a word left unspun in one copy restores it in the others;
+5. output: `OUT/part-NNNNN.parquet` (one row per document, columns named as in the JSON output, see
    `OUTPUT_SCHEMA`) and `OUT/summary.json`; `render_report` draws an HTML summary of it.
 """
 from __future__ import annotations
@@ -44,8 +47,8 @@ import pyarrow.parquet as pq
 
 from .detect import LIKELY_SPUN, SPUN, Engine, Span, VerdictThresholds, apply_spans, with_source_spans
 from .fingerprint import TERM_BAND, Fingerprinter, words_at, words_of
-from .inputs import (MAX_DOCUMENT_BYTES, BadRow, InputError, atomic_output, check_input, check_new_file_path,
-                     iter_input_records)
+from .inputs import (FOLDER_EXTENSIONS, MAX_DOCUMENT_BYTES, BadRow, InputError, atomic_output, check_input,
+                     check_new_file_path, iter_input_records)
 from .lexicon import Channel
 from .lm import LanguageModel
 from .text import count_rewriter_marks, lm_tokens, match_case, repair_rewriter_marks
@@ -254,13 +257,13 @@ def count_rows(paths: Sequence[str]) -> int | None:
         p = Path(path)
         lower = p.name.lower()
         if p.is_dir():
-            total += sum(1 for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".txt", ".md", ".html", ".htm"))
+            total += sum(1 for f in p.rglob("*") if f.is_file() and f.suffix.lower() in FOLDER_EXTENSIONS)
         elif lower.endswith(".parquet"):
             total += pq.ParquetFile(path).metadata.num_rows
         elif lower.endswith((".jsonl", ".ndjson", ".csv")):
             with open(path, "rb") as f:
                 total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-        elif lower.endswith((".txt", ".md", ".html", ".htm")):
+        elif lower.endswith(FOLDER_EXTENSIONS):
             total += 1
         else:
             return None
