@@ -326,22 +326,35 @@ def test_family_restores_each_copy_from_the_others(tmp_path, spec):
 
 
 def test_sibling_votes_keep_a_word_where_the_copies_disagree(tiny_channel):
+    from unspin.detect import Span
     from unspin.fingerprint import Fingerprinter
     from unspin.trace import SubstitutionJudge
 
     judge = SubstitutionJudge(tiny_channel, Fingerprinter(tiny_channel).canonical)
     base = "The minister {} the plan would cost more than the council had hoped before the vote."
-    copies = [scan_mod.FamilyCopy(i, f"c{i}", base.format(w), []) for i, w in enumerate(("said", "stated", "mentioned"))]
-    # three wordings, one vote each: nothing changes
-    assert scan_mod.sibling_votes(judge, copies[0], copies[1:]).replacements == []
-    # two of three say "said": the third copy is restored, its wording kept where the others show it
-    copies[2] = scan_mod.FamilyCopy(2, "c2", base.format("said"), [])
-    r = scan_mod.sibling_votes(judge, copies[1], [copies[0], copies[2]])
-    assert [copies[1].text[a:b] for a, b, _ in r.replacements] == ["stated"] and r.replacements[0][2] == "said"
-    assert scan_mod.sibling_votes(judge, copies[0], copies[1:]).replacements == []
-    # a decoder change that both siblings contradict is overruled; one they support stays
-    from unspin.detect import Span
 
+    def copy(i, word, changes=()):
+        return scan_mod.FamilyCopy(i, f"c{i}", base.format(word), list(changes))
+
+    def votes(c, siblings):
+        return scan_mod.sibling_votes(c, [scan_mod.sibling_views(judge, c, s)[0] for s in siblings])
+
+    said, stated, mentioned = copy(0, "said"), copy(1, "stated"), copy(2, "mentioned")
+    # three wordings, one vote each: nothing changes
+    assert votes(said, [stated, mentioned]).replacements == []
+    assert votes(stated, [said, mentioned]).replacements == []
+    # two of three say "said": the third copy is restored, the others keep their wording
+    said_2 = copy(2, "said")
+    r = votes(stated, [said, said_2])
+    assert [stated.text[a:b] for a, b, _ in r.replacements] == ["stated"] and r.replacements[0][2] == "said"
+    assert votes(said, [stated, said_2]).replacements == []
+    # one alignment serves both copies of a pair
+    of_stated, of_said = scan_mod.sibling_views(judge, stated, said)
+    assert [w for *_, w in of_stated.wordings] == ["said"] and [w for *_, w in of_said.wordings] == ["stated"]
+    # a decoder change that both siblings contradict is overruled; one they support stays
     wrong = Span(13, 17, "said", "stated", 0.9)
-    r = scan_mod.sibling_votes(judge, scan_mod.FamilyCopy(0, "c0", copies[0].text, [wrong]), [copies[2], copies[2]])
+    r = votes(copy(0, "said", [wrong]), [said_2, said_2])
     assert r.replacements == [] and (13, 17) in r.segments
+    right = Span(13, 19, "stated", "said", 0.9)
+    r = votes(copy(1, "stated", [right]), [said, mentioned])
+    assert r.replacements == [(13, 19, "said")]

@@ -25,6 +25,7 @@ The pipeline is a chain of pure functions, so a process pool and a Dask cluster 
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import difflib
 import functools
@@ -52,7 +53,7 @@ from .inputs import (FOLDER_EXTENSIONS, MAX_DOCUMENT_BYTES, BadRow, InputError, 
 from .lexicon import Channel
 from .lm import LanguageModel
 from .text import count_rewriter_marks, lm_tokens, match_case, repair_rewriter_marks
-from .trace import MAX_PHRASE, Match, SourceRestoration, SubstitutionJudge, accepts, source_text, verify
+from .trace import MAX_PHRASE, SourceRestoration, SubstitutionJudge, accepts, source_text, verify
 
 # Documents per partition: one output file each, and the unit of work a process or Dask worker gets.
 PARTITION_SIZE = 500
@@ -733,45 +734,74 @@ def lm_choice(lm: LanguageModel, text: str, start: int, end: int, wordings: Iter
     return None
 
 
-def sibling_votes(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence[FamilyCopy],
-                  weights: Sequence[int] | None = None, lm: LanguageModel | None = None) -> SourceRestoration:
+@dataclass
+class SiblingView:
+    """What one other copy (or the indexed source) shows of a copy: the copy's character ranges
+    where it has the same words (`same`, in text order), and (start, end, its wording) where it has
+    another (`wordings`); `weight`: its votes."""
+
+    same: list[tuple[int, int]]
+    wordings: list[tuple[int, int, str]]
+    weight: int = 1
+
+
+def sibling_views(judge: SubstitutionJudge, a: FamilyCopy, b: FamilyCopy) -> tuple[SiblingView, SiblingView]:
+    """(what `b` shows of `a`, what `a` shows of `b`) from one channel-aware alignment of the two
+    (trace's `verify`). A wording is kept for each substitution of up to `MAX_PHRASE` words a side
+    in the parts the alignment explains; unlike `trace.source_replacements` (one source, trusted
+    alone) also those the channel does not explain in rewritten parts: a copy only votes, and a
+    wording wins only where copies agree on it, which unrelated words paired by chance do not."""
+    m = verify(judge, words_at(a.text), words_at(b.text), b.doc_id or f"#{b.doc_no}")
+    of_a, of_b = SiblingView([], []), SiblingView([], [])
+    for (op, q, s), (q1, q2, s1, s2) in zip(m.alignment, m.row_spans):
+        if q1 < 0 or s1 < 0:
+            continue
+        if op == "same":
+            of_a.same.append((q1, q2))
+            of_b.same.append((s1, s2))
+        elif (op in ("sub_channel", "sub") and len(q.split()) <= MAX_PHRASE and len(s.split()) <= MAX_PHRASE
+              and any(g.start <= q1 and q2 <= g.end for g in m.segments)):
+            of_a.wordings.append((q1, q2, b.text[s1:s2]))
+            of_b.wordings.append((s1, s2, a.text[q1:q2]))
+    of_b.same.sort()
+    return of_a, of_b
+
+
+def sibling_votes(copy: FamilyCopy, views: Sequence[SiblingView], lm: LanguageModel | None = None) -> SourceRestoration:
     """What the other copies of a story say about `copy`'s wording, as a `SourceRestoration`
     ("family"): `replacements` (start, end, wording) where more copies, with the decoder, vote for
     another wording than for the copy's own, and `segments` the places the family settles (those,
     and the decoder's changes the family overrules).
 
-    Each sibling is aligned with the copy by trace's channel-aware alignment (`verify`); where it
-    shows the same word it votes for the copy's wording, where it shows a substitution of up to
-    `MAX_PHRASE` words (`sibling_wordings`) it votes for its own wording, with its weight (`weights`,
-    default 1 each). The copy's wording has one vote of its own, lost where the decoder changes it;
-    the decoder's suggestion has one, and so has the wording the language model (`lm`, optional)
-    clearly prefers in context (`lm_choice`). A spinner replaces a word in one copy and keeps it in
-    the others, so the original wins; where the copies each say something else (a tie) the copy's
-    wording, or the decoder's change, stays.
+    Each other copy (`views`: from `sibling_views`) votes with its weight: where it shows the same
+    word, for the copy's wording; where it shows another, for that one. The copy's wording has one
+    vote of its own, lost where the decoder changes it; the decoder's suggestion has one, and so has
+    the wording the language model (`lm`, optional) clearly prefers in context (`lm_choice`). A
+    spinner replaces a word in one copy and keeps it in the others, so the original wins; where the
+    copies each say something else (a tie) the copy's wording, or the decoder's change, stays.
 
     >>> copies = [FamilyCopy(i, f"c{i}", f"The minister {w} the plan was ready.", [])
     ...           for i, w in enumerate(["said", "said", "stated"])]
-    >>> sibling_votes(judge, copies[2], copies[:2]).replacements      # doctest: +SKIP
+    >>> views = [sibling_views(judge, copies[2], c)[0] for c in copies[:2]]   # doctest: +SKIP
+    >>> sibling_votes(copies[2], views).replacements                          # doctest: +SKIP
     [(13, 19, 'said')]
     """
-    query = words_at(copy.text)
-    if not query:
-        return SourceRestoration("family", [], [])
     alternatives: dict[tuple[int, int], Counter] = defaultdict(Counter)
     wordings: dict[tuple[int, int, str], str] = {}
-    same: list[tuple[int, list[tuple[int, int]]]] = []
-    for sib, weight in zip(siblings, weights or [1] * len(siblings)):
-        m = verify(judge, query, words_at(sib.text), sib.doc_id or f"#{sib.doc_no}")
-        same.append((weight, [(q1, q2) for (op, _, _), (q1, q2, _, _) in zip(m.alignment, m.row_spans)
-                              if op == "same" and q1 >= 0]))
-
-        for start, end, wording in sibling_wordings(m, sib.text):
+    for view in views:
+        for start, end, wording in view.wordings:
             key = wording.lower()
-            alternatives[(start, end)][key] += weight
+            alternatives[(start, end)][key] += view.weight
             wordings.setdefault((start, end, key), wording)
+    starts = [[a for a, _ in view.same] for view in views]
 
-    def kept_by(start: int, end: int) -> int:  # siblings showing the copy's own wording there
-        return sum(weight for weight, ranges in same if any(a <= start and end <= b for a, b in ranges))
+    def kept_by(start: int, end: int) -> int:  # the votes of the copies showing the copy's own wording there
+        total = 0
+        for view, firsts in zip(views, starts):
+            k = bisect.bisect_right(firsts, start) - 1   # the ranges are in text order, apart
+            if k >= 0 and end <= view.same[k][1]:
+                total += view.weight
+        return total
 
     decoder = {(c.start, c.end): (c.suggestion or "").lower() for c in copy.changes}
     chosen = []
@@ -782,7 +812,7 @@ def sibling_votes(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence
         suggestion = decoder.get((start, end))
         if suggestion in votes:
             votes = votes + Counter({suggestion: 1})
-        if lm is not None:
+        if lm is not None and 0 <= max(votes.values()) - own <= 1:   # else one more vote changes nothing
             own_wording = copy.text[start:end].lower()
             preferred = lm_choice(lm, copy.text, start, end, [own_wording, *votes])
             if preferred == own_wording:
@@ -804,36 +834,22 @@ def sibling_votes(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence
     return SourceRestoration("family", segments, sorted(replacements))
 
 
-def sibling_wordings(match: Match, sibling_text: str) -> list[tuple[int, int, str]]:
-    """(start, end, the sibling's wording) for each substitution of up to `MAX_PHRASE` words a side
-    in the parts of the copy that `match` (the copy aligned with a sibling) explains. Unlike
-    `source_replacements` (one source, trusted alone) this keeps the substitutions the channel does
-    not explain in rewritten parts too: a sibling only votes, and a wording wins only where copies
-    agree on it, which unrelated words paired by the alignment do not."""
-    out = []
-    for (op, q, s), (q1, q2, s1, s2) in zip(match.alignment, match.row_spans):
-        if (op in ("sub_channel", "sub") and q1 >= 0 and s1 >= 0 and len(q.split()) <= MAX_PHRASE
-                and len(s.split()) <= MAX_PHRASE and any(g.start <= q1 and q2 <= g.end for g in match.segments)):
-            out.append((q1, q2, sibling_text[s1:s2]))
-    return out
-
-
-def restore_family_member(judge: SubstitutionJudge, copy: FamilyCopy, siblings: Sequence[FamilyCopy],
+def restore_family_member(judge: SubstitutionJudge, copy: FamilyCopy, views: Sequence[SiblingView],
                           source: tuple[str, str] | None, min_confidence: float,
                           lm: LanguageModel | None = None) -> tuple[str, int]:
     """(the restored text of `copy`, the number of changes taken from the family).
 
-    By `sibling_votes` of the other copies; with the family's indexed source (`source`: its id and
-    text) the source votes too, with more weight than all the copies together: where it aligns with
-    the copy its wording decides (the copies matter where it does not align). Where the family says
-    nothing the decoder's changes stay (`with_source_spans`).
+    By `sibling_votes` of the other copies (`views`); with the family's indexed source (`source`:
+    its id and text) the source votes too, with more weight than all the copies, the decoder and
+    the language model together: where it aligns with the copy its wording decides (the copies
+    matter where it does not align). Where the family says nothing the decoder's changes stay
+    (`with_source_spans`).
     """
-    if source is not None:  # the source votes with the weight of all the copies
-        source_id, text = source
-        restoration = sibling_votes(judge, copy, [FamilyCopy(-1, source_id, text, []), *siblings],
-                                    [len(siblings) + 3] + [1] * len(siblings), lm)
-    else:
-        restoration = sibling_votes(judge, copy, siblings, lm=lm)
+    if source is not None:
+        of_copy, _ = sibling_views(judge, copy, FamilyCopy(-1, source[0], source[1], []))
+        of_copy.weight = len(views) + 3
+        views = [of_copy, *views]
+    restoration = sibling_votes(copy, views, lm)
     spans = with_source_spans(copy.text, copy.changes, [restoration])
     return apply_spans(copy.text, spans, min_confidence), len(restoration.replacements)
 
@@ -842,17 +858,27 @@ def restore_families(spec: ScanSpec, jobs: list[tuple[list[FamilyCopy], tuple[st
                      ) -> dict[int, tuple[str, int]]:
     """{doc_no: (restored text, changes from the family)} for the members of each family of `jobs`
     ((its copies, least spun first; (indexed source id, its text or None to read it from the index)
-    or None)): the unit of work of the family restoration."""
+    or None)): the unit of work of the family restoration. Each member is compared with the first
+    `spec.restore_siblings` others; each pair is aligned once, for both of its copies."""
     tools = scan_tools(spec)
+    lm = tools.engine.lm if spec.family_lm_vote else None
     out: dict[int, tuple[str, int]] = {}
     for copies, source in jobs:
         if source is not None and source[1] is None:
             text = source_text(tools.index, source[0]) if tools.index is not None else ""
             source = (source[0], text) if text else None
-        for copy in copies:
-            siblings = [c for c in copies if c.doc_no != copy.doc_no][:spec.restore_siblings]
-            out[copy.doc_no] = restore_family_member(tools.judge, copy, siblings, source, spec.min_confidence,
-                                                     tools.engine.lm if spec.family_lm_vote else None)
+        pairs: dict[tuple[int, int], tuple[SiblingView, SiblingView]] = {}
+
+        def view(i: int, j: int) -> SiblingView:  # what copy j shows of copy i
+            key = (min(i, j), max(i, j))
+            if key not in pairs:
+                pairs[key] = sibling_views(tools.judge, copies[key[0]], copies[key[1]])
+            return pairs[key][0 if i < j else 1]
+
+        for i, copy in enumerate(copies):
+            others = [j for j in range(len(copies)) if j != i][:spec.restore_siblings]
+            out[copy.doc_no] = restore_family_member(tools.judge, copy, [view(i, j) for j in others], source,
+                                                     spec.min_confidence, lm)
     return out
 
 
