@@ -251,7 +251,7 @@ def test_cli_scan_with_report(tmp_path, models, capsys):
     out = tmp_path / "out"
     assert main(["scan", rows_path, "--out", str(out), "--workers", "2", "--report", *models]) == 0
     err = capsys.readouterr().err
-    assert "scanned 5 documents" in err and "1 spin families" in err
+    assert "scanned 5 documents" in err and "1 spin families" in err and "changes restored from their families" in err
     page_html = (out / "report.html").read_text()
     assert page_html.startswith("<!doctype html>") and "Largest spin families" in page_html
     assert "copy-1" in page_html and "Harwick" in page_html

@@ -911,7 +911,8 @@ class ScanSummary:
         """A short report for stderr."""
         lines = [f"scanned {self.documents:,} documents ({self.errors:,} errors, {self.judged:,} judged): "
                  f"{self.spun:,} spun or likely spun ({self.spun_share:.1%}); "
-                 f"{self.families:,} spin families holding {self.documents_in_families:,} documents"]
+                 f"{self.families:,} spin families holding {self.documents_in_families:,} documents"
+                 + (f", {self.family_changes:,} changes restored from their families" if self.family_changes else "")]
         if self.partitions_skipped:
             lines.append(f"  resumed: {self.partitions_skipped} of {self.partitions} partitions were already done")
         for f in self.largest_families[:5]:
