@@ -339,8 +339,9 @@ def render_md(r: dict) -> str:
         lines.append(f"| datasketch MinHashLSH 5-grams, threshold {PEER_THRESHOLD} | {p['seconds']} | | | | | | "
                      f"{p['precision']} | {p['recall']} | {by} |")
     if r["runs"]:
-        lines += ["", f"Families identical across the runs: {r.get('identical_families_across_runs')}. "
-                      f"Pairs: {next(iter(r['runs'].values()))['families_scores']['true_pairs']:,} true document pairs."]
+        same = r.get("identical_families_across_runs")
+        lines += ["", (f"Families identical across the runs: {same}. " if same is not None else "One scan run. ")
+                  + f"Pairs: {next(iter(r['runs'].values()))['families_scores']['true_pairs']:,} true document pairs."]
     if ch and r["runs"]:
         ratios = [f"{name} {run_['words_per_cpu_s'] / ch['words_per_cpu_s']:.2f}" for name, run_ in r["runs"].items()]
         lines += ["", "Throughput per core against `check --jsonl` (words per CPU s, scan / check): "
