@@ -7,6 +7,7 @@ import csv
 import gzip
 import io
 import json
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -182,6 +183,13 @@ def test_families_of_hand_made_copies(tmp_path, spec):
                 key=lambda i: (1.0 if rows[i]["spin_probability"] is None else rows[i]["spin_probability"],
                                rows[i]["doc_no"]))
     assert rows["copy-1"]["family_source"] == least and rows["copy-1"]["family_source_kind"] == "member"
+    # both copies say "price" and "traces" where the story says "cost" and "lines": without the
+    # language model's vote the two copies outvote the story; with it, a tie keeps the story's words
+    assert rows["story"]["restored"] == STORY
+    assert "stated" not in rows["copy-1"]["restored"] and "mentioned" not in rows["copy-2"]["restored"]
+    scan([write_jsonl(tmp_path / "rows.jsonl", DOCS)], tmp_path / "no-lm", replace(spec, family_lm_vote=False),
+         workers=1)
+    assert "would price more" in rows_by_id(tmp_path / "no-lm")["story"]["restored"]
 
 
 def test_family_linked_to_an_indexed_source(tmp_path, spec, tiny_channel):
@@ -198,6 +206,9 @@ def test_family_linked_to_an_indexed_source(tmp_path, spec, tiny_channel):
     assert rows["copy-1"]["family_source"] == "ref-story" and rows["copy-1"]["family_source_kind"] == "index"
     assert rows["copy-2"]["family_id"] == rows["copy-1"]["family_id"]
     assert rows["comet"]["family_id"] is None and rows["comet"]["indexed_source"] is None
+    # both copies restored from the indexed source's wording
+    assert rows["copy-1"]["restored"] == rows["copy-2"]["restored"] == STORY
+    assert rows["copy-1"]["family_changes"] >= 8 and rows["copy-2"]["family_changes"] >= 6
 
 
 def test_hub_document_does_not_chain_families():
@@ -240,10 +251,12 @@ def test_cli_scan_with_report(tmp_path, models, capsys):
     out = tmp_path / "out"
     assert main(["scan", rows_path, "--out", str(out), "--workers", "2", "--report", *models]) == 0
     err = capsys.readouterr().err
-    assert "scanned 5 documents" in err and "1 spin families" in err
+    assert "scanned 5 documents" in err and "1 spin families" in err and "changes restored from their families" in err
     page_html = (out / "report.html").read_text()
     assert page_html.startswith("<!doctype html>") and "Largest spin families" in page_html
     assert "copy-1" in page_html and "Harwick" in page_html
+    # the copies' wording restored from the family, the copy's words in the marks' titles
+    assert "changes from the family</summary>" in page_html and '<ins title="was: stated">said</ins>' in page_html
     summary = json.loads((out / "summary.json").read_text())
     assert summary["documents"] == 5 and summary["families"] == 1
     # the report alone, from the finished scan
@@ -262,3 +275,86 @@ def test_bench_pair_scores():
     # predicted pairs: (c1,s) true, (s,x) and (c1,x) false; true pairs: (c1,s), (c2,s), (c1,c2)
     assert scores["precision"] == round(1 / 3, 4) and scores["recall"] == round(1 / 3, 4)
     assert scores["recall_by_fraction"] == {"10%": 1.0, "40%": 0.0}
+
+
+# One story and three copies, each spun at other words (so that each word is left unspun in two of
+# the three): the family restores every copy toward the story, which is not in the corpus.
+FAMILY_STORY = ("After the vote the minister said the plan would cost more than the council had hoped, and the "
+                "soldiers at the front lines were told to wait for orders. The mayor of Elmbridge said 12 new "
+                "buses would run on the river road by April, while the police said the old bridge would stay "
+                "closed to trucks. Officials said that more money for the harbour would come later in the year.")
+FAMILY_COPIES = [
+    ("spun-a", FAMILY_STORY.replace("minister said", "minister stated").replace("the plan would", "the scheme would")
+     .replace("the soldiers", "the infantrymen").replace("police said", "police mentioned")),
+    ("spun-b", FAMILY_STORY.replace("would cost more", "would price extra").replace("Elmbridge said", "Elmbridge stated")
+     .replace("Officials said", "Officials mentioned")),
+    ("spun-c", FAMILY_STORY.replace("front lines", "entrance traces").replace("that more money", "that extra money")),
+]
+
+
+def word_errors(text, reference):
+    import difflib
+
+    a, b = text.split(), reference.split()
+    return sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes()
+               if op != "equal")
+
+
+def test_family_restores_each_copy_from_the_others(tmp_path, spec):
+    docs = FAMILY_COPIES + [("other-1", OTHER_1), ("other-2", OTHER_2)]
+    summary = scan([write_jsonl(tmp_path / "rows.jsonl", docs)], tmp_path / "out", spec, workers=1)
+    rows = rows_by_id(tmp_path / "out")
+    fam = {rows[i]["family_id"] for i, _ in FAMILY_COPIES}
+    assert len(fam) == 1 and None not in fam
+    alone = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "_work" / "part-00000.parquet").to_pylist()}
+    for doc_id, text in FAMILY_COPIES:
+        assert word_errors(text, FAMILY_STORY) >= 3
+        restored = rows[doc_id]["restored"]
+        # every word spun in one copy is restored from the two others; the decoder alone does less
+        assert word_errors(restored, FAMILY_STORY) == 0, restored
+        assert word_errors(alone[doc_id]["restored"] or text, FAMILY_STORY) > 0   # None: not judged (tiny LM)
+        assert rows[doc_id]["family_changes"] >= 1
+    assert summary.family_changes == sum(rows[i]["family_changes"] for i, _ in FAMILY_COPIES)
+    # outside a family: the decoder's restoration, no family changes
+    assert rows["other-1"]["family_changes"] is None and rows["other-1"]["restored"] == alone["other-1"]["restored"]
+    # with the story in the corpus the copies restore toward it too, and the story keeps its words
+    out2 = tmp_path / "out2"
+    scan([write_jsonl(tmp_path / "rows2.jsonl", [("story", FAMILY_STORY)] + docs)], out2, spec, workers=1)
+    rows = rows_by_id(out2)
+    assert rows["story"]["restored"] == FAMILY_STORY and rows["story"]["family_changes"] == 0
+    assert all(rows[i]["restored"] == FAMILY_STORY for i, _ in FAMILY_COPIES)
+
+
+def test_sibling_votes_keep_a_word_where_the_copies_disagree(tiny_channel):
+    from unspin.detect import Span
+    from unspin.fingerprint import Fingerprinter
+    from unspin.trace import SubstitutionJudge
+
+    judge = SubstitutionJudge(tiny_channel, Fingerprinter(tiny_channel).canonical)
+    base = "The minister {} the plan would cost more than the council had hoped before the vote."
+
+    def copy(i, word, changes=()):
+        return scan_mod.FamilyCopy(i, f"c{i}", base.format(word), list(changes))
+
+    def votes(c, siblings):
+        return scan_mod.sibling_votes(c, [scan_mod.sibling_views(judge, c, s)[0] for s in siblings])
+
+    said, stated, mentioned = copy(0, "said"), copy(1, "stated"), copy(2, "mentioned")
+    # three wordings, one vote each: nothing changes
+    assert votes(said, [stated, mentioned]).replacements == []
+    assert votes(stated, [said, mentioned]).replacements == []
+    # two of three say "said": the third copy is restored, the others keep their wording
+    said_2 = copy(2, "said")
+    r = votes(stated, [said, said_2])
+    assert [stated.text[a:b] for a, b, _ in r.replacements] == ["stated"] and r.replacements[0][2] == "said"
+    assert votes(said, [stated, said_2]).replacements == []
+    # one alignment serves both copies of a pair
+    of_stated, of_said = scan_mod.sibling_views(judge, stated, said)
+    assert [w for *_, w in of_stated.wordings] == ["said"] and [w for *_, w in of_said.wordings] == ["stated"]
+    # a decoder change that both siblings contradict is overruled; one they support stays
+    wrong = Span(13, 17, "said", "stated", 0.9)
+    r = votes(copy(0, "said", [wrong]), [said_2, said_2])
+    assert r.replacements == [] and (13, 17) in r.segments
+    right = Span(13, 19, "stated", "said", 0.9)
+    r = votes(copy(1, "stated", [right]), [said, mentioned])
+    assert r.replacements == [(13, 19, "said")]

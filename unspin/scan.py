@@ -17,16 +17,22 @@ The pipeline is a chain of pure functions, so a process pool and a Dask cluster 
    the same rule for index matches); verified pairs and index matches are joined
    into families by `group_families` (union-find, strongest pairs first, with a size cap so that a
    hub document cannot chain unrelated stories into one giant component);
-4. output: `OUT/part-NNNNN.parquet` (one row per document, columns named as in the JSON output, see
+4. family restoration: each member is aligned with the other copies (and the indexed source) and
+   each place where they differ is put to a vote with the decoder and the language model
+   (`restore_families`, `sibling_votes`): a word left unspun in one copy restores it in the others;
+5. output: `OUT/part-NNNNN.parquet` (one row per document, columns named as in the JSON output, see
    `OUTPUT_SCHEMA`) and `OUT/summary.json`; `render_report` draws an HTML summary of it.
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
+import difflib
 import functools
 import html
 import json
 import os
+import re
 import resource
 import tempfile
 import time
@@ -40,12 +46,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .detect import LIKELY_SPUN, SPUN, Engine, VerdictThresholds
-from .fingerprint import TERM_BAND, Fingerprinter, words_of
-from .inputs import MAX_DOCUMENT_BYTES, BadRow, InputError, check_input, iter_input_records
+from .detect import LIKELY_SPUN, SPUN, Engine, Span, VerdictThresholds, apply_spans, with_source_spans
+from .fingerprint import TERM_BAND, Fingerprinter, words_at, words_of
+from .inputs import (FOLDER_EXTENSIONS, MAX_DOCUMENT_BYTES, BadRow, InputError, atomic_output, check_input,
+                     check_new_file_path, iter_input_records)
 from .lexicon import Channel
-from .text import count_rewriter_marks, repair_rewriter_marks
-from .trace import SubstitutionJudge, accepts, verify
+from .lm import LanguageModel
+from .text import count_rewriter_marks, lm_tokens, match_case, repair_rewriter_marks
+from .trace import MAX_PHRASE, SourceRestoration, SubstitutionJudge, accepts, source_text, verify
 
 # Documents per partition: one output file each, and the unit of work a process or Dask worker gets.
 PARTITION_SIZE = 500
@@ -78,6 +86,15 @@ MAX_FAMILY = 100
 # linked through verified pairs are skipped).
 PAIRS_PER_TASK = 250
 PAIRS_PER_ROUND = 2000
+# Siblings a member is aligned with when its family is restored from its members (the least spun
+# first): a bound on the work in a large family (k members cost k * min(k - 1, this) alignments).
+RESTORE_SIBLINGS = 6
+# The language model's vote in the family restoration: for the wording it prefers by at least
+# LM_MARGIN (log10) in a window of LM_CONTEXT words a side.
+LM_MARGIN = 1.0
+LM_CONTEXT = 3
+# Families per unit of work in the family restoration.
+FAMILIES_PER_TASK = 50
 # Sites by spun share: those with at least this many judged documents are ranked first.
 MIN_SITE_DOCUMENTS = 3
 # Spun share in the summary: these verdicts count as spun.
@@ -98,13 +115,20 @@ DOC_FIELDS = [
     ("rewriter_marks", _MARKS_TYPE), ("rewriter_marks_per_100", pa.float64()),
     ("language", pa.string()), ("reliable", pa.bool_()), ("warnings", pa.list_(pa.string())),
     ("error", pa.string()),
+    # the likely original: the decoder's confident changes, and in a family what the other copies
+    # or the indexed source show (`restore_family`); null for a document that cannot be judged
+    ("restored", pa.string()),
     # with --index: the indexed document this one is a spun copy of, and the alignment score
     ("indexed_source", pa.string()), ("indexed_score", pa.float64()),
 ]
 FAMILY_FIELDS = [("family_id", pa.string()), ("family_size", pa.int64()),
                  ("family_source", pa.string()),        # the indexed source's id, or the least-spun member's id
-                 ("family_source_kind", pa.string())]   # "index" or "member"
-WORK_SCHEMA = pa.schema(DOC_FIELDS + [("text", pa.string()), ("bands", pa.list_(pa.int64()))])
+                 ("family_source_kind", pa.string()),   # "index" or "member"
+                 ("family_changes", pa.int64())]        # changes in `restored` taken from the family
+# The work files add the checked text, the band keys and the decoder's changes (the spans that
+# `restored` applies before the family step).
+WORK_SCHEMA = pa.schema(DOC_FIELDS + [("text", pa.string()), ("bands", pa.list_(pa.int64())),
+                                      ("changes", pa.list_(_SPAN_TYPE))])
 OUTPUT_SCHEMA = pa.schema(DOC_FIELDS + FAMILY_FIELDS)
 WORK_DIR = "_work"
 MANIFEST = "manifest.json"
@@ -130,6 +154,8 @@ class ScanSpec:
     max_bucket: int = MAX_BUCKET
     family_min_coverage: float = FAMILY_MIN_COVERAGE
     max_family: int = MAX_FAMILY
+    restore_siblings: int = RESTORE_SIBLINGS
+    family_lm_vote: bool = True
 
 
 @dataclass
@@ -232,13 +258,13 @@ def count_rows(paths: Sequence[str]) -> int | None:
         p = Path(path)
         lower = p.name.lower()
         if p.is_dir():
-            total += sum(1 for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".txt", ".md", ".html", ".htm"))
+            total += sum(1 for f in p.rglob("*") if f.is_file() and f.suffix.lower() in FOLDER_EXTENSIONS)
         elif lower.endswith(".parquet"):
             total += pq.ParquetFile(path).metadata.num_rows
         elif lower.endswith((".jsonl", ".ndjson", ".csv")):
             with open(path, "rb") as f:
                 total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-        elif lower.endswith((".txt", ".md", ".html", ".htm")):
+        elif lower.endswith(FOLDER_EXTENSIONS):
             total += 1
         else:
             return None
@@ -289,12 +315,13 @@ def scan_document(tools: ScanTools, spec: ScanSpec, record: dict) -> dict:
             "substitutions_per_100": round(result.features.get("changes_per_100", 0.0), 4),
             "flagged_per_100": round(result.features.get("flagged_per_100", 0.0), 4),
             "n_words": result.n_words,
-            "spans": [{"start": s.start, "end": s.end, "text": s.text, "suggestion": s.suggestion,
-                       "confidence": s.confidence, "p_spun": s.evidence.get("p_spun")}
-                      for s in sorted(spans[:spec.top_spans], key=lambda s: s.start)],
+            "spans": [span_row(s) for s in sorted(spans[:spec.top_spans], key=lambda s: s.start)],
             "rewriter_marks": marks,
             "rewriter_marks_per_100": round(100.0 * sum(marks.values()) / max(result.n_words, 1), 4),
             "language": result.language, "reliable": result.reliable, "warnings": list(result.warnings),
+            "restored": result.restored if result.spin_probability is not None else None,
+            "changes": [span_row(s) for s in result.spans
+                        if s.suggestion is not None and s.confidence >= spec.min_confidence],
             # LSH bands only: trace's rare-term keys are shared by texts on one topic, not only by copies.
             "text": text, "bands": sorted({band_key(b, h) for b, h in keys if b != TERM_BAND}),
         })
@@ -303,8 +330,19 @@ def scan_document(tools: ScanTools, spec: ScanSpec, record: dict) -> dict:
             if linked is not None:
                 row["indexed_source"], row["indexed_score"] = linked
     except Exception as err:  # one bad document must not end a scan of millions
-        row.update({"error": f"internal error: {type(err).__name__}: {err}", "bands": [], "text": None})
+        row.update({"error": f"internal error: {type(err).__name__}: {err}", "bands": [], "text": None,
+                    "changes": [], "restored": None})
     return row
+
+
+def span_row(span: Span) -> dict:
+    """A span as a row of the `spans` and `changes` columns.
+
+    >>> span_row(Span(4, 13, "mentioned", "said", 0.91, {"p_spun": 0.97}))["suggestion"]
+    'said'
+    """
+    return {"start": span.start, "end": span.end, "text": span.text, "suggestion": span.suggestion,
+            "confidence": span.confidence, "p_spun": span.evidence.get("p_spun")}
 
 
 WORK_SCHEMA_FIELDS = [(f.name, f.type) for f in WORK_SCHEMA]
@@ -316,11 +354,11 @@ def index_source(tools: ScanTools, spec: ScanSpec, text: str) -> tuple[str, floa
     word types aligned (`family_match`). None when there is none."""
     words = words_of(text)
     ranked = []
-    for doc_id, source_text, hits in tools.index.candidate_documents(text, limit=INDEX_CANDIDATES):
+    for doc_id, candidate, hits in tools.index.candidate_documents(text, limit=INDEX_CANDIDATES):
         if hits >= spec.min_band_hits:
-            ranked.append((-shared_type_share(words, words_of(source_text)), doc_id, source_text))
-    for _, doc_id, source_text in sorted(ranked)[:INDEX_VERIFY]:
-        score = family_match(tools.judge, text, source_text, spec.family_min_coverage)
+            ranked.append((-shared_type_share(words, words_of(candidate)), doc_id, candidate))
+    for _, doc_id, candidate in sorted(ranked)[:INDEX_VERIFY]:
+        score = family_match(tools.judge, text, candidate, spec.family_min_coverage)
         if score is not None:
             return doc_id, score
     return None
@@ -664,6 +702,186 @@ def group_families(edges: Iterable[tuple[int, int, float]], index_links: dict[in
     return families
 
 
+# ---- 4. restoring a family's members from each other ------------------------------------------
+
+
+@dataclass
+class FamilyCopy:
+    """One member of a family as the restoration needs it: its checked text and the decoder's
+    confident changes (what restoring it alone applies)."""
+
+    doc_no: int
+    doc_id: str | None
+    text: str
+    changes: list[Span]
+
+
+def lm_choice(lm: LanguageModel, text: str, start: int, end: int, wordings: Iterable[str],
+              margin: float = LM_MARGIN) -> str | None:
+    """Of the `wordings` (lowercase) for text[start:end], the one the language model prefers in
+    its context (`LM_CONTEXT` words a side) by at least `margin` (log10) over every other; None
+    when none stands out.
+
+    >>> lm_choice(lm, "The minister stated the plan.", 13, 19, ["stated", "said"])   # doctest: +SKIP
+    'said'
+    """
+    before = lm_tokens(text[max(0, start - 20 * LM_CONTEXT):start])[-LM_CONTEXT:]
+    after = lm_tokens(text[end:end + 20 * LM_CONTEXT])[:LM_CONTEXT]
+    scores = sorted(((lm.sentence_score(" ".join(before + lm_tokens(w) + after), bos=False, eos=False), w)
+                     for w in set(wordings)), reverse=True)
+    if len(scores) > 1 and scores[0][0] - scores[1][0] >= margin:
+        return scores[0][1]
+    return None
+
+
+@dataclass
+class SiblingView:
+    """What one other copy (or the indexed source) shows of a copy: the copy's character ranges
+    where it has the same words (`same`, in text order), and (start, end, its wording) where it has
+    another (`wordings`); `weight`: its votes."""
+
+    same: list[tuple[int, int]]
+    wordings: list[tuple[int, int, str]]
+    weight: int = 1
+
+
+def sibling_views(judge: SubstitutionJudge, a: FamilyCopy, b: FamilyCopy) -> tuple[SiblingView, SiblingView]:
+    """(what `b` shows of `a`, what `a` shows of `b`) from one channel-aware alignment of the two
+    (trace's `verify`). A wording is kept for each substitution of up to `MAX_PHRASE` words a side
+    in the parts the alignment explains; unlike `trace.source_replacements` (one source, trusted
+    alone) also those the channel does not explain in rewritten parts: a copy only votes, and a
+    wording wins only where copies agree on it, which unrelated words paired by chance do not."""
+    m = verify(judge, words_at(a.text), words_at(b.text), b.doc_id or f"#{b.doc_no}")
+    of_a, of_b = SiblingView([], []), SiblingView([], [])
+    for (op, q, s), (q1, q2, s1, s2) in zip(m.alignment, m.row_spans):
+        if q1 < 0 or s1 < 0:
+            continue
+        if op == "same":
+            of_a.same.append((q1, q2))
+            of_b.same.append((s1, s2))
+        elif (op in ("sub_channel", "sub") and len(q.split()) <= MAX_PHRASE and len(s.split()) <= MAX_PHRASE
+              and any(g.start <= q1 and q2 <= g.end for g in m.segments)):
+            of_a.wordings.append((q1, q2, b.text[s1:s2]))
+            of_b.wordings.append((s1, s2, a.text[q1:q2]))
+    of_b.same.sort()
+    return of_a, of_b
+
+
+def sibling_votes(copy: FamilyCopy, views: Sequence[SiblingView], lm: LanguageModel | None = None) -> SourceRestoration:
+    """What the other copies of a story say about `copy`'s wording, as a `SourceRestoration`
+    ("family"): `replacements` (start, end, wording) where more copies, with the decoder, vote for
+    another wording than for the copy's own, and `segments` the places the family settles (those,
+    and the decoder's changes the family overrules).
+
+    Each other copy (`views`: from `sibling_views`) votes with its weight: where it shows the same
+    word, for the copy's wording; where it shows another, for that one. The copy's wording has one
+    vote of its own, lost where the decoder changes it; the decoder's suggestion has one, and so has
+    the wording the language model (`lm`, optional) clearly prefers in context (`lm_choice`). A
+    spinner replaces a word in one copy and keeps it in the others, so the original wins; where the
+    copies each say something else (a tie) the copy's wording, or the decoder's change, stays.
+
+    >>> copies = [FamilyCopy(i, f"c{i}", f"The minister {w} the plan was ready.", [])
+    ...           for i, w in enumerate(["said", "said", "stated"])]
+    >>> views = [sibling_views(judge, copies[2], c)[0] for c in copies[:2]]   # doctest: +SKIP
+    >>> sibling_votes(copies[2], views).replacements                          # doctest: +SKIP
+    [(13, 19, 'said')]
+    """
+    alternatives: dict[tuple[int, int], Counter] = defaultdict(Counter)
+    wordings: dict[tuple[int, int, str], str] = {}
+    for view in views:
+        for start, end, wording in view.wordings:
+            key = wording.lower()
+            alternatives[(start, end)][key] += view.weight
+            wordings.setdefault((start, end, key), wording)
+    starts = [[a for a, _ in view.same] for view in views]
+
+    def kept_by(start: int, end: int) -> int:  # the votes of the copies showing the copy's own wording there
+        total = 0
+        for view, firsts in zip(views, starts):
+            k = bisect.bisect_right(firsts, start) - 1   # the ranges are in text order, apart
+            if k >= 0 and end <= view.same[k][1]:
+                total += view.weight
+        return total
+
+    decoder = {(c.start, c.end): (c.suggestion or "").lower() for c in copy.changes}
+    chosen = []
+    for (start, end), votes in alternatives.items():
+        own = 1 + kept_by(start, end)
+        if any(start < c.end and c.start < end for c in copy.changes):
+            own -= 1   # the decoder reads the copy's wording here as substituted
+        suggestion = decoder.get((start, end))
+        if suggestion in votes:
+            votes = votes + Counter({suggestion: 1})
+        if lm is not None and 0 <= max(votes.values()) - own <= 1:   # else one more vote changes nothing
+            own_wording = copy.text[start:end].lower()
+            preferred = lm_choice(lm, copy.text, start, end, [own_wording, *votes])
+            if preferred == own_wording:
+                own += 1
+            elif preferred is not None:
+                votes = votes + Counter({preferred: 1})
+        best, n = min(votes.items(), key=lambda kv: (-kv[1], kv[0]))
+        if n > own:
+            chosen.append((n - own, start, end, wordings[(start, end, best)]))
+    replacements: list[tuple[int, int, str]] = []
+    for _, start, end, wording in sorted(chosen, key=lambda c: (-c[0], c[1], c[2])):
+        if not any(start < b and a < end for a, b, _ in replacements):  # overlapping phrases: the surest first
+            replacements.append((start, end, match_case(copy.text[start:end], wording)))
+    # a decoder change that more siblings contradict (they show the copy's wording, and none the
+    # decoder's) than support, with the decoder's own vote, is overruled
+    overruled = [(c.start, c.end) for c in copy.changes
+                 if kept_by(c.start, c.end) > 1 + alternatives.get((c.start, c.end), Counter())[decoder[(c.start, c.end)]]]
+    segments = sorted({(a, b) for a, b, _ in replacements} | set(overruled))
+    return SourceRestoration("family", segments, sorted(replacements))
+
+
+def restore_family_member(judge: SubstitutionJudge, copy: FamilyCopy, views: Sequence[SiblingView],
+                          source: tuple[str, str] | None, min_confidence: float,
+                          lm: LanguageModel | None = None) -> tuple[str, int]:
+    """(the restored text of `copy`, the number of changes taken from the family).
+
+    By `sibling_votes` of the other copies (`views`); with the family's indexed source (`source`:
+    its id and text) the source votes too, with more weight than all the copies, the decoder and
+    the language model together: where it aligns with the copy its wording decides (the copies
+    matter where it does not align). Where the family says nothing the decoder's changes stay
+    (`with_source_spans`).
+    """
+    if source is not None:
+        of_copy, _ = sibling_views(judge, copy, FamilyCopy(-1, source[0], source[1], []))
+        of_copy.weight = len(views) + 3
+        views = [of_copy, *views]
+    restoration = sibling_votes(copy, views, lm)
+    spans = with_source_spans(copy.text, copy.changes, [restoration])
+    return apply_spans(copy.text, spans, min_confidence), len(restoration.replacements)
+
+
+def restore_families(spec: ScanSpec, jobs: list[tuple[list[FamilyCopy], tuple[str, str | None] | None]],
+                     ) -> dict[int, tuple[str, int]]:
+    """{doc_no: (restored text, changes from the family)} for the members of each family of `jobs`
+    ((its copies, least spun first; (indexed source id, its text or None to read it from the index)
+    or None)): the unit of work of the family restoration. Each member is compared with the first
+    `spec.restore_siblings` others; each pair is aligned once, for both of its copies."""
+    tools = scan_tools(spec)
+    lm = tools.engine.lm if spec.family_lm_vote else None
+    out: dict[int, tuple[str, int]] = {}
+    for copies, source in jobs:
+        if source is not None and source[1] is None:
+            text = source_text(tools.index, source[0]) if tools.index is not None else ""
+            source = (source[0], text) if text else None
+        pairs: dict[tuple[int, int], tuple[SiblingView, SiblingView]] = {}
+
+        def view(i: int, j: int) -> SiblingView:  # what copy j shows of copy i
+            key = (min(i, j), max(i, j))
+            if key not in pairs:
+                pairs[key] = sibling_views(tools.judge, copies[key[0]], copies[key[1]])
+            return pairs[key][0 if i < j else 1]
+
+        for i, copy in enumerate(copies):
+            others = [j for j in range(len(copies)) if j != i][:spec.restore_siblings]
+            out[copy.doc_no] = restore_family_member(tools.judge, copy, [view(i, j) for j in others], source,
+                                                     spec.min_confidence, lm)
+    return out
+
+
 # ---- the whole scan -----------------------------------------------------------------------
 @dataclass
 class ScanSummary:
@@ -677,6 +895,7 @@ class ScanSummary:
     verdicts: dict = field(default_factory=dict)
     families: int = 0
     documents_in_families: int = 0
+    family_changes: int = 0      # changes in family members' `restored` taken from the family
     largest_families: list = field(default_factory=list)
     top_sites: list = field(default_factory=list)
     partitions: int = 0
@@ -692,7 +911,8 @@ class ScanSummary:
         """A short report for stderr."""
         lines = [f"scanned {self.documents:,} documents ({self.errors:,} errors, {self.judged:,} judged): "
                  f"{self.spun:,} spun or likely spun ({self.spun_share:.1%}); "
-                 f"{self.families:,} spin families holding {self.documents_in_families:,} documents"]
+                 f"{self.families:,} spin families holding {self.documents_in_families:,} documents"
+                 + (f", {self.family_changes:,} changes restored from their families" if self.family_changes else "")]
         if self.partitions_skipped:
             lines.append(f"  resumed: {self.partitions_skipped} of {self.partitions} partitions were already done")
         for f in self.largest_families[:5]:
@@ -729,20 +949,9 @@ def prepare_output(out: str | os.PathLike, manifest: dict) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     if not os.access(work, os.W_OK):
         raise InputError(f"{out}: folder is not writable")
-    _write_atomic(work / MANIFEST, json.dumps(manifest, indent=1).encode())
+    with atomic_output(str(work / MANIFEST)) as f:
+        f.write(json.dumps(manifest, indent=1))
     return out
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
@@ -824,9 +1033,11 @@ def scan(paths: Sequence[str], out: str | os.PathLike, spec: ScanSpec = ScanSpec
         run_bounded(runner, scan_partition, jobs(), write)
         part_files = [work / part_name(n) for n in range(summary.partitions)]
         fams: dict[int, Family] = {}
+        restorations: dict[int, tuple[str, int]] = {}
         if families:
             fams = find_families(part_files, spec, runner, summary, log)
-        write_output(out, part_files, fams, summary)
+            restorations = restore_all(part_files, fams, spec, runner)
+        write_output(out, part_files, fams, summary, restorations)
         finished = True
     finally:
         if finished:
@@ -837,7 +1048,8 @@ def scan(paths: Sequence[str], out: str | os.PathLike, spec: ScanSpec = ScanSpec
         else:
             runner.close()
     summary.seconds = round(time.time() - t0, 2)
-    _write_atomic(out / "summary.json", (json.dumps(asdict(summary), indent=1) + "\n").encode())
+    with atomic_output(str(out / "summary.json")) as f:
+        f.write(json.dumps(asdict(summary), indent=1) + "\n")
     return summary
 
 
@@ -892,6 +1104,36 @@ def find_families(part_files: Sequence[Path], spec: ScanSpec, runner, summary: S
     return group_families(edges, index_links, spin, ids, spec.max_family)
 
 
+def restore_all(part_files: Sequence[Path], families: dict[int, Family], spec: ScanSpec, runner,
+                ) -> dict[int, tuple[str, int]]:
+    """{doc_no: (restored text, changes from the family)} for every member of a family, restored
+    with the other copies or the indexed source (`restore_families`, in parallel)."""
+    if not families:
+        return {}
+    copies: dict[int, FamilyCopy] = {}
+    spin: dict[int, float] = {}
+    for path in part_files:
+        t = pq.read_table(path, columns=["doc_no", "id", "text", "changes", "spin_probability"]).to_pydict()
+        for i, doc_no in enumerate(t["doc_no"]):
+            if doc_no in families and t["text"][i] is not None:
+                changes = [Span(c["start"], c["end"], c["text"], c["suggestion"], c["confidence"],
+                                {"p_spun": c["p_spun"]}) for c in t["changes"][i] or []]
+                copies[doc_no] = FamilyCopy(doc_no, t["id"][i], t["text"][i], changes)
+                p = t["spin_probability"][i]
+                spin[doc_no] = 1.0 if p is None else p
+    unique = sorted({id(f): f for f in families.values()}.values(), key=lambda f: f.members[0])
+    jobs = []
+    for fam in unique:
+        members = sorted((m for m in fam.members if m in copies), key=lambda m: (spin[m], m))
+        if members:
+            source = (fam.source, None) if fam.source_kind == "index" else None
+            jobs.append(([copies[m] for m in members], source))
+    out: dict[int, tuple[str, int]] = {}
+    chunks = ((spec, jobs[i:i + FAMILIES_PER_TASK]) for i in range(0, len(jobs), FAMILIES_PER_TASK))
+    run_bounded(runner, restore_families, chunks, lambda job, result: out.update(result))
+    return out
+
+
 def _texts_of(part_files: Sequence[Path], wanted: set[int]) -> dict[int, str]:
     texts: dict[int, str] = {}
     if not wanted:
@@ -904,9 +1146,11 @@ def _texts_of(part_files: Sequence[Path], wanted: set[int]) -> dict[int, str]:
     return texts
 
 
-def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Family], summary: ScanSummary) -> None:
-    """The output partitions (work columns without text and bands, with the family columns) and
-    the summary's counts."""
+def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Family], summary: ScanSummary,
+                 restorations: dict[int, tuple[str, int]] | None = None) -> None:
+    """The output partitions (work columns without text, bands and changes, with the family
+    columns, and `restored` from the family where it has one) and the summary's counts."""
+    restorations = restorations or {}
     verdicts: Counter = Counter()
     sites: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     doc_columns = [name for name, _ in DOC_FIELDS]
@@ -914,7 +1158,7 @@ def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Fami
         t = pq.read_table(path, columns=doc_columns).to_pydict()
         n = len(t["doc_no"])
         fam_cols = {"family_id": [None] * n, "family_size": [None] * n, "family_source": [None] * n,
-                    "family_source_kind": [None] * n}
+                    "family_source_kind": [None] * n, "family_changes": [None] * n}
         for i, doc_no in enumerate(t["doc_no"]):
             fam = families.get(doc_no)
             if fam is not None:
@@ -922,6 +1166,9 @@ def write_output(out: Path, part_files: Sequence[Path], families: dict[int, Fami
                 fam_cols["family_size"][i] = len(fam.members)
                 fam_cols["family_source"][i] = fam.source
                 fam_cols["family_source_kind"][i] = fam.source_kind
+                if doc_no in restorations:
+                    t["restored"][i], fam_cols["family_changes"][i] = restorations[doc_no]
+                    summary.family_changes += fam_cols["family_changes"][i]
             summary.documents += 1
             if t["error"][i] is not None:
                 summary.errors += 1
@@ -978,7 +1225,7 @@ def write_report(out: str | os.PathLike, path: str | os.PathLike | None = None) 
     except (OSError, ValueError):
         raise InputError(f"{out}: no summary.json; the scan there did not finish (run it again)") from None
     rows = table.select(["doc_no", "id", "url", "site", "spin_probability", "verdict", "family_id",
-                         "family_source", "family_source_kind", "n_words"]).to_pylist()
+                         "family_source", "family_source_kind", "n_words", "restored", "family_changes"]).to_pylist()
     families: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r["family_id"] is not None:
@@ -988,12 +1235,32 @@ def write_report(out: str | os.PathLike, path: str | os.PathLike | None = None) 
     work_files = sorted((out / WORK_DIR).glob("part-*.parquet"))
     texts = _texts_of(work_files, wanted)
     target = Path(path) if path else out / "report.html"
-    from .inputs import atomic_output, check_new_file_path
-
     check_new_file_path(target, "the report")
     with atomic_output(str(target)) as f:
         f.write(render_report(summary, rows, top, texts))
     return target
+
+
+def restored_excerpt_html(text: str, restored: str, limit: int) -> str:
+    """The first `limit` characters of `restored` as HTML, each word that differs from `text`
+    marked (<ins>, the copy's wording in its title).
+
+    >>> restored_excerpt_html("The minister stated it.", "The minister said it.", 100)
+    'The minister <ins title="was: stated">said</ins> it.'
+    """
+    old, new = re.split(r"(\s+)", text), re.split(r"(\s+)", restored)
+    out, shown = [], 0
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if shown >= limit:
+            break
+        part = "".join(new[j1:j2])
+        if op == "equal":
+            part = part[:limit - shown]
+            out.append(html.escape(part))
+        elif part:
+            out.append(f'<ins title="was: {html.escape("".join(old[i1:i2]))}">{html.escape(part)}</ins>')
+        shown += len(part)
+    return "".join(out) + ("…" if shown < len(restored) else "")
 
 
 def _histogram(probs: list[float], bins: int = 20) -> list[int]:
@@ -1026,8 +1293,13 @@ def render_report(summary: dict, rows: list[dict], families: list[tuple[str, lis
             label = esc(str(r["id"])) if r["url"] is None else f'<a href="{esc(r["url"])}">{esc(r["url"])}</a>'
             text = texts.get(r["doc_no"], "")
             excerpt = text[:REPORT_EXCERPT] + ("…" if len(text) > REPORT_EXCERPT else "")
+            restored = ""
+            if r["family_changes"] and r["restored"]:
+                restored = (f'<details><summary>restored: {r["family_changes"]:,} '
+                            f'change{"s" * (r["family_changes"] != 1)} from the family</summary>'
+                            f'<p>{restored_excerpt_html(text, r["restored"], REPORT_EXCERPT)}</p></details>')
             cards.append(f'<div class="member"><div class="head">{label}<span class="p">P(spun) {p} · '
-                         f'{esc(r["verdict"] or "")}</span></div><p>{esc(excerpt)}</p></div>')
+                         f'{esc(r["verdict"] or "")}</span></div><p>{esc(excerpt)}</p>{restored}</div>')
         more = f'<p class="note">and {len(members) - REPORT_MEMBERS} more</p>' if len(members) > REPORT_MEMBERS else ""
         fam_html.append(f'<section class="family"><h3>{esc(fam_id)} · {len(members)} documents · likely source '
                         f'{esc(str(shown))} ({esc(str(src["family_source_kind"]))})</h3>'
@@ -1054,6 +1326,7 @@ h1{{font-size:1.4em}} h2{{font-size:1.15em;margin-top:1.6em}} h3{{font-size:1em;
 .member{{background:#fafafa;border:1px solid #e5e7eb;border-radius:6px;padding:8px;font-size:.9em;overflow-wrap:anywhere}}
 .member .head{{font-weight:600;display:flex;justify-content:space-between;gap:6px;flex-wrap:wrap}}
 .member .p{{font-weight:400;color:#666}} .note{{color:#666;font-size:.9em}}
+.member summary{{cursor:pointer;color:#1d4ed8}} ins{{background:#dcfce7;text-decoration:none;border-bottom:1px solid #16a34a}}
 table{{border-collapse:collapse;width:100%}} td,th{{text-align:left;padding:4px 6px;border-bottom:1px solid #eee}}
 .share{{display:inline-block;height:.7em;background:#c2410c;margin-right:6px;max-width:5em}}
 </style></head><body>

@@ -37,15 +37,19 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from ..fingerprint import words_of
 from ..index import Index
-from ..scan import ScanSpec, UnionFind, read_output, scan
+from ..scan import WORK_DIR, ScanSpec, UnionFind, read_output, scan
+from .metrics import rate, word_edits
 from .corpus import add_progress_option, iter_paragraphs, progress_enabled, stderr_log
 
 logger = logging.getLogger(__name__)
 
 FRACTIONS = (0.10, 0.25, 0.40)
 PEER_THRESHOLD = 0.5
+DEFAULT_STEPS = ("check", "local-1", "local-2", "dask-2", "peer")
 
 
 def _paragraphs(n: int, min_words: int = 60, max_words: int = 400) -> list[str]:
@@ -148,6 +152,41 @@ def peer_families(rows: list[dict], threshold: float = PEER_THRESHOLD, num_perm:
     return {doc: (root if sizes[root] > 1 else None) for doc, root in roots.items()}
 
 
+def restoration_scores(rows: list[dict], indexed: list[dict], out: Path) -> dict:
+    """Pooled WER against the original of the spun copies that a scan put in a family (and of the
+    unspun sources in the corpus that are members of one: their own text): the copy as
+    it is, restored by the decoder alone (the work files' `restored`), and restored with its family
+    (the output's `restored`: from the other members, or from the indexed source); by the family's
+    kind of source and by spin rate. A copy the scan did not judge counts as left as it is."""
+    originals = {r["group"]: r["text"] for r in rows if r["group"] is not None and r["fraction"] == 0.0}
+    originals.update({f"g{d['id'].removeprefix('ref')}": d["text"] for d in indexed})
+    # the spun copies, and the unspun sources in the corpus (what restoring them changes is an error)
+    copies = {r["id"]: r for r in rows if r["group"] is not None}
+    alone = {}
+    for path in sorted((out / WORK_DIR).glob("part-*.parquet")):
+        for r in pq.read_table(path, columns=["id", "restored"]).to_pylist():
+            if r["id"] in copies:
+                alone[r["id"]] = r["restored"]
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    for r in read_output(out).select(["id", "family_id", "family_source_kind", "restored", "family_changes"]).to_pylist():
+        c = copies.get(r["id"])
+        if c is None or r["family_id"] is None:
+            continue
+        reference = originals[c["group"]]
+        edits_spun, words = word_edits(c["text"], reference)
+        edits_alone, _ = word_edits(alone.get(r["id"]) or c["text"], reference)
+        edits_family, _ = word_edits(r["restored"] or c["text"], reference)
+        keys = (("all", f"from {r['family_source_kind']}", f"spun {int(c['fraction'] * 100)}%") if c["fraction"]
+                else ("unspun sources (members)",))
+        for key in keys:
+            acc = sums[key]
+            for k, v in enumerate((1, words, edits_spun, edits_alone, edits_family, r["family_changes"] or 0)):
+                acc[k] += v
+    return {key: {"copies": n, "words": w, "wer_spun": round(rate(es, w), 4), "wer_alone": round(rate(ea, w), 4),
+                  "wer_family": round(rate(ef, w), 4), "family_changes": fc}
+            for key, (n, w, es, ea, ef, fc) in sorted(sums.items())}
+
+
 def _timed(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the command and all its processes) of a command run to its end.
     CPU time is what the figures per core use: the machine may be shared."""
@@ -175,8 +214,10 @@ def child(config: str, corpus: str, out: str, channel: str, index: str) -> None:
 
 
 def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep: str | None = None,
-        configs: tuple[str, ...] = ("local-1", "local-2", "dask-2"), scale_to: int = 100_000) -> dict:
-    """Run the benchmark and write <out_dir>/scan.{json,md}; returns the results."""
+        steps: tuple[str, ...] = DEFAULT_STEPS, scale_to: int = 100_000, check_sample: int | None = None) -> dict:
+    """Run the benchmark steps in order ("check": `check --jsonl` on the first `check_sample` rows,
+    None: all; "peer": MinHashLSH; "local-N", "dask-N": scans) and write <out_dir>/scan.{json,md}
+    after each; returns the results."""
     from .bench_core import build_bench_channel
 
     log = stderr_log("bench scan") if progress else logger.info
@@ -203,52 +244,75 @@ def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep:
 
     truth = {r["id"]: r["group"] for r in rows}
     fraction = {r["id"]: r["fraction"] for r in rows}
-    wall, cpu = _timed([sys.executable, "-m", "unspin.cli", "check", "--jsonl", str(corpus_path), "-o",
-                        str(tmp / "check.jsonl"), "--channel", str(channel_path), "--no-progress"])
-    result["check_jsonl"] = {"seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
-                             "docs_per_s": round(len(rows) / wall, 1), "words_per_s": round(n_words / wall),
-                             "words_per_cpu_s": round(n_words / cpu)}
-    log(f"check --jsonl: {wall:.0f}s, {cpu:.0f} CPU s")
     outputs = {}
-    for config in configs:
-        out = tmp / f"out-{config}"
-        if out.exists():
-            shutil.rmtree(out)
-        wall, cpu = _timed([sys.executable, "-m", "unspin.build.bench_scan", config, str(corpus_path), str(out),
-                            str(channel_path), str(index_path)])
-        summary = json.loads((out / "summary.json").read_text())
-        table = read_output(out).select(["id", "family_id"]).to_pylist()
-        predicted = {r["id"]: r["family_id"] for r in table}
-        outputs[config] = predicted
-        result["runs"][config] = {
-            "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "docs_per_s": round(len(rows) / wall, 1),
-            "words_per_s": round(n_words / wall), "words_per_cpu_s": round(n_words / cpu),
-            "peak_memory_mb": summary["peak_memory_mb"], "candidate_pairs": summary["candidate_pairs"],
-            "aligned_pairs": summary.get("aligned_pairs"), "verified_pairs": summary["verified_pairs"],
-            "families": summary["families"], "families_scores": pair_scores(truth, predicted, fraction)}
-        log(f"{config}: {wall:.0f}s, {cpu:.0f} CPU s, {result['runs'][config]['families_scores']}")
-    if scale_to and outputs:
-        factor = max(1, round(scale_to / len(rows)))
-        work = tmp / f"out-{next(iter(outputs))}" / "_work"
-        proc = subprocess.run([sys.executable, "-m", "unspin.build.bench_scan", "family-scale", str(work), str(factor)],
-                              check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
-        result["family_scale"] = json.loads(proc.stdout.strip().splitlines()[-1])
-        log(f"family candidates at x{factor}: {result['family_scale']}")
-    first = next(iter(outputs.values()))
-    result["identical_families_across_runs"] = all(o == first for o in outputs.values())
-    t = time.perf_counter()
-    result["peer"] = pair_scores(truth, peer_families(rows), fraction)
-    result["peer"]["seconds"] = round(time.perf_counter() - t, 1)
-    result["total_s"] = round(time.time() - t0, 1)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "scan.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "scan.md").write_text(render_md(result))
+
+    def save() -> None:  # after every step: a long run that is cut short keeps what it measured
+        first = next(iter(outputs.values()), None)
+        result["identical_families_across_runs"] = (all(o == first for o in outputs.values())
+                                                    if len(outputs) > 1 else None)
+        result["total_s"] = round(time.time() - t0, 1)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "scan.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out_dir / "scan.md").write_text(render_md(result))
+
+    for step in steps:
+        if step == "check":
+            sample = rows[:check_sample] if check_sample else rows
+            sample_path = corpus_path
+            if check_sample and check_sample < len(rows):  # a fixed sample: the first rows of the corpus
+                sample_path = tmp / "check-sample.jsonl"
+                with open(sample_path, "w", encoding="utf-8") as f:
+                    for r in sample:
+                        f.write(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n")
+            sample_words = sum(len(words_of(r["text"])) for r in sample)
+            wall, cpu = _timed([sys.executable, "-m", "unspin.cli", "check", "--jsonl", str(sample_path), "-o",
+                                str(tmp / "check.jsonl"), "--channel", str(channel_path), "--no-progress"])
+            result["check_jsonl"] = {"n_docs": len(sample), "n_words": sample_words,
+                                     "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
+                                     "docs_per_s": round(len(sample) / wall, 1),
+                                     "words_per_s": round(sample_words / wall),
+                                     "words_per_cpu_s": round(sample_words / cpu)}
+            log(f"check --jsonl ({len(sample):,} documents): {wall:.0f}s, {cpu:.0f} CPU s")
+        elif step == "peer":
+            t = time.perf_counter()
+            result["peer"] = pair_scores(truth, peer_families(rows), fraction)
+            result["peer"]["seconds"] = round(time.perf_counter() - t, 1)
+            log(f"peer: {result['peer']}")
+        else:
+            config = step
+            out = tmp / f"out-{config}"
+            if out.exists():
+                shutil.rmtree(out)
+            wall, cpu = _timed([sys.executable, "-m", "unspin.build.bench_scan", config, str(corpus_path), str(out),
+                                str(channel_path), str(index_path)])
+            summary = json.loads((out / "summary.json").read_text())
+            table = read_output(out).select(["id", "family_id"]).to_pylist()
+            predicted = {r["id"]: r["family_id"] for r in table}
+            outputs[config] = predicted
+            result["runs"][config] = {
+                "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "docs_per_s": round(len(rows) / wall, 1),
+                "words_per_s": round(n_words / wall), "words_per_cpu_s": round(n_words / cpu),
+                "peak_memory_mb": summary["peak_memory_mb"], "candidate_pairs": summary["candidate_pairs"],
+                "aligned_pairs": summary.get("aligned_pairs"), "verified_pairs": summary["verified_pairs"],
+                "families": summary["families"], "families_scores": pair_scores(truth, predicted, fraction)}
+            log(f"{config}: {wall:.0f}s, {cpu:.0f} CPU s, {result['runs'][config]['families_scores']}")
+            if "restoration" not in result:  # the same in every run (families identical)
+                result["restoration"] = restoration_scores(rows, indexed, out)
+                result["restoration_run"] = config
+                log(f"restoration: {result['restoration']['all']}")
+            if scale_to and scale_to > len(rows) and "family_scale" not in result:
+                factor = max(1, round(scale_to / len(rows)))
+                proc = subprocess.run([sys.executable, "-m", "unspin.build.bench_scan", "family-scale",
+                                       str(out / WORK_DIR), str(factor)], check=True, capture_output=True,
+                                      text=True, cwd=Path(__file__).resolve().parents[2])
+                result["family_scale"] = json.loads(proc.stdout.strip().splitlines()[-1])
+                log(f"family candidates at x{factor}: {result['family_scale']}")
+        save()
     tmp_holder.cleanup()
     return result
 
 
 def render_md(r: dict) -> str:
-    ch = r["check_jsonl"]
     lines = ["# scan benchmark", "",
              f"{r['n_docs']:,} documents ({r['n_words']:,} words): held-out corpus paragraphs with spun copies "
              f"(Moby spinner, 10/25/40% of words, 2-4 copies per source) at random positions; "
@@ -256,9 +320,12 @@ def render_md(r: dict) -> str:
              f"Moby. Machine: {r['cpus']} cores shared with other work (load average {r['load_average']:.1f} at the "
              f"start): wall-clock figures are noisy, CPU seconds (all processes of a run) are not.", "",
              "| run | wall s | CPU s | docs/s (wall) | words/s (wall) | words per CPU s | peak MB main / worker | "
-             "family precision | recall | recall 10% / 25% / 40% |", "|---|---|---|---|---|---|---|---|---|---|",
-             f"| `check --jsonl` (1 process, no families) | {ch['seconds']} | {ch['cpu_seconds']} | {ch['docs_per_s']} | "
-             f"{ch['words_per_s']:,} | {ch['words_per_cpu_s']:,} | | | | |"]
+             "family precision | recall | recall 10% / 25% / 40% |", "|---|---|---|---|---|---|---|---|---|---|"]
+    ch = r.get("check_jsonl")
+    if ch:
+        scope = "" if ch.get("n_docs", r["n_docs"]) == r["n_docs"] else f", first {ch['n_docs']:,} documents"
+        lines.append(f"| `check --jsonl` (1 process, no families{scope}) | {ch['seconds']} | {ch['cpu_seconds']} | "
+                     f"{ch['docs_per_s']} | {ch['words_per_s']:,} | {ch['words_per_cpu_s']:,} | | | | |")
     for name, run_ in r["runs"].items():
         f = run_["families_scores"]
         mem = run_["peak_memory_mb"]
@@ -266,24 +333,33 @@ def render_md(r: dict) -> str:
         lines.append(f"| scan {name} | {run_['seconds']} | {run_['cpu_seconds']} | {run_['docs_per_s']} | "
                      f"{run_['words_per_s']:,} | {run_['words_per_cpu_s']:,} | {mem.get('main')} / "
                      f"{mem.get('worker') or '-'} | {f['precision']} | {f['recall']} | {by} |")
-    p = r["peer"]
-    by = " / ".join(f"{v:.3f}" for v in p["recall_by_fraction"].values())
-    lines.append(f"| datasketch MinHashLSH 5-grams, threshold {PEER_THRESHOLD} | {p['seconds']} | | | | | | "
-                 f"{p['precision']} | {p['recall']} | {by} |")
-    lines += ["", f"Families identical across the runs: {r['identical_families_across_runs']}. "
-                  f"Pairs: {next(iter(r['runs'].values()))['families_scores']['true_pairs']:,} true document pairs."]
+    p = r.get("peer")
+    if p:
+        by = " / ".join(f"{v:.3f}" for v in p["recall_by_fraction"].values())
+        lines.append(f"| datasketch MinHashLSH 5-grams, threshold {PEER_THRESHOLD} | {p['seconds']} | | | | | | "
+                     f"{p['precision']} | {p['recall']} | {by} |")
+    if r["runs"]:
+        same = r.get("identical_families_across_runs")
+        lines += ["", (f"Families identical across the runs: {same}. " if same is not None else "One scan run. ")
+                  + f"Pairs: {next(iter(r['runs'].values()))['families_scores']['true_pairs']:,} true document pairs."]
+    if ch and r["runs"]:
+        ratios = [f"{name} {run_['words_per_cpu_s'] / ch['words_per_cpu_s']:.2f}" for name, run_ in r["runs"].items()]
+        lines += ["", "Throughput per core against `check --jsonl` (words per CPU s, scan / check): "
+                  + ", ".join(ratios) + " (target: at least 0.80)."]
+    rs = r.get("restoration")
+    if rs:
+        lines += ["", f"Restoration of the spun copies in a family (pooled WER against the original; the `scan "
+                      f"{r['restoration_run']}` output):", "",
+                  "| copies | n | words | WER as spun | restored alone (decoder) | restored with the family | "
+                  "family changes |", "|---|---|---|---|---|---|---|"]
+        for key, v in rs.items():
+            lines.append(f"| {key} | {v['copies']:,} | {v['words']:,} | {v['wer_spun']:.4f} | {v['wer_alone']:.4f} | "
+                         f"{v['wer_family']:.4f} | {v['family_changes']:,} |")
     fs = r.get("family_scale")
     if fs:
         lines += ["", f"Family candidate step at {fs['documents']:,} documents (this corpus's band keys replicated "
                       f"with a salt per copy, {fs['band_keys']:,} keys): {fs['candidate_pairs']:,} candidate pairs in "
                       f"{fs['seconds']} s, peak memory {fs['peak_memory_mb']:,} MB."]
-    if r["runs"]:
-        name, run_ = next(iter(r["runs"].items()))
-        cpu_per_doc = run_["cpu_seconds"] / r["n_docs"]
-        lines += ["", f"Extrapolation (not measured): at the CPU time per document of `scan {name}` "
-                      f"({1000 * cpu_per_doc:.0f} ms, {r['n_words'] / r['n_docs']:.0f} words per document), "
-                      f"100,000 documents of this mix take {cpu_per_doc * 100_000 / 3600:.1f} CPU hours: "
-                      f"{cpu_per_doc * 100_000 / 3600 / 2:.1f} h on 2 free cores."]
     lines += ["", "Notes:", "",
               "* Precision counts document pairs: one false link between two families of five members counts 25 "
               "false pairs. With seed 0 the false links left are Wikipedia paragraphs that really share a "
@@ -296,7 +372,9 @@ def render_md(r: dict) -> str:
               "run adds its scheduler, worker start-up, sending the texts to the workers and the band join as a "
               "dask.bag shuffle (about 14 CPU s at 5,000 documents against 0.3 s for the local numpy join); it "
               "pays off only with more machines.",
-              "* Restoring a family's members from each other's wording is not done.", ""]
+              "* Restoration with the family: \"from index\" copies are restored from their indexed source "
+              "(`--index`), \"from member\" copies by the vote of the other members (`scan.sibling_votes`; the "
+              "original is a member when its source is in the corpus).", ""]
     return "\n".join(lines)
 
 
@@ -306,15 +384,18 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", default="bench", help="folder for scan.json and scan.md (default bench/)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ap.add_argument("--keep", help="keep the corpus, index and outputs in this folder")
-    ap.add_argument("--configs", default="local-1,local-2,dask-2",
-                    help="runs, comma-separated: local-N (N processes), dask-N (LocalCluster of N workers)")
+    ap.add_argument("--steps", default=",".join(DEFAULT_STEPS),
+                    help="steps in order, comma-separated: check (check --jsonl), local-N (scan with N processes), "
+                         "dask-N (scan on a LocalCluster of N workers), peer (datasketch MinHashLSH)")
+    ap.add_argument("--check-sample", type=int,
+                    help="run check --jsonl on the first N documents only (default: all)")
     add_progress_option(ap)
 
 
 def run_command(args: argparse.Namespace) -> int:
     """`unspin bench scan`: run, print the Markdown table, write bench/scan.{json,md}."""
     result = run(args.n_docs, Path(args.out), args.seed, progress_enabled(args.progress), args.keep,
-                 tuple(args.configs.split(",")))
+                 tuple(args.steps.split(",")), check_sample=args.check_sample)
     print(render_md(result))
     return 0
 
