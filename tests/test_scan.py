@@ -358,3 +358,15 @@ def test_sibling_votes_keep_a_word_where_the_copies_disagree(tiny_channel):
     right = Span(13, 19, "stated", "said", 0.9)
     r = votes(copy(1, "stated", [right]), [said, mentioned])
     assert r.replacements == [(13, 19, "said")]
+
+
+def test_a_member_that_reads_genuine_beside_spun_siblings_keeps_its_words(spec):
+    base = "The minister said the plan would cost more than the {} had hoped before the vote."
+    story = scan_mod.FamilyCopy(0, "story", base.format("council"), [], 0.03)
+    # both copies show the same swap: two votes against the story's one
+    copies = [story] + [scan_mod.FamilyCopy(i, f"c{i}", base.format("committee"), [], 0.95) for i in (1, 2)]
+    out = scan_mod.restore_families(spec, [(copies, None)])
+    assert out[0] == (story.text, 0)
+    # the same story, not yet told apart from its copies (they read as genuine too): the family votes on it
+    unsure = [replace(c, spin_probability=0.1) for c in copies]
+    assert scan_mod.restore_families(spec, [(unsure, None)])[0][1] >= 1

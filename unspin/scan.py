@@ -714,6 +714,7 @@ class FamilyCopy:
     doc_id: str | None
     text: str
     changes: list[Span]
+    spin_probability: float = 1.0
 
 
 def lm_choice(lm: LanguageModel, text: str, start: int, end: int, wordings: Iterable[str],
@@ -834,6 +835,24 @@ def sibling_votes(copy: FamilyCopy, views: Sequence[SiblingView], lm: LanguageMo
     return SourceRestoration("family", segments, sorted(replacements))
 
 
+# A family's least spun member is taken for its unspun source when it reads as genuine (below the
+# "possibly spun" threshold) while another member reads as spun.
+SOURCE_MAX_P = 0.2
+COPY_MIN_P = 0.5
+
+
+def looks_like_the_source(copies: Sequence[FamilyCopy]) -> bool:
+    """Whether the first of `copies` (least spun first) looks like the text the others were spun from.
+
+    >>> looks_like_the_source([FamilyCopy(0, "a", "", [], 0.04), FamilyCopy(1, "b", "", [], 0.93)])
+    True
+    >>> looks_like_the_source([FamilyCopy(0, "a", "", [], 0.04), FamilyCopy(1, "b", "", [], 0.12)])
+    False
+    """
+    return (len(copies) > 1 and copies[0].spin_probability < SOURCE_MAX_P
+            and max(c.spin_probability for c in copies[1:]) >= COPY_MIN_P)
+
+
 def restore_family_member(judge: SubstitutionJudge, copy: FamilyCopy, views: Sequence[SiblingView],
                           source: tuple[str, str] | None, min_confidence: float,
                           lm: LanguageModel | None = None) -> tuple[str, int]:
@@ -876,6 +895,11 @@ def restore_families(spec: ScanSpec, jobs: list[tuple[list[FamilyCopy], tuple[st
             return pairs[key][0 if i < j else 1]
 
         for i, copy in enumerate(copies):
+            if source is None and i == 0 and looks_like_the_source(copies):
+                # Its siblings vote on the others, never on it: they had changed 1% of the words
+                # of the unspun sources among the members (bench/scan.md).
+                out[copy.doc_no] = restore_family_member(tools.judge, copy, [], None, spec.min_confidence, lm)
+                continue
             others = [j for j in range(len(copies)) if j != i][:spec.restore_siblings]
             out[copy.doc_no] = restore_family_member(tools.judge, copy, [view(i, j) for j in others], source,
                                                      spec.min_confidence, lm)
@@ -1118,9 +1142,9 @@ def restore_all(part_files: Sequence[Path], families: dict[int, Family], spec: S
             if doc_no in families and t["text"][i] is not None:
                 changes = [Span(c["start"], c["end"], c["text"], c["suggestion"], c["confidence"],
                                 {"p_spun": c["p_spun"]}) for c in t["changes"][i] or []]
-                copies[doc_no] = FamilyCopy(doc_no, t["id"][i], t["text"][i], changes)
                 p = t["spin_probability"][i]
                 spin[doc_no] = 1.0 if p is None else p
+                copies[doc_no] = FamilyCopy(doc_no, t["id"][i], t["text"][i], changes, spin[doc_no])
     unique = sorted({id(f): f for f in families.values()}.values(), key=lambda f: f.members[0])
     jobs = []
     for fam in unique:
