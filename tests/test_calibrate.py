@@ -190,3 +190,29 @@ def test_cross_fitted_probabilities_come_from_models_that_did_not_see_the_row():
     flipped[19] = 0
     again = cross_fitted_probabilities(names, rows, flipped, folds=5)
     assert again[19] == probs[19] and again[0] != probs[0]
+
+
+def test_span_confidence_rises_when_the_original_survives_elsewhere_in_the_document():
+    from unspin.detect import SPAN_FEATURES, Engine, original_elsewhere
+
+    # A spinner redraws each occurrence: "said" kept in one sentence is evidence for "said" behind
+    # "stated" in another; a suggestion nowhere else in the text gets no such support.
+    assert original_elsewhere("said", {"said": 2}) > original_elsewhere("said", {"said": 1}) > 0.0
+    assert original_elsewhere("said", {"said": 9}) == original_elsewhere("said", {"said": 3})
+    assert original_elsewhere("said", {"stated": 4}) == 0.0
+    assert original_elsewhere("the plan", {"plan": 1}) == original_elsewhere("plan", {"plan": 1})
+    n = len(SPAN_FEATURES)
+    coef = [1.0 if name in ("posterior_logit", "original_elsewhere") else 0.0 for name in SPAN_FEATURES]
+    cal = dataclasses.replace(Calibration.uncalibrated(), span=LogisticModel(SPAN_FEATURES, coef, 0.0,
+                                                                             [0.0] * n, [1.0] * n))
+    change = _change(0, 1, "said", 0.6)
+    seen = cal.span_confidence(0.6, Engine.span_features(change, [0.9], 0.9, {"said": 2}))
+    unseen = cal.span_confidence(0.6, Engine.span_features(change, [0.9], 0.9, {"plan": 2}))
+    assert seen > unseen == cal.span_confidence(0.6, Engine.span_features(change, [0.9], 0.9))
+
+
+def test_shipped_span_model_weighs_an_original_found_elsewhere_in_favour():
+    from unspin.detect import DEFAULT_CALIBRATION_PATH
+
+    span = Calibration.load(DEFAULT_CALIBRATION_PATH).span
+    assert span.coef[span.features.index("original_elsewhere")] > 0

@@ -137,6 +137,10 @@ class SpanFeatures(NamedTuple):
     length_change: float
     glove_only: float
     doc_logit: float  # logit of the document's P(spun): a genuine text's changes are all wrong
+    # log(1 + how often the suggestion's rarest content word occurs as written elsewhere in the
+    # document, at most 3): a spinner replaces each occurrence anew, so the original usually
+    # survives somewhere in the text ("said" in one sentence, "stated" in the next).
+    original_elsewhere: float
 
 
 class FlagFeatures(NamedTuple):
@@ -903,7 +907,8 @@ class Engine:
         # spun and changes are rarely right (flag and span models are fitted knowing P(spun)).
         flag_probs = [[self.calibration.flag_probability(tp, p) if tok.kind != "punct" else 0.0
                        for tok, tp in zip(d.tokens, ps)] for d, ps in zip(decodings, token_probs)]
-        spans = [self._span(c, self.span_features(c, ps, p), fps)
+        word_counts = document_word_counts(decodings)
+        spans = [self._span(c, self.span_features(c, ps, p, word_counts), fps)
                  for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
         spans += [s for d, fps in zip(decodings, flag_probs)
                   for s in flagged_spans(text, d, fps, self.calibration.flag_threshold)]
@@ -951,9 +956,11 @@ class Engine:
             yield from pool.imap(work, texts, chunksize=batch_size)
 
     @staticmethod
-    def span_features(change: Change, token_probs: Sequence[float], doc_probability: float) -> SpanFeatures:
+    def span_features(change: Change, token_probs: Sequence[float], doc_probability: float,
+                      word_counts: Mapping[str, int] | None = None) -> SpanFeatures:
         """`SpanFeatures` of one decoded change (`token_probs`: its sentence's P(substituted) per token
-        from the token model; `doc_probability`: its document's P(spun)).
+        from the token model; `doc_probability`: its document's P(spun); `word_counts`: the document's
+        `document_word_counts`, None when the document is unknown).
 
         >>> Engine.span_features(change, token_probs, 0.97).token_p   # doctest: +SKIP
         0.93
@@ -970,6 +977,7 @@ class Engine:
             length_change=float(abs(len(change.original.split()) - (change.last - change.first))),
             glove_only=float(not thesauri),
             doc_logit=logit(doc_probability),
+            original_elsewhere=original_elsewhere(change.original, word_counts or {}),
         )
 
     def _span(self, change: Change, feats: SpanFeatures, flag_probs: Sequence[float]) -> Span:
@@ -1023,6 +1031,21 @@ def document_word_counts(decodings: Sequence[SentenceDecoding]) -> dict[str, int
             if tok.kind == "word" and tok.norm not in FUNCTION_WORDS:
                 counts[tok.norm] = counts.get(tok.norm, 0) + 1
     return counts
+
+
+def original_elsewhere(original: str, word_counts: Mapping[str, int]) -> float:
+    """log(1 + occurrences, at most 3) in the document of the rarest content word of a suggested
+    original (`document_word_counts`); 0 for an original of function words only.
+
+    >>> original_elsewhere("Said", {"said": 2, "plan": 1})
+    1.0986
+    >>> original_elsewhere("made known", {"made": 4}), original_elsewhere("of", {})
+    (0.0, 0.0)
+    """
+    content = [w for w in tokenize(original) if w.kind == "word" and w.norm not in FUNCTION_WORDS]
+    if not content:
+        return 0.0
+    return round(math.log1p(min(min(word_counts.get(w.norm, 0) for w in content), 3)), 4)
 
 
 def flagged_spans(text: str, decoding: SentenceDecoding, token_probs: Sequence[float],

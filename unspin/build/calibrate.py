@@ -154,7 +154,7 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
                     flag_X.append(FlagFeatures(logit(tp), logit(p)))
                     flag_y.append(lab)
             for c in d.changes:
-                span_X.append(engine.span_features(c, token_probs, p))
+                span_X.append(engine.span_features(c, token_probs, p, counts))
                 span_y.append(change_correct(c, truth))
     flag_model = _logistic(FLAG_FEATURES, flag_X, flag_y)
     flag_probs = [flag_model.probability(x) for x in flag_X]
