@@ -229,6 +229,8 @@ class DocumentView:
     token_probs: list[list[float]]     # P(substituted) per token of those decodings (token model)
     features: dict[str, float]         # the document features of the first pass
     spin_probability: float
+    # `document_word_counts` of the document (both passes decode the same tokens).
+    word_counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -697,7 +699,7 @@ class Engine:
         final = self.spun_pass(token_lists, decodings, p, deadline)
         if final is not decodings:
             token_probs = [self.token_probabilities(d, word_counts) for d in final]
-        return DocumentView(final, token_probs, feats, p)
+        return DocumentView(final, token_probs, feats, p, word_counts)
 
     def spun_pass(self, token_lists: Sequence[Sequence[Token]], decodings: list[SentenceDecoding],
                   spin_probability: float, deadline: float | None = None) -> list[SentenceDecoding]:
@@ -907,8 +909,7 @@ class Engine:
         # spun and changes are rarely right (flag and span models are fitted knowing P(spun)).
         flag_probs = [[self.calibration.flag_probability(tp, p) if tok.kind != "punct" else 0.0
                        for tok, tp in zip(d.tokens, ps)] for d, ps in zip(decodings, token_probs)]
-        word_counts = document_word_counts(decodings)
-        spans = [self._span(c, self.span_features(c, ps, p, word_counts), fps)
+        spans = [self._span(c, self.span_features(c, ps, p, view.word_counts), fps)
                  for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
         spans += [s for d, fps in zip(decodings, flag_probs)
                   for s in flagged_spans(text, d, fps, self.calibration.flag_threshold)]
