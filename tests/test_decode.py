@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 
 from unspin.decode import ChannelWeights, Decoder, DecoderConfig
-from unspin.detect import Calibration, Engine, apply_spans
+from unspin.detect import SPUN_PASS_MAX_CANDIDATES, Calibration, Engine, apply_spans
 from unspin.text import sentences
 
 # `tiny_lm` and `tiny_channel` come from conftest.py.
@@ -108,6 +108,20 @@ def test_spun_pass_decodes_again_with_a_looser_prior_only_when_the_text_reads_as
     single = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), strict, spun_prior_boost=None)
     assert single.spun_decoder is None and single.spun_pass(token_lists, first, 0.99) is first
 
+
+
+def test_spun_pass_searches_more_candidates_than_the_first_pass(tiny_lm, tiny_channel):
+    # "said" has two candidates in the tiny channel (mentioned, stated); a first pass capped at one
+    # scores one of them, the spun pass both (its cap is SPUN_PASS_MAX_CANDIDATES).
+    capped = DecoderConfig(max_candidates=1)
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), capped, spun_prior_boost=2.0)
+    token_lists = list(sentences("She said the report was late."))
+    first = engine.decode_document(token_lists)
+    again = engine.spun_pass(token_lists, first, 0.9)
+    said = [t.text for t in token_lists[0]].index("said")
+    assert first[0].evidence[said].n_candidates == 1
+    assert again[0].evidence[said].n_candidates == 2
+    assert engine.spun_decoder.config.max_candidates == SPUN_PASS_MAX_CANDIDATES
 
 def test_cached_scores_give_the_models_own_scores(tiny_lm):
     from unspin.lm import CachedScores

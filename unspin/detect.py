@@ -60,6 +60,10 @@ PROFILE_WEIGHTS = ProfileWeights(same_key=2.0, same_original=0.5, cap=3.0)
 # log10 looser (`Engine.spun_pass`); measured in bench/core.md (lever ablation).
 SPUN_PASS_AT = 0.5
 DEFAULT_SPUN_PRIOR_BOOST = 2.0
+# The spun pass also searches more candidates per observed span than the first pass (20): a rich key's
+# cap ranks rare phrases ("made known") above common originals ("said" behind "mentioned"), and in a
+# text already judged spun the extra candidates cannot move P(spun) (bench/levers.md, session 6).
+SPUN_PASS_MAX_CANDIDATES = 40
 # Texts sent to a `Engine.pipe` worker at a time.
 DEFAULT_BATCH_SIZE = 8
 
@@ -539,7 +543,8 @@ class Engine:
         if spun_prior_boost:
             base = self.decoder.config
             looser = replace(base.weights, log_p_sub=base.weights.log_p_sub + spun_prior_boost)
-            self.spun_decoder = Decoder(scoring_lm, channel, replace(base, weights=looser), names)
+            self.spun_decoder = Decoder(scoring_lm, channel, replace(
+                base, weights=looser, max_candidates=max(base.max_candidates, SPUN_PASS_MAX_CANDIDATES)), names)
         self.thresholds = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
         # Document consistency: a second decoding pass with the evidence of the other sentences
         # (None: each sentence alone). `profile`: a learned spinner profile added to that evidence.

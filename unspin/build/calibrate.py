@@ -288,6 +288,9 @@ def run(args: argparse.Namespace) -> int:
                                calibration=Calibration.uncalibrated())
         channel_desc += f"; every other pair of documents with channel file {Path(args.held_out_channel).name}"
     desc = f"corpus split 'calib' (Wikinews); spinner dictionary {args.dictionary}; {channel_desc}"
+    if engine.spun_decoder is not None:
+        desc += (f"; spun pass {engine.spun_prior_boost:g} log10 looser with "
+                 f"{engine.spun_decoder.config.max_candidates} candidates per span")
     cal = fit(engine, rows, desc, held_out)
     out = args.out or str(DEFAULT_CALIBRATION_PATH)
     cal.save(out)
