@@ -73,9 +73,12 @@ def test_span_confidence_model_uses_features():
     n = len(SPAN_FEATURES)
     cal = dataclasses.replace(Calibration.uncalibrated(), span=LogisticModel(
         SPAN_FEATURES, [1.0] + [0.0] * (n - 1), 0.0, [0.0] * n, [1.0] * n))
-    strong = Engine.span_features(_change(0, 1, "said", 0.95), [0.9], 0.9)
-    weak = Engine.span_features(_change(0, 1, "said", 0.30), [0.9], 0.9)
+    strong = Engine.span_features(_change(0, 1, "said", 0.95), [0.9], 0.99)
+    weak = Engine.span_features(_change(0, 1, "said", 0.30), [0.9], 0.99)
     assert cal.span_confidence(0.95, strong) > 0.9 > 0.5 > cal.span_confidence(0.30, weak)
+    # ... but never above the document's P(spun): a change is right only in a spun text.
+    in_doubt = Engine.span_features(_change(0, 1, "said", 0.95), [0.9], 0.4)
+    assert cal.span_confidence(0.95, in_doubt) == pytest.approx(0.4)
 
 
 def test_span_confidence_can_follow_the_documents_spin_probability():
@@ -130,9 +133,13 @@ def test_load_refuses_other_feature_names(tmp_path):
     with pytest.raises(ValueError, match="other order"):
         Calibration.load(_saved(tmp_path, swapped))
     shorter = json.loads(json.dumps(data))
-    for key in ("features", "coef", "mean", "scale"):
-        shorter["span"][key] = shorter["span"][key][:-1]
+    shorter["span"]["features"] = shorter["span"]["features"][:-1]  # the change model's trees
     with pytest.raises(ModelMissing, match="span model"):
+        Calibration.load(_saved(tmp_path, shorter))
+    shorter = json.loads(json.dumps(data))
+    for key in ("features", "coef", "mean", "scale"):
+        shorter["flag"][key] = shorter["flag"][key][:-1]
+    with pytest.raises(ModelMissing, match="flag model"):
         Calibration.load(_saved(tmp_path, shorter))
 
 
@@ -211,8 +218,14 @@ def test_span_confidence_rises_when_the_original_survives_elsewhere_in_the_docum
     assert seen > unseen == cal.span_confidence(0.6, Engine.span_features(change, [0.9], 0.9))
 
 
-def test_shipped_span_model_weighs_an_original_found_elsewhere_in_favour():
-    from unspin.detect import DEFAULT_CALIBRATION_PATH
+def test_span_features_describe_the_change_among_its_neighbours_and_alternatives():
+    from unspin.detect import Engine
 
-    span = Calibration.load(DEFAULT_CALIBRATION_PATH).span
-    assert span.coef[span.features.index("original_elsewhere")] > 0
+    change = dataclasses.replace(_change(1, 2, "in", 0.7), first=1, last=2,
+                                 alternatives=(("within", 0.2), ("inside", 0.1)))
+    feats = Engine.span_features(change, [0.3, 0.9, 0.6], 0.9)
+    assert feats.neighbor_token_p == 0.6
+    assert feats.n_alternatives == 2.0 and round(feats.alternative_margin, 6) == 0.5
+    content = Engine.span_features(_change(0, 1, "said", 0.7), [0.9], 0.9)
+    assert content.neighbor_token_p == 0.0
+    assert content.n_alternatives == 0.0 and content.alternative_margin == 0.7

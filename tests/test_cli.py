@@ -33,7 +33,7 @@ def test_check_json_contract(tmp_path, models, capsys):
 def test_check_jsonl_rows_in_order_with_errors(tmp_path, models, capsys):
     f = tmp_path / "in.jsonl"
     f.write_text("\n".join([
-        json.dumps({"id": "a", "text": "The police mentioned the road was closed."}),
+        json.dumps({"id": "a", "text": "The minister mentioned the scheme would cost extra than expected."}),
         "{not json",
         json.dumps({"id": "c"}),
         json.dumps({"id": 4, "text": "Officials said the storm would reach the coast on monday."}),
@@ -43,7 +43,7 @@ def test_check_jsonl_rows_in_order_with_errors(tmp_path, models, capsys):
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r.get("id") for r in rows] == ["a", None, "c", 4]
     assert "error" in rows[1] and "error" in rows[2]
-    assert rows[0]["restored"] == "The police said the road was closed."
+    assert rows[0]["restored"] == "The minister said the plan would cost more than expected."
     for r in (rows[0], rows[3]):
         assert set(r) >= {"id", "spin_probability", "spans", "restored"}
 
@@ -112,10 +112,10 @@ def test_non_english_text_says_so(tmp_path, models, capsys):
 
 def test_restore_prints_text(tmp_path, models, capsys):
     f = tmp_path / "in.txt"
-    f.write_text("The police mentioned the road was closed.\n", encoding="utf-8")
+    f.write_text("The minister mentioned the scheme would cost extra than expected.\n", encoding="utf-8")
     code, out, err = run(["restore", str(f), *models], capsys)
     assert code == 0, err
-    assert out == "The police said the road was closed.\n"
+    assert out == "The minister said the plan would cost more than expected.\n"
 
 
 def test_console_script_runs_from_stdin(models):

@@ -12,10 +12,10 @@ import pytest
 
 MODULES = ["unspin.text", "unspin.lexicon", "unspin.lm", "unspin.decode", "unspin.profile", "unspin.names",
            "unspin.fingerprint", "unspin.inputs", "unspin.trace", "unspin.index", "unspin.report", "unspin.serve",
-           "unspin.scan"]
+           "unspin.scan", "unspin.trees", "unspin.logistic"]
 # Modules with examples of pure functions: at least one must really run.
 MUST_RUN = {"unspin.text", "unspin.profile", "unspin.names", "unspin.fingerprint", "unspin.inputs", "unspin.trace",
-            "unspin.index", "unspin.scan"}
+            "unspin.index", "unspin.scan", "unspin.trees"}
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -31,13 +31,14 @@ from .decode import Change, Decoder, DecoderConfig, SentenceDecoding
 from .inputs import clean_surrogates, reduce_input
 from .lexicon import MAX_LEN as MAX_KEY_WORDS, Channel, curated_sources
 from .lm import MODELS_DIR, CachedScores, LanguageModel, ModelMissing, load_lm
-from .logistic import LogisticModel, logit, sigmoid
+from .logistic import LogisticModel, feature_vector, logit, sigmoid
 from .names import NameGazetteer
 from .neural import NeuralScorer
 from .profile import ProfilePrior, ProfileWeights, SpinnerProfile
 from .rescore import NeuralRescorer, RescoredChange
 from .report import render_html, render_text
 from .text import FUNCTION_WORDS, Token, count_rewriter_marks, sentences, tokenize
+from .trees import BoostedTrees
 
 DEFAULT_CALIBRATION_PATH = MODELS_DIR / "calibration.json"
 # The confidence model of changes the neural rescorer decided (`unspin calibrate --scorer neural`).
@@ -145,6 +146,13 @@ class SpanFeatures(NamedTuple):
     # document, at most 3): a spinner replaces each occurrence anew, so the original usually
     # survives somewhere in the text ("said" in one sentence, "stated" in the next).
     original_elsewhere: float
+    # The highest P(substituted) of the words just before and after the span: spun words damage
+    # their neighbours' context, so a change beside another suspect word reads differently.
+    neighbor_token_p: float
+    # How many other candidates had a posterior for the same span (at most 4), and the change's
+    # posterior minus the best of theirs: a clear winner differs from one of several close ones.
+    n_alternatives: float
+    alternative_margin: float
 
 
 class FlagFeatures(NamedTuple):
@@ -379,7 +387,9 @@ class Calibration:
 
     document: LogisticModel
     token: LogisticModel | None = None   # absent: no token flags
-    span: LogisticModel | None = None    # absent: Platt scaling of the posterior (span_a, span_b)
+    # Change confidence: boosted trees since session 6 (a logistic model is still read); absent:
+    # Platt scaling of the posterior (span_a, span_b).
+    span: LogisticModel | BoostedTrees | None = None
     span_a: float = 1.0
     span_b: float = 0.0
     # A word counts as flagged, for the document features, at or above this P(substituted).
@@ -432,9 +442,25 @@ class Calibration:
         >>> Calibration.uncalibrated().span_confidence(0.8)   # no span model: identity Platt scaling
         0.8
         """
+        return self.span_confidences([posterior], None if feats is None else [feats])[0]
+
+    def span_confidences(self, posteriors: Sequence[float],
+                         feats: Sequence[SpanFeatures | Mapping[str, float]] | None = None) -> list[float]:
+        """`span_confidence` of many changes at once (a tree model evaluates them together).
+
+        >>> Calibration.uncalibrated().span_confidences([0.8, 0.3])
+        [0.8, 0.3]
+        """
         if self.span is not None and feats is not None:
-            return self.span.probability(feats)
-        return sigmoid(self.span_a * logit(posterior) + self.span_b)
+            if isinstance(self.span, BoostedTrees):
+                confidences = self.span.probabilities(feats)
+            else:
+                confidences = [self.span.probability(f) for f in feats]
+            # A change can be right only in a spun text: its confidence never exceeds the text's
+            # calibrated P(spun). The change model alone can say more where a genuine paragraph holds
+            # one very plausible swap ("photos" -> "pictures" at 0.55 in a paragraph at P(spun) 0.07).
+            return [min(c, sigmoid(feature_vector(("doc_logit",), f)[0])) for c, f in zip(confidences, feats)]
+        return [sigmoid(self.span_a * logit(p) + self.span_b) for p in posteriors]
 
     # -- persistence ---------------------------------------------------------
     def to_dict(self) -> dict:
@@ -469,7 +495,8 @@ class Calibration:
         try:
             for name, expected in MODEL_FEATURES.items():
                 d = data.get(name)
-                models[name] = None if d is None else LogisticModel.from_dict(d, expected, name=f"the {name} model")
+                kind = BoostedTrees if isinstance(d, Mapping) and d.get("kind") == "boosted_trees" else LogisticModel
+                models[name] = None if d is None else kind.from_dict(d, expected, name=f"the {name} model")
         except ValueError as err:
             raise IncompatibleCalibration(f"{source}: {err}; refit it with `unspin calibrate`") from None
         platt = data.get("span_platt") or {}
@@ -914,8 +941,10 @@ class Engine:
         # spun and changes are rarely right (flag and span models are fitted knowing P(spun)).
         flag_probs = [[self.calibration.flag_probability(tp, p) if tok.kind != "punct" else 0.0
                        for tok, tp in zip(d.tokens, ps)] for d, ps in zip(decodings, token_probs)]
-        spans = [self._span(c, self.span_features(c, ps, p, view.word_counts), fps)
-                 for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
+        decided = [(c, self.span_features(c, ps, p, view.word_counts), fps)
+                   for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
+        confidences = self.change_confidences([(c, f) for c, f, _ in decided])
+        spans = [self._span(c, fps, confidence) for (c, _, fps), confidence in zip(decided, confidences)]
         spans += [s for d, fps in zip(decodings, flag_probs)
                   for s in flagged_spans(text, d, fps, self.calibration.flag_threshold)]
         spans.sort(key=lambda s: s.start)
@@ -984,14 +1013,35 @@ class Engine:
             glove_only=float(not thesauri),
             doc_logit=logit(doc_probability),
             original_elsewhere=original_elsewhere(change.original, word_counts or {}),
+            neighbor_token_p=max((token_probs[i] for i in (change.first - 1, change.last)
+                                  if 0 <= i < len(token_probs)), default=0.0),
+            n_alternatives=float(len(change.alternatives)),
+            alternative_margin=change.posterior - max((p for _, p in change.alternatives), default=0.0),
         )
 
-    def _span(self, change: Change, feats: SpanFeatures, flag_probs: Sequence[float]) -> Span:
-        if isinstance(change, RescoredChange) and self.neural_span is not None:
-            confidence = self.neural_span.probability(neural_span_features(change, feats.token_p,
+    def change_confidences(self, changes: Sequence[tuple[Change, SpanFeatures]]) -> list[float]:
+        """P(suggestion is the original) of each decoded change with its `SpanFeatures`: the neural
+        confidence model for changes the neural rescorer decided, the calibration's change model (all
+        of a document's changes at once) for the others.
+
+        >>> engine.change_confidences([(change, Engine.span_features(change, token_probs, 0.97))])   # doctest: +SKIP
+        [0.91]
+        """
+        out: list[float | None] = [None] * len(changes)
+        fast = []
+        for k, (change, feats) in enumerate(changes):
+            if isinstance(change, RescoredChange) and self.neural_span is not None:
+                out[k] = self.neural_span.probability(neural_span_features(change, feats.token_p,
                                                                            sigmoid(feats.doc_logit)))
-        else:
-            confidence = self.calibration.span_confidence(change.posterior, feats)
+            else:
+                fast.append(k)
+        batch = self.calibration.span_confidences([changes[k][0].posterior for k in fast],
+                                                  [changes[k][1] for k in fast])
+        for k, confidence in zip(fast, batch):
+            out[k] = confidence
+        return out
+
+    def _span(self, change: Change, flag_probs: Sequence[float], confidence: float) -> Span:
         return Span(
             start=change.start, end=change.end, text=change.observed, suggestion=change.original,
             confidence=round(confidence, 4),

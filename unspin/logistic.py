@@ -144,9 +144,24 @@ class LogisticModel:
                         tuple(data["scale"]))
         except (KeyError, TypeError) as err:
             raise ValueError(f"{name}: not a logistic model with named features ({err})") from None
-        if expected is not None and tuple(features) != tuple(expected):
-            missing = [f for f in expected if f not in features]
-            unknown = [f for f in features if f not in expected]
-            detail = (f"missing {missing}; unknown {unknown}" if missing or unknown else "same names, other order")
-            raise ValueError(f"{name} features {features} differ from the code's {list(expected)} ({detail})")
+        if expected is not None:
+            require_features(features, expected, name)
         return model
+
+
+def require_features(features: Sequence[str], expected: Sequence[str], name: str = "model") -> None:
+    """Refuse (ValueError) a stored model whose feature names or their order differ from the code's:
+    its numbers would be applied to the wrong evidence.
+
+    >>> require_features(["a", "b"], ("a", "b"))
+    >>> require_features(["b", "a"], ("a", "b"))
+    Traceback (most recent call last):
+    ...
+    ValueError: model features ['b', 'a'] differ from the code's ['a', 'b'] (same names, other order)
+    """
+    if tuple(features) == tuple(expected):
+        return
+    missing = [f for f in expected if f not in features]
+    unknown = [f for f in features if f not in expected]
+    detail = (f"missing {missing}; unknown {unknown}" if missing or unknown else "same names, other order")
+    raise ValueError(f"{name} features {list(features)} differ from the code's {list(expected)} ({detail})")

@@ -503,14 +503,22 @@ def evaluate_restore_from_source(engine: Engine, articles: list[Article], spinne
 
 def evaluate_genuine_news(timer: EngineTimer, n: int, progress: Progress | None = None) -> dict:
     """P(spun) of genuine held-out Wikinews paragraphs (>= MIN_PARAGRAPH_WORDS words): the share
-    at or above 0.5 (called likely spun) and at or above 0.2 (possibly spun)."""
+    at or above 0.5 (called likely spun) and at or above 0.2 (possibly spun); and the words that
+    restoring them at the default confidence changes (false edits per 100 words)."""
     paras = list(itertools.islice((p for p in corpus.iter_paragraphs("heldout", files=[corpus.WIKINEWS_FILE])
                                    if n_words(p) >= MIN_PARAGRAPH_WORDS), n))
     bar = progress.bar(paras, desc="genuine news") if progress is not None else paras
-    probs = [timer.check(p).spin_probability for p in bar]
-    probs = [p for p in probs if p is not None]
+    probs, edits, words = [], 0, 0
+    for para in bar:
+        result = timer.check(para)
+        if result.spin_probability is not None:
+            probs.append(result.spin_probability)
+        e, w = false_edits(para, result.restored)
+        edits += e
+        words += w
     return {"n": len(probs), "flagged_0.5": rate(sum(p >= 0.5 for p in probs), len(probs)),
-            "flagged_0.2": rate(sum(p >= 0.2 for p in probs), len(probs)), "mean_p": mean(probs)}
+            "flagged_0.2": rate(sum(p >= 0.2 for p in probs), len(probs)), "mean_p": mean(probs),
+            "false_edits_per_100": per_100(edits, words)}
 
 
 def evaluate_dev(timer: EngineTimer, pairs: list[dict], progress: Progress | None = None) -> dict:
@@ -782,7 +790,8 @@ def render_markdown(rep: dict) -> str:
         g = rep["genuine_news"]
         L += ["## Genuine news (held-out Wikinews paragraphs, shipped engine)", "",
               f"{g['n']} paragraphs of at least {MIN_PARAGRAPH_WORDS} words: P(spun) >= 0.5 for "
-              f"{_f(g['flagged_0.5'])}, >= 0.2 for {_f(g['flagged_0.2'])}; mean P(spun) {_f(g['mean_p'])}.", ""]
+              f"{_f(g['flagged_0.5'])}, >= 0.2 for {_f(g['flagged_0.2'])}; mean P(spun) {_f(g['mean_p'])}; "
+              f"false edits per 100 words when restored {_f(g.get('false_edits_per_100'))}.", ""]
     if "dev" in rep:
         d = rep["dev"]
         L += ["## Real spun pairs (dev)", "",
