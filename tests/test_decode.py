@@ -132,3 +132,15 @@ def test_cached_scores_give_the_models_own_scores(tiny_lm):
         assert cached.sentence_score(text, bos=False, eos=False) == tiny_lm.sentence_score(text, bos=False, eos=False)
     assert cached.sentence_score.cache_info().hits >= 2
     assert cached.contains("minister") and not cached.contains("xqzv")
+
+
+def test_spun_pass_shares_the_first_pass_ranking_of_candidates(tiny_lm, tiny_channel):
+    engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), DecoderConfig(max_candidates=1),
+                    spun_prior_boost=2.0)
+    first = engine.decoder.scored_candidates(("said",))
+    spun = engine.spun_decoder.scored_candidates(("said",))
+    assert len(first) == 1 and len(spun) == 2 and spun[0][0] == first[0][0]
+    assert spun[0][1] == pytest.approx(first[0][1] + 2.0)  # the looser prior: one constant shift
+    stricter = DecoderConfig(weights=replace(ChannelWeights(), cosine=0.0))
+    with pytest.raises(ValueError, match="every channel weight but the substitution prior"):
+        Decoder(engine.decoder.lm, tiny_channel, stricter, ranking=engine.decoder)

@@ -20,7 +20,7 @@ Scores are log10 probabilities throughout, as KenLM returns them.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, Sequence
 
 from .lexicon import DISTRIBUTIONAL_SOURCES, FUNCTION_WORD_SOURCES, Candidate, Channel, curated_sources
@@ -219,20 +219,31 @@ class Decoder:
     """
 
     def __init__(self, lm: LanguageModel, channel: Channel, config: DecoderConfig | None = None,
-                 names: NameGazetteer | None = None):
+                 names: NameGazetteer | None = None, ranking: "Decoder | None" = None):
         self.lm = lm
         self.channel = channel
         self.config = config or DecoderConfig()
         # Known names (None: capitalized words get no special care beyond the distributional rule).
         self.names = names
+        # `ranking`: a decoder over the same LM and channel whose channel weights differ from these
+        # only in the substitution prior (the first pass, for the spun pass): it ranks each key's
+        # candidates once for both, the prior being one constant shift (a spun text's keys are new
+        # to the spun pass too, and ranking them was half its time).
+        if ranking is not None and (ranking.channel is not channel or ranking.lm is not lm or replace(
+                ranking.config.weights, log_p_sub=self.config.weights.log_p_sub) != self.config.weights):
+            raise ValueError("a ranking decoder must share the LM, the channel and every channel weight "
+                             "but the substitution prior")
+        self._ranking = ranking
         # Bounded caches: a long batch sees an unbounded number of word types.
+        self._ranked = functools.lru_cache(maxsize=CACHE_KEYS)(self._ranked_uncached)
         self._key_candidates = functools.lru_cache(maxsize=CACHE_KEYS)(self._key_candidates_uncached)
         self._unigram = functools.lru_cache(maxsize=CACHE_KEYS)(self._unigram_uncached)
 
     # -- lattice -----------------------------------------------------------
-    def _key_candidates_uncached(self, key: tuple[str, ...]) -> list[tuple[str, tuple[str, ...], float, Candidate]]:
-        """(joined words, words, channel log10 score, candidate) for an observed key, best first."""
-        cfg = self.config
+    def _ranked_uncached(self, key: tuple[str, ...]) -> list[tuple[str, tuple[str, ...], float, Candidate]]:
+        """Every (joined words, words, channel log10 score less the substitution prior, candidate) of
+        an observed key, best first."""
+        weights = self.config.weights
         function_key = len(key) == 1 and key[0] in FUNCTION_WORDS
         key_unigram = self._unigram(key)
         out = []
@@ -242,11 +253,18 @@ class Decoder:
             # only the curated function-word and number sets are trusted.
             if words == key or (function_key and not cand.sources & FUNCTION_WORD_SOURCES):
                 continue
-            ch = cfg.weights.score(cand, len(key)) - \
-                cfg.weights.frequency_discount * (self._unigram(words) - key_unigram)
+            ch = weights.score(cand, len(key)) - weights.log_p_sub - \
+                weights.frequency_discount * (self._unigram(words) - key_unigram)
             out.append((" ".join(words), words, ch, cand))
         out.sort(key=lambda x: -x[2])
-        return out[:cfg.max_candidates]
+        return out
+
+    def _key_candidates_uncached(self, key: tuple[str, ...]) -> list[tuple[str, tuple[str, ...], float, Candidate]]:
+        """(joined words, words, channel log10 score, candidate) for an observed key, best first, at
+        most `max_candidates`."""
+        ranked = (self._ranking or self)._ranked(key)
+        prior = self.config.weights.log_p_sub
+        return [(joined, words, ch + prior, cand) for joined, words, ch, cand in ranked[:self.config.max_candidates]]
 
     def _span_lengths(self, norms: Sequence[str], start: int, prior: ChannelPrior | None) -> list[int]:
         """Lengths of the observed keys starting at `start`: the channel's, and the prior's own."""

@@ -571,7 +571,8 @@ class Engine:
             base = self.decoder.config
             looser = replace(base.weights, log_p_sub=base.weights.log_p_sub + spun_prior_boost)
             self.spun_decoder = Decoder(scoring_lm, channel, replace(
-                base, weights=looser, max_candidates=max(base.max_candidates, SPUN_PASS_MAX_CANDIDATES)), names)
+                base, weights=looser, max_candidates=max(base.max_candidates, SPUN_PASS_MAX_CANDIDATES)), names,
+                ranking=self.decoder)
         self.thresholds = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
         # Document consistency: a second decoding pass with the evidence of the other sentences
         # (None: each sentence alone). `profile`: a learned spinner profile added to that evidence.
