@@ -43,6 +43,8 @@ def test_trees_read_back_and_refuse_other_features_or_broken_tables():
     broken = dict(model.to_dict(), left=[len(model.feature) + 5] * len(model.feature))
     with pytest.raises(ValueError, match="outside the node table"):
         BoostedTrees.from_dict(broken)
+    with pytest.raises(ValueError, match="cycle"):  # node 1 leads back to the root
+        BoostedTrees(("x",), 0.0, (0, 0, -1), (0.0, 0.0, 0.0), (1, 0, -1), (2, 2, -1), (0.0, 0.0, 1.0), (0,))
     with pytest.raises(ValueError, match="not a boosted tree model"):
         BoostedTrees.from_dict({"features": ["a"]})
     with pytest.raises(KeyError):

@@ -63,15 +63,17 @@ class BoostedTrees:
                                    np.asarray(self.roots, dtype=np.int64)])
         if children.size and (children.min() < 0 or children.max() >= n):
             raise ValueError("a node points outside the node table")
-        # The arrays evaluation works on; a leaf points to itself so that rows may stop early.
+        # The arrays evaluation works on: each node's (left, right) child, a leaf pointing to itself.
         own = np.arange(n)
+        left = np.where(inner, np.asarray(self.left, dtype=np.int64), own)
+        right = np.where(inner, np.asarray(self.right, dtype=np.int64), own)
+        _check_acyclic(left, right, np.asarray(self.roots, dtype=np.int64))
+        object.__setattr__(self, "_leaf", ~inner)
         object.__setattr__(self, "_feature", np.where(inner, feature, 0))
         object.__setattr__(self, "_threshold", np.asarray(self.threshold, dtype=np.float64))
-        object.__setattr__(self, "_left", np.where(inner, np.asarray(self.left, dtype=np.int64), own))
-        object.__setattr__(self, "_right", np.where(inner, np.asarray(self.right, dtype=np.int64), own))
+        object.__setattr__(self, "_children", np.stack([left, right], axis=1))
         object.__setattr__(self, "_value", np.asarray(self.value, dtype=np.float64))
         object.__setattr__(self, "_roots", np.asarray(self.roots, dtype=np.int64))
-        object.__setattr__(self, "_depth", _max_depth(self._left, self._right, self._roots))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BoostedTrees):
@@ -82,14 +84,19 @@ class BoostedTrees:
     def raw_scores(self, rows: Sequence[Sequence[float]]) -> np.ndarray:
         """The ensemble's log-odds for each row of feature values (in `self.features` order)."""
         X = np.asarray(rows, dtype=np.float64).reshape(-1, len(self.features))
-        if X.shape[0] == 0 or not len(self._roots):
-            return np.full(X.shape[0], self.base)
-        at = np.broadcast_to(self._roots, (X.shape[0], len(self._roots))).copy()
-        row = np.arange(X.shape[0])[:, None]
-        for _ in range(self._depth):
-            go_left = X[row, self._feature[at]] <= self._threshold[at]
-            at = np.where(go_left, self._left[at], self._right[at])
-        return self.base + self._value[at].sum(axis=1)
+        m, n_trees = X.shape[0], len(self._roots)
+        if m == 0 or n_trees == 0:
+            return np.full(m, self.base)
+        # One position per (row, tree); only those not yet at a leaf take the next step.
+        at = np.tile(self._roots, m)
+        row = np.repeat(np.arange(m), n_trees)
+        live = np.flatnonzero(~self._leaf[at])
+        while live.size:
+            nodes = at[live]
+            go_right = X[row[live], self._feature[nodes]] > self._threshold[nodes]
+            at[live] = self._children[nodes, go_right.astype(np.intp)]
+            live = live[~self._leaf[at[live]]]
+        return self.base + self._value[at].reshape(m, n_trees).sum(axis=1)
 
     def probabilities(self, rows: Sequence[Mapping[str, float] | Any]) -> list[float]:
         """P(y=1) of each named feature vector (a mapping or a NamedTuple).
@@ -125,16 +132,12 @@ class BoostedTrees:
         return model
 
 
-def _max_depth(left: np.ndarray, right: np.ndarray, roots: np.ndarray) -> int:
-    """Steps from a root to its deepest leaf, over all trees (leaves point to themselves)."""
-    depth, frontier = 0, np.unique(roots)
+def _check_acyclic(left: np.ndarray, right: np.ndarray, roots: np.ndarray) -> None:
+    """Refuse (ValueError) node tables in which a walk from a root could go on for ever."""
+    frontier, steps = np.unique(roots), 0
     while frontier.size:
         nxt = np.concatenate([left[frontier], right[frontier]])
-        nxt = np.unique(nxt[(nxt != np.concatenate([frontier, frontier]))])
-        if not nxt.size:
-            break
-        depth += 1
-        if depth > len(left):
+        frontier = np.unique(nxt[nxt != np.concatenate([frontier, frontier])])
+        steps += 1
+        if steps > len(left):
             raise ValueError("the node tables hold a cycle")
-        frontier = nxt
-    return depth
