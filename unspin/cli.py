@@ -31,6 +31,7 @@ from .neural import NeuralUnavailable
 from .profile import ProfileWeights, SpinnerProfile
 from .lm import ModelMissing
 from .report import render_alignment_html, render_alignment_text, render_json
+from .runtime import tune_garbage_collector
 from . import scan as scan_mod
 from .trace import (MIN_COVERAGE, compare, restorations_from_sources, source_restorations, source_text,
                     trace)
@@ -701,6 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (usage errors give 2, as argparse does)."""
+    tune_garbage_collector()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -53,6 +53,9 @@ HASH_BITS = 31
 CANON_TOP = 4
 # Bound on the per-fingerprinter word caches (a long scan sees millions of word types).
 CACHE_WORDS = 200_000
+# How many texts' word splits `words_at` keeps, and the longest text it keeps one for.
+CACHE_TEXTS = 256
+CACHE_TEXT_CHARS = 200_000
 
 _SPELLING_ONLY = frozenset({"spelling"})
 # What is left of a clitic once apostrophes are stripped ("history s", "don t"): not a word.
@@ -75,6 +78,12 @@ def words_at(text: str) -> list[tuple[str, str, int, int]]:
     >>> words_at("He left.")[1]
     ('left', 'left', 3, 7)
     """
+    if len(text) > CACHE_TEXT_CHARS:
+        return list(_words_at(text))
+    return list(_words_at_cached(text))
+
+
+def _words_at(text: str) -> tuple[tuple[str, str, int, int], ...]:
     # (text, start, end, kind) straight from the tokenizer's pattern: no Token objects (speed)
     toks = [(m.group(), m.start(), m.end(), m.lastgroup) for m in TOKEN_RE.finditer(text)
             if m.lastgroup in ("number", "word") or m.group() in ",."]
@@ -109,7 +118,12 @@ def words_at(text: str) -> list[tuple[str, str, int, int]]:
             if not (norm in _CLITIC_REMNANTS and out and out[-1][3] == start - 1):
                 out.append((surface, norm, start, end))
         i += 1
-    return out
+    return tuple(out)
+
+
+# A scan splits one text several times (its fingerprint, its index lookup, each alignment with a
+# family member): the splits of the last texts seen are kept (tuples: callers get their own list).
+_words_at_cached = functools.lru_cache(maxsize=CACHE_TEXTS)(_words_at)
 
 
 def words_of(text: str) -> list[tuple[str, str]]:

@@ -52,6 +52,7 @@ from .inputs import (FOLDER_EXTENSIONS, MAX_DOCUMENT_BYTES, BadRow, InputError, 
                      check_new_file_path, iter_input_records)
 from .lexicon import Channel
 from .lm import LanguageModel
+from .runtime import tune_garbage_collector
 from .text import count_rewriter_marks, lm_tokens, match_case, repair_rewriter_marks
 from .trace import MAX_PHRASE, SourceRestoration, SubstitutionJudge, accepts, source_text, verify
 
@@ -439,6 +440,7 @@ class DaskRunner:
         else:
             self.client, self.own = scheduler, False
         self.workers = max(1, sum(self.client.nthreads().values()))
+        self.client.run(tune_garbage_collector)  # the workers keep the same caches as local ones
 
     @property
     def in_flight(self) -> int:

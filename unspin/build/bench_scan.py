@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from ..fingerprint import words_of
 from ..index import Index
+from ..runtime import tune_garbage_collector
 from ..scan import WORK_DIR, ScanSpec, UnionFind, read_output, scan
 from .metrics import rate, word_edits
 from .corpus import add_progress_option, iter_paragraphs, progress_enabled, stderr_log
@@ -198,10 +199,32 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def _timed_together(commands: list[list[str]]) -> list[tuple[float, float]]:
+    """(wall seconds, CPU seconds with all its processes) of each command, all started at once: a
+    shared machine slows them alike, so the ratio of their CPU figures holds where one-after-the-other
+    runs differ by 10-20% from run to run."""
+    t = time.perf_counter()
+    procs = {subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2]).pid: k for k, cmd in enumerate(commands)}
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(commands)
+    failed = []
+    while procs:
+        pid, status, usage = os.wait4(-1, 0)  # the usage of that process and of the children it waited for
+        if pid not in procs:
+            continue
+        k = procs.pop(pid)
+        out[k] = (time.perf_counter() - t, usage.ru_utime + usage.ru_stime)
+        if os.waitstatus_to_exitcode(status) != 0:
+            failed.append(commands[k])
+    if failed:
+        raise subprocess.CalledProcessError(1, failed[0])
+    return out
+
+
 def child(config: str, corpus: str, out: str, channel: str, index: str) -> None:
     """One scan run in its own process (`python -m unspin.build.bench_scan CONFIG ...`): local-N
     (N worker processes) or dask-N (a `distributed.LocalCluster` of N worker processes)."""
     kind, n = config.split("-")
+    tune_garbage_collector()  # as `unspin scan` does
     spec = ScanSpec(channel=channel, index=index)
     if kind == "dask":
         from distributed import Client, LocalCluster
@@ -214,10 +237,12 @@ def child(config: str, corpus: str, out: str, channel: str, index: str) -> None:
 
 
 def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep: str | None = None,
-        steps: tuple[str, ...] = DEFAULT_STEPS, scale_to: int = 100_000, check_sample: int | None = None) -> dict:
+        steps: tuple[str, ...] = DEFAULT_STEPS, scale_to: int = 100_000, check_sample: int | None = None,
+        paired: bool = False) -> dict:
     """Run the benchmark steps in order ("check": `check --jsonl` on the first `check_sample` rows,
     None: all; "peer": MinHashLSH; "local-N", "dask-N": scans) and write <out_dir>/scan.{json,md}
-    after each; returns the results."""
+    after each; returns the results. `paired`: each scan runs at the same time as a `check --jsonl`
+    of the same rows, for a ratio per core that the machine's other load touches alike."""
     from .bench_core import build_bench_channel
 
     log = stderr_log("bench scan") if progress else logger.info
@@ -255,23 +280,26 @@ def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep:
         (out_dir / "scan.json").write_text(json.dumps(result, indent=2) + "\n")
         (out_dir / "scan.md").write_text(render_md(result))
 
+    sample = rows[:check_sample] if check_sample else rows
+    sample_path = corpus_path
+    if check_sample and check_sample < len(rows):  # a fixed sample: the first rows of the corpus
+        sample_path = tmp / "check-sample.jsonl"
+        with open(sample_path, "w", encoding="utf-8") as f:
+            for r in sample:
+                f.write(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n")
+    sample_words = sum(len(words_of(r["text"])) for r in sample)
+    check_cmd = [sys.executable, "-m", "unspin.cli", "check", "--jsonl", str(sample_path), "-o",
+                 str(tmp / "check.jsonl"), "--channel", str(channel_path), "--no-progress"]
+
+    def check_figures(wall: float, cpu: float) -> dict:
+        return {"n_docs": len(sample), "n_words": sample_words, "seconds": round(wall, 1),
+                "cpu_seconds": round(cpu, 1), "docs_per_s": round(len(sample) / wall, 1),
+                "words_per_s": round(sample_words / wall), "words_per_cpu_s": round(sample_words / cpu)}
+
     for step in steps:
         if step == "check":
-            sample = rows[:check_sample] if check_sample else rows
-            sample_path = corpus_path
-            if check_sample and check_sample < len(rows):  # a fixed sample: the first rows of the corpus
-                sample_path = tmp / "check-sample.jsonl"
-                with open(sample_path, "w", encoding="utf-8") as f:
-                    for r in sample:
-                        f.write(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n")
-            sample_words = sum(len(words_of(r["text"])) for r in sample)
-            wall, cpu = _timed([sys.executable, "-m", "unspin.cli", "check", "--jsonl", str(sample_path), "-o",
-                                str(tmp / "check.jsonl"), "--channel", str(channel_path), "--no-progress"])
-            result["check_jsonl"] = {"n_docs": len(sample), "n_words": sample_words,
-                                     "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
-                                     "docs_per_s": round(len(sample) / wall, 1),
-                                     "words_per_s": round(sample_words / wall),
-                                     "words_per_cpu_s": round(sample_words / cpu)}
+            wall, cpu = _timed(check_cmd)
+            result["check_jsonl"] = check_figures(wall, cpu)
             log(f"check --jsonl ({len(sample):,} documents): {wall:.0f}s, {cpu:.0f} CPU s")
         elif step == "peer":
             t = time.perf_counter()
@@ -283,8 +311,15 @@ def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep:
             out = tmp / f"out-{config}"
             if out.exists():
                 shutil.rmtree(out)
-            wall, cpu = _timed([sys.executable, "-m", "unspin.build.bench_scan", config, str(corpus_path), str(out),
-                                str(channel_path), str(index_path)])
+            scan_cmd = [sys.executable, "-m", "unspin.build.bench_scan", config, str(corpus_path), str(out),
+                        str(channel_path), str(index_path)]
+            together = None
+            if paired:
+                (wall, cpu), (check_wall, check_cpu) = _timed_together([scan_cmd, check_cmd])
+                together = check_figures(check_wall, check_cpu)
+                log(f"check --jsonl alongside: {check_wall:.0f}s, {check_cpu:.0f} CPU s")
+            else:
+                wall, cpu = _timed(scan_cmd)
             summary = json.loads((out / "summary.json").read_text())
             table = read_output(out).select(["id", "family_id"]).to_pylist()
             predicted = {r["id"]: r["family_id"] for r in table}
@@ -294,7 +329,8 @@ def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep:
                 "words_per_s": round(n_words / wall), "words_per_cpu_s": round(n_words / cpu),
                 "peak_memory_mb": summary["peak_memory_mb"], "candidate_pairs": summary["candidate_pairs"],
                 "aligned_pairs": summary.get("aligned_pairs"), "verified_pairs": summary["verified_pairs"],
-                "families": summary["families"], "families_scores": pair_scores(truth, predicted, fraction)}
+                "families": summary["families"], "families_scores": pair_scores(truth, predicted, fraction),
+                "check_alongside": together}
             log(f"{config}: {wall:.0f}s, {cpu:.0f} CPU s, {result['runs'][config]['families_scores']}")
             if "restoration" not in result:  # the same in every run (families identical)
                 result["restoration"] = restoration_scores(rows, indexed, out)
@@ -346,6 +382,16 @@ def render_md(r: dict) -> str:
         ratios = [f"{name} {run_['words_per_cpu_s'] / ch['words_per_cpu_s']:.2f}" for name, run_ in r["runs"].items()]
         lines += ["", "Throughput per core against `check --jsonl` (words per CPU s, scan / check): "
                   + ", ".join(ratios) + " (target: at least 0.80)."]
+    alongside = {name: run_ for name, run_ in r["runs"].items() if run_.get("check_alongside")}
+    if alongside:
+        lines += ["", "Each scan run at the same time as a `check --jsonl` of the same rows (both slowed alike by "
+                      "the machine's other load):", "",
+                  "| scan | scan words per CPU s | check CPU s | check words per CPU s | scan / check |",
+                  "|---|---|---|---|---|"]
+        for name, run_ in alongside.items():
+            c = run_["check_alongside"]
+            lines.append(f"| {name} | {run_['words_per_cpu_s']:,} | {c['cpu_seconds']} | {c['words_per_cpu_s']:,} | "
+                         f"{run_['words_per_cpu_s'] / c['words_per_cpu_s']:.2f} |")
     rs = r.get("restoration")
     if rs:
         lines += ["", f"Restoration of the spun copies in a family (pooled WER against the original; the `scan "
@@ -389,13 +435,16 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "dask-N (scan on a LocalCluster of N workers), peer (datasketch MinHashLSH)")
     ap.add_argument("--check-sample", type=int,
                     help="run check --jsonl on the first N documents only (default: all)")
+    ap.add_argument("--paired", action="store_true",
+                    help="run a check --jsonl (of the same rows as the check step) alongside each scan")
     add_progress_option(ap)
 
 
 def run_command(args: argparse.Namespace) -> int:
     """`unspin bench scan`: run, print the Markdown table, write bench/scan.{json,md}."""
     result = run(args.n_docs, Path(args.out), args.seed, progress_enabled(args.progress), args.keep,
-                 tuple(args.steps.split(",")), check_sample=args.check_sample)
+                 tuple(args.steps.split(",")), check_sample=args.check_sample,
+                 paired=args.paired)
     print(render_md(result))
     return 0
 
