@@ -184,6 +184,41 @@ def test_fit_writes_named_models(tiny_lm, tiny_channel):
     assert "5 documents" in cal.trained_on
 
 
+def test_restoration_models_can_learn_from_other_spins_of_the_same_articles(tiny_lm, tiny_channel):
+    """`fit(..., restore_rows=...)`: the token and document models are those of the plain fit; the
+    flag and change models learn from the other rows."""
+    from unspin.build.calibrate import fit
+    from unspin.build.spinner import SpinResult
+    from unspin.detect import Engine
+
+    def rows_of(spun):
+        rows = [(t, 0, None) for t in ("The minister said the plan would cost more than expected.",
+                                       "The police said the road was closed.",
+                                       "The soldiers returned from the front lines.")]
+        for text, original, pairs in spun:
+            changes = [SpinChange(text.index(new), text.index(new) + len(new), old, new) for new, old in pairs]
+            rows.append((text, 1, SpinResult(text, original, changes)))
+        return rows
+
+    plain = rows_of([("The minister mentioned the scheme would price extra than expected.",
+                      "The minister said the plan would cost more than expected.",
+                      [("mentioned", "said"), ("scheme", "plan"), ("price", "cost"), ("extra", "more")]),
+                     ("The infantrymen returned from the entrance traces.",
+                      "The soldiers returned from the front lines.",
+                      [("infantrymen", "soldiers"), ("entrance", "front"), ("traces", "lines")])])
+    swapped = rows_of([("The minister stated the plan would cost additional than expected.",
+                        "The minister said the plan would cost more than expected.",
+                        [("stated", "said"), ("additional", "more")]),
+                       ("The troopers returned from the entrance lines.",
+                        "The soldiers returned from the front lines.",
+                        [("troopers", "soldiers"), ("entrance", "front")])])
+    alone = fit(Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()), plain, "plain")
+    split = fit(Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()), plain, "split", restore_rows=swapped)
+    assert split.document.to_dict() == alone.document.to_dict()
+    assert split.token.to_dict() == alone.token.to_dict()
+    assert split.flag.to_dict() != alone.flag.to_dict()
+
+
 def test_cross_fitted_probabilities_come_from_models_that_did_not_see_the_row():
     from unspin.build.calibrate import cross_fitted_probabilities
 

@@ -27,13 +27,19 @@ def test_check_json_contract(tmp_path, models, capsys):
         ("mentioned", "said"), ("scheme", "plan"), ("extra", "more")}
     for s in doc["spans"]:
         assert text[s["start"]:s["end"]] == s["text"]
-    assert doc["restored"] == "The minister said the plan would cost more than expected."
+    # The restored text applies exactly the suggestions shown with confidence >= 0.5 (the default).
+    applied = sorted((s for s in doc["spans"] if s["confidence"] >= 0.5), key=lambda s: -s["start"])
+    assert applied
+    expected = text
+    for s in applied:
+        expected = expected[:s["start"]] + s["suggestion"] + expected[s["end"]:]
+    assert doc["restored"] == expected
 
 
 def test_check_jsonl_rows_in_order_with_errors(tmp_path, models, capsys):
     f = tmp_path / "in.jsonl"
     f.write_text("\n".join([
-        json.dumps({"id": "a", "text": "The minister mentioned the scheme would cost extra than expected."}),
+        json.dumps({"id": "a", "text": "The minister mentioned the plan would cost extra than expected."}),
         "{not json",
         json.dumps({"id": "c"}),
         json.dumps({"id": 4, "text": "Officials said the storm would reach the coast on monday."}),
@@ -112,7 +118,7 @@ def test_non_english_text_says_so(tmp_path, models, capsys):
 
 def test_restore_prints_text(tmp_path, models, capsys):
     f = tmp_path / "in.txt"
-    f.write_text("The minister mentioned the scheme would cost extra than expected.\n", encoding="utf-8")
+    f.write_text("The minister mentioned the plan would cost extra than expected.\n", encoding="utf-8")
     code, out, err = run(["restore", str(f), *models], capsys)
     assert code == 0, err
     assert out == "The minister said the plan would cost more than expected.\n"

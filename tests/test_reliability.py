@@ -8,7 +8,7 @@ def test_lone_surrogate_in_a_jsonl_row_is_cleaned_and_later_rows_survive(tmp_pat
     rows = tmp_path / "rows.jsonl"
     # json.dumps writes a lone surrogate as the escape \ud800, as other tools do.
     rows.write_text(json.dumps({"id": "odd\ud800", "text": "The police \ud800 mentioned the road was closed."}) + "\n"
-                    + json.dumps({"id": 2, "text": "The minister mentioned the scheme would cost extra than expected."}) + "\n",
+                    + json.dumps({"id": 2, "text": "The minister mentioned the plan would cost extra than expected."}) + "\n",
                     encoding="utf-8")
     assert main(["check", "--jsonl", str(rows), *models]) == 0
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

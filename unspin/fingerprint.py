@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 import zlib
 
@@ -114,7 +115,7 @@ def _words_at(text: str) -> tuple[tuple[str, str, int, int], ...]:
                 out.append((text[start:end], "".join(letters).lower(), start, end))
                 i = j
                 continue
-            norm = normalize_token(surface).replace(".", "")
+            norm = _word_form(surface)
             if not (norm in _CLITIC_REMNANTS and out and out[-1][3] == start - 1):
                 out.append((surface, norm, start, end))
         i += 1
@@ -136,10 +137,36 @@ def words_of(text: str) -> list[tuple[str, str]]:
 
 
 @functools.lru_cache(maxsize=CACHE_WORDS)
-def _zipf(word: str) -> float:
+def _word_form(surface: str) -> str:
+    return normalize_token(surface).replace(".", "")
+
+
+@functools.lru_cache(maxsize=CACHE_WORDS)
+def word_zipf(word: str) -> float:
+    """wordfreq's `zipf_frequency(word, "en")`; a plain lowercase ASCII word is looked up in its
+    table directly, rounded as wordfreq rounds (its tokenizer, most of the time of a lookup, would
+    keep such a word whole; tests/test_fingerprint_zipf.py checks the two agree on every such word).
+
+    >>> word_zipf("pontiff") < RARE_ZIPF < word_zipf("soldiers")
+    True
+    """
+    if word.isascii() and word.isalpha() and word.islower():
+        freq = max(_english_frequencies().get(word, 0.0), _ZIPF_ZERO_FREQ)
+        freq = round(freq, math.floor(-math.log(freq, 10)) + 3)
+        return round(math.log(freq, 10) + 9, 2)
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
+
+
+_ZIPF_ZERO_FREQ = 1e-9  # Zipf 0: wordfreq's floor for a word it has never seen
+
+
+@functools.lru_cache(maxsize=1)
+def _english_frequencies() -> dict[str, float]:
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict("en")
 
 
 def rare_terms(words: list[tuple[str, str]]) -> set[str]:
@@ -156,7 +183,7 @@ def rare_terms(words: list[tuple[str, str]]) -> set[str]:
         if norm[:1].isdigit():  # a number (words hold no digits)
             out.add(norm)
             continue
-        z = _zipf(norm)
+        z = word_zipf(norm)
         if z < RARE_ZIPF or (z < NAME_ZIPF and surface[:1].isupper()):
             out.add(norm)
     return out
@@ -254,7 +281,7 @@ class Fingerprinter:
 
     def _top_candidates(self, word: str) -> tuple[str, ...]:
         out = []
-        for w, sources in self.channel.originals((word,)):
+        for w, sources in self.channel.iter_originals((word,)):
             if " " in w or sources == _SPELLING_ONLY:
                 continue
             out.append(w)

@@ -575,13 +575,16 @@ class Index:
                                f"unreadable); {_repair_hint(self.path)}") from None
         return {"id": row[0], "text": row[1], **meta}
 
-    def candidate_documents(self, text: str, limit: int = 30) -> Iterator[tuple[str, str, int]]:
-        """(doc_id, text, band hits) of the documents sharing LSH buckets with `text`, most hits first.
+    def candidate_documents(self, text: str, limit: int = 30, min_hits: int = 0) -> Iterator[tuple[str, str, int]]:
+        """(doc_id, text, band hits) of the documents sharing LSH buckets with `text`, most hits first;
+        among the first `limit` candidates, those with at least `min_hits` (the others' texts are not read).
 
         >>> [(doc_id, hits) for doc_id, _, hits in index.candidate_documents(spun_copy_of_a1)]  # doctest: +SKIP
         [('a1', 73)]
         """
         for rowid, hits in self.candidates(text, limit=limit):
+            if hits < min_hits:
+                continue
             with self._guard():
                 row = self._conn.execute("SELECT id, text FROM docs WHERE rowid=?", (rowid,)).fetchone()
             if row is not None:

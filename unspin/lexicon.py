@@ -36,7 +36,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -189,6 +189,22 @@ class Channel:
         lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
         return [(self._strings[o], mask_to_sources(m))
                 for o, m in zip(self._originals[lo:hi].tolist(), self._masks[lo:hi].tolist())]
+
+    def iter_originals(self, observed: tuple[str, ...]) -> Iterator[tuple[str, frozenset[str]]]:
+        """`originals` one at a time, for callers that stop after the first few (a word's
+        synonym class needs four of its hundreds).
+
+        >>> next(Channel.load_default().iter_originals(("stated",)))[0]   # doctest: +SKIP
+        'said'
+        """
+        i = self._index.get(observed)
+        if i is None:
+            return
+        lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
+        for start in range(lo, hi, 8):  # a few at a time: most callers stop within the first eight
+            stop = min(hi, start + 8)
+            for o, m in zip(self._originals[start:stop].tolist(), self._masks[start:stop].tolist()):
+                yield self._strings[o], mask_to_sources(m)
 
     def __contains__(self, observed) -> bool:
         return tuple(observed) in self._index

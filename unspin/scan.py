@@ -355,9 +355,9 @@ def index_source(tools: ScanTools, spec: ScanSpec, text: str) -> tuple[str, floa
     word types aligned (`family_match`). None when there is none."""
     words = words_of(text)
     ranked = []
-    for doc_id, candidate, hits in tools.index.candidate_documents(text, limit=INDEX_CANDIDATES):
-        if hits >= spec.min_band_hits:
-            ranked.append((-shared_type_share(words, words_of(candidate)), doc_id, candidate))
+    for doc_id, candidate, _ in tools.index.candidate_documents(text, limit=INDEX_CANDIDATES,
+                                                                 min_hits=spec.min_band_hits):
+        ranked.append((-shared_type_share(words, words_of(candidate)), doc_id, candidate))
     for _, doc_id, candidate in sorted(ranked)[:INDEX_VERIFY]:
         score = family_match(tools.judge, text, candidate, spec.family_min_coverage)
         if score is not None:

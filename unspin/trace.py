@@ -176,6 +176,8 @@ MAX_BLOCK = 8
 def _align_block(judge: SubstitutionJudge, q: tuple[str, ...], s: tuple[str, ...]) -> list[tuple[str, int, int, int, int]]:
     """Steps (kind, q_from, q_to, s_from, s_to) through one replaced block, most query words explained."""
     nq, ns = len(q), len(s)
+    if nq == 1 and ns == 1:  # most blocks: one word for one (what the search below finds for them)
+        return [("sub_channel" if judge.explained(q, s) else "sub", 0, 1, 0, 1)]
     if nq > MAX_BLOCK or ns > MAX_BLOCK:  # long blocks: pair word by word
         steps = [("sub_channel" if judge.explained(q[t:t + 1], s[t:t + 1]) else "sub", t, t + 1, t, t + 1)
                  for t in range(min(nq, ns))]

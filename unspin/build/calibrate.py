@@ -15,6 +15,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..detect import (DEFAULT_CALIBRATION_PATH, DEFAULT_NEURAL_CALIBRATION_PATH, FEATURES, FLAG_FEATURES,
                       NEURAL_SPAN_FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration, Engine, FlagFeatures,
@@ -25,7 +26,7 @@ from ..neural import NeuralScorer
 from ..rescore import NeuralRescorer, RescoredChange
 from ..text import overlaps, sentences
 from ..trees import LEAF, BoostedTrees
-from .channel import build_channel
+from .channel import FUNCTION_SETS, build_channel
 from .corpus import iter_articles
 from .spinner import Spinner, add_rewriter_marks
 
@@ -92,23 +93,35 @@ def _logistic(names, rows, y, C: float = 1.0) -> LogisticModel:
                          [float(m) for m in mean], [float(x) for x in scale])
 
 
-def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None = None) -> Calibration:
-    """Fit, in order: the token classifier, the document model (which uses it), then, knowing each
-    document's P(spun), the flag model, span Platt scaling and the span confidence model. Each model
-    is stored with its feature names.
-
-    With `held_out_engine` (the same models with a channel that lacks the spinner's dictionary),
-    every other pair of documents is decoded by it instead: the models then learn from a spinner whose
-    dictionary the channel holds and from one whose dictionary it does not, as real spinners are."""
-    def engine_of(k: int) -> Engine:
-        return held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
-
+def _decode_rows(rows, engine_of: Callable[[int], Engine]) -> list[tuple]:
+    """(text, label, first-pass decodings, spin result) of each row, decoded by `engine_of(k)`."""
     decoded = []
     t0 = time.time()
     for k, (text, label, spin_result) in enumerate(rows):
         decoded.append((text, label, engine_of(k).decode(text), spin_result))
         if (k + 1) % 25 == 0:
             print(f"  decoded {k + 1}/{len(rows)} documents ({time.time() - t0:.0f}s)", file=sys.stderr)
+    return decoded
+
+
+def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None = None,
+        restore_rows=None) -> Calibration:
+    """Fit, in order: the token classifier, the document model (which uses it), then, knowing each
+    document's P(spun), the flag model, span Platt scaling and the span confidence model. Each model
+    is stored with its feature names.
+
+    With `held_out_engine` (the same models with a channel that lacks the spinner's dictionary),
+    every other pair of documents is decoded by it instead: the models then learn from a spinner whose
+    dictionary the channel holds and from one whose dictionary it does not, as real spinners are.
+
+    With `restore_rows` (rows as `make_documents` makes them), the flag and change models learn
+    from those instead of `rows`, each document with the P(spun) the document model gives it: a
+    spinner that also swaps function words teaches restoration that such swaps happen without
+    teaching the document model that function words are suspect (bench/levers.md)."""
+    def engine_of(k: int) -> Engine:
+        return held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
+
+    decoded = _decode_rows(rows, engine_of)
 
     tok_X, tok_y = [], []
     for text, label, decodings, spin_result in decoded:
@@ -136,6 +149,18 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     doc_p = [document_model.probability(x) for x in doc_X]
     for k, p in zip(main, cross_fitted_probabilities(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main])):
         doc_p[k] = p
+    if restore_rows is not None:
+        # The same articles with other spins: each gets P(spun) from a document model fitted
+        # without its article (row k of either set is article k).
+        decoded = _decode_rows(restore_rows, engine_of)
+        fold_models: dict[int, LogisticModel] = {}
+        doc_p = []
+        for k, (text, _, decodings, _) in enumerate(decoded):
+            fold = k % CROSS_FOLDS
+            if fold not in fold_models:
+                train = [i for i in main if i % CROSS_FOLDS != fold]
+                fold_models[fold] = _logistic(FEATURES, [doc_X[i] for i in train], [doc_y[i] for i in train])
+            doc_p.append(fold_models[fold].probability(engine.features(text, decodings)))
 
     # What restoration works from: the spun pass for documents that read as spun, as `Engine.check` does.
     for k, ((text, label, decodings, spin_result), p) in enumerate(zip(decoded, doc_p)):
@@ -168,7 +193,9 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     return Calibration(document=document_model, token=token_model, token_threshold=t_threshold,
                        flag=flag_model, flag_threshold=f_threshold, **span_fit,
                        trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
-                                  f"({sum(tok_y)} spun), {len(span_y)} decoded changes ({sum(span_y)} right)")
+                                  f"({sum(tok_y)} spun); flag and change models: "
+                                  f"{len(rows) if restore_rows is None else len(restore_rows)} documents, "
+                                  f"{len(span_y)} decoded changes ({sum(span_y)} right)")
 
 
 def _held_out_row(k: int) -> bool:
@@ -177,7 +204,10 @@ def _held_out_row(k: int) -> bool:
     return (k // 2) % 2 == 1
 
 
-def cross_fitted_probabilities(names, rows, y, folds: int = 5) -> list[float]:
+CROSS_FOLDS = 5
+
+
+def cross_fitted_probabilities(names, rows, y, folds: int = CROSS_FOLDS) -> list[float]:
     """P(label) of each row from a model fitted on the other folds (rows dealt round-robin)."""
     out = [0.0] * len(rows)
     for k in range(folds):
@@ -302,6 +332,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--held-out-channel", help="a channel file without the spinner's dictionary (e.g. built with "
                     "--exclude moby): every other pair of documents is decoded with it, so that the models also learn "
                     "spinners whose dictionary the channel lacks")
+    ap.add_argument("--function-swaps", action="store_true",
+                    help="fit the flag and change confidence models on a second set of documents whose spinner "
+                         "also swaps function words and phrases (the channel's function-word sets); the token "
+                         "and document models still learn from the first set only")
     ap.add_argument("--lm", help="KenLM model (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     ap.add_argument("--out", default=None, help="where to write the calibration JSON (default: the shipped "
@@ -342,7 +376,13 @@ def run(args: argparse.Namespace) -> int:
     if engine.spun_decoder is not None:
         desc += (f"; spun pass {engine.spun_prior_boost:g} log10 looser with "
                  f"{engine.spun_decoder.config.max_candidates} candidates per span")
-    cal = fit(engine, rows, desc, held_out)
+    restore_rows = None
+    if args.function_swaps:
+        swapping = Spinner(spinner.term_sets + [group.split("|") for group in FUNCTION_SETS],
+                           f"{args.dictionary}+function")
+        restore_rows = make_documents(args.n_docs, args.seed + 1, swapping)
+        desc += "; flag and change models on other documents spun with function-word sets too"
+    cal = fit(engine, rows, desc, held_out, restore_rows)
     out = args.out or str(DEFAULT_CALIBRATION_PATH)
     cal.save(out)
     print(f"wrote {out}: {cal.trained_on}", file=sys.stderr)
