@@ -7,6 +7,8 @@ import csv
 import gzip
 import io
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import pyarrow as pa
@@ -275,6 +277,17 @@ def test_bench_pair_scores():
     # predicted pairs: (c1,s) true, (s,x) and (c1,x) false; true pairs: (c1,s), (c2,s), (c1,c2)
     assert scores["precision"] == round(1 / 3, 4) and scores["recall"] == round(1 / 3, 4)
     assert scores["recall_by_fraction"] == {"10%": 1.0, "40%": 0.0}
+
+
+def test_bench_times_commands_run_together_each_with_its_own_cpu():
+    from unspin.build.bench_scan import timed_together
+
+    busy = [sys.executable, "-c", "sum(range(3_000_000))"]
+    idle = [sys.executable, "-c", "pass"]
+    (busy_wall, busy_cpu), (idle_wall, idle_cpu) = timed_together([busy, idle])
+    assert busy_cpu > idle_cpu > 0 and busy_wall > 0 and idle_wall > 0
+    with pytest.raises(subprocess.CalledProcessError):
+        timed_together([idle, [sys.executable, "-c", "raise SystemExit(3)"]])
 
 
 # One story and three copies, each spun at other words (so that each word is left unspun in two of

@@ -199,21 +199,25 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _timed_together(commands: list[list[str]]) -> list[tuple[float, float]]:
+def timed_together(commands: list[list[str]]) -> list[tuple[float, float]]:
     """(wall seconds, CPU seconds with all its processes) of each command, all started at once: a
     shared machine slows them alike, so the ratio of their CPU figures holds where one-after-the-other
     runs differ by 10-20% from run to run."""
     t = time.perf_counter()
-    procs = {subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2]).pid: k for k, cmd in enumerate(commands)}
+    running = {}
+    for k, cmd in enumerate(commands):
+        proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parents[2])
+        running[proc.pid] = (k, proc)
     out: list[tuple[float, float]] = [(0.0, 0.0)] * len(commands)
     failed = []
-    while procs:
+    while running:
         pid, status, usage = os.wait4(-1, 0)  # the usage of that process and of the children it waited for
-        if pid not in procs:
+        if pid not in running:
             continue
-        k = procs.pop(pid)
+        k, proc = running.pop(pid)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen.wait
         out[k] = (time.perf_counter() - t, usage.ru_utime + usage.ru_stime)
-        if os.waitstatus_to_exitcode(status) != 0:
+        if proc.returncode != 0:
             failed.append(commands[k])
     if failed:
         raise subprocess.CalledProcessError(1, failed[0])
@@ -315,7 +319,7 @@ def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep:
                         str(channel_path), str(index_path)]
             together = None
             if paired:
-                (wall, cpu), (check_wall, check_cpu) = _timed_together([scan_cmd, check_cmd])
+                (wall, cpu), (check_wall, check_cpu) = timed_together([scan_cmd, check_cmd])
                 together = check_figures(check_wall, check_cpu)
                 log(f"check --jsonl alongside: {check_wall:.0f}s, {check_cpu:.0f} CPU s")
             else:
