@@ -141,6 +141,9 @@ def _word_form(surface: str) -> str:
     return normalize_token(surface).replace(".", "")
 
 
+_ZIPF_ZERO_FREQ = 1e-9  # Zipf 0: wordfreq's floor for a word it has never seen
+
+
 @functools.lru_cache(maxsize=CACHE_WORDS)
 def word_zipf(word: str) -> float:
     """wordfreq's `zipf_frequency(word, "en")`; a plain lowercase ASCII word is looked up in its
@@ -157,9 +160,6 @@ def word_zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
-
-
-_ZIPF_ZERO_FREQ = 1e-9  # Zipf 0: wordfreq's floor for a word it has never seen
 
 
 @functools.lru_cache(maxsize=1)

@@ -284,14 +284,14 @@ def run(n_docs: int, out_dir: Path, seed: int = 0, progress: bool = False, keep:
         (out_dir / "scan.json").write_text(json.dumps(result, indent=2) + "\n")
         (out_dir / "scan.md").write_text(render_md(result))
 
-    sample = rows[:check_sample] if check_sample else rows
-    sample_path = corpus_path
-    if check_sample and check_sample < len(rows):  # a fixed sample: the first rows of the corpus
+    sample, sample_path, sample_words = rows, corpus_path, n_words
+    if check_sample and check_sample < len(rows) and ("check" in steps or paired):
+        sample = rows[:check_sample]  # a fixed sample: the first rows of the corpus
         sample_path = tmp / "check-sample.jsonl"
         with open(sample_path, "w", encoding="utf-8") as f:
             for r in sample:
                 f.write(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n")
-    sample_words = sum(len(words_of(r["text"])) for r in sample)
+        sample_words = sum(len(words_of(r["text"])) for r in sample)
     check_cmd = [sys.executable, "-m", "unspin.cli", "check", "--jsonl", str(sample_path), "-o",
                  str(tmp / "check.jsonl"), "--channel", str(channel_path), "--no-progress"]
 

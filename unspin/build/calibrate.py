@@ -146,21 +146,19 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     document_model = _logistic(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main])
     # The flag and span models learn how far to trust a document's P(spun); in-sample probabilities
     # would be over-sure, so each document gets the one a model fitted without it gives.
-    doc_p = [document_model.probability(x) for x in doc_X]
-    for k, p in zip(main, cross_fitted_probabilities(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main])):
-        doc_p[k] = p
-    if restore_rows is not None:
+    if restore_rows is None:
+        doc_p = [document_model.probability(x) for x in doc_X]
+        for k, p in zip(main, cross_fitted_probabilities(FEATURES, [doc_X[k] for k in main],
+                                                         [doc_y[k] for k in main])):
+            doc_p[k] = p
+    else:
         # The same articles with other spins: each gets P(spun) from a document model fitted
         # without its article (row k of either set is article k).
         decoded = _decode_rows(restore_rows, engine_of)
-        fold_models: dict[int, LogisticModel] = {}
-        doc_p = []
-        for k, (text, _, decodings, _) in enumerate(decoded):
-            fold = k % CROSS_FOLDS
-            if fold not in fold_models:
-                train = [i for i in main if i % CROSS_FOLDS != fold]
-                fold_models[fold] = _logistic(FEATURES, [doc_X[i] for i in train], [doc_y[i] for i in train])
-            doc_p.append(fold_models[fold].probability(engine.features(text, decodings)))
+        models = fold_models(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main],
+                             [k % CROSS_FOLDS for k in main])
+        doc_p = [models[k % CROSS_FOLDS].probability(engine.features(text, decodings))
+                 for k, (text, _, decodings, _) in enumerate(decoded)]
 
     # What restoration works from: the spun pass for documents that read as spun, as `Engine.check` does.
     for k, ((text, label, decodings, spin_result), p) in enumerate(zip(decoded, doc_p)):
@@ -207,18 +205,22 @@ def _held_out_row(k: int) -> bool:
 CROSS_FOLDS = 5
 
 
+def fold_models(names, rows, y, fold_of: list[int]) -> dict[int, LogisticModel]:
+    """{fold: a model fitted on the rows of the other folds} for each fold of `fold_of` (a row's
+    fold) whose other rows hold both labels."""
+    models = {}
+    for k in sorted(set(fold_of)):
+        train = [i for i in range(len(rows)) if fold_of[i] != k]
+        if len({y[i] for i in train}) == 2:
+            models[k] = _logistic(names, [rows[i] for i in train], [y[i] for i in train])
+    return models
+
+
 def cross_fitted_probabilities(names, rows, y, folds: int = CROSS_FOLDS) -> list[float]:
     """P(label) of each row from a model fitted on the other folds (rows dealt round-robin)."""
-    out = [0.0] * len(rows)
-    for k in range(folds):
-        train = [i for i in range(len(rows)) if i % folds != k]
-        held = [i for i in range(len(rows)) if i % folds == k]
-        if not held or len({y[i] for i in train}) < 2:
-            continue
-        model = _logistic(names, [rows[i] for i in train], [y[i] for i in train])
-        for i in held:
-            out[i] = model.probability(rows[i])
-    return out
+    fold_of = [i % folds for i in range(len(rows))]
+    models = fold_models(names, rows, y, fold_of)
+    return [models[f].probability(r) if f in models else 0.0 for r, f in zip(rows, fold_of)]
 
 
 def fit_neural(engine: Engine, rescorer: NeuralRescorer, rows, description: str,
