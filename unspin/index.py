@@ -55,6 +55,8 @@ TERM_KIND = [k[0] for k in KINDS].index("term")
 CACHE_KIB = 65536
 # A band bucket or a term's posting list with more documents than this is skipped by a query.
 MAX_BUCKET = 2000
+# Keys looked up in one SQL statement (two parameters each; SQLite allows 32,766).
+KEYS_PER_QUERY = 500
 # meta key of an unfinished bulk load: the first rowid whose key rows may be missing from `band`.
 BULK_MARK = "bulk_pending_from"
 
@@ -642,25 +644,45 @@ class Index:
         term_score: dict[int, float] = {}
         with self._guard():
             n_docs = max(self._n_docs(), 1)
-            for b, h in keys:
-                rows = self._conn.execute("SELECT doc FROM band WHERE band_no=? AND hash=? LIMIT ?",
-                                          (b, h, max_bucket + 1)).fetchall()
-                if len(rows) > max_bucket:
-                    continue  # a bucket this common says nothing
-                if b == TERM_BAND:
-                    idf = math.log(1.0 + (n_docs - len(rows) + 0.5) / (len(rows) + 0.5))
-                    for (d,) in rows:
-                        term_hits[d] = term_hits.get(d, 0) + 1
-                        term_score[d] = term_score.get(d, 0.0) + idf
-                else:
-                    for (d,) in rows:
-                        band_hits[d] = band_hits.get(d, 0) + 1
+            buckets = self._buckets(keys, max_bucket + 1)
+        for key in keys:
+            docs = buckets.get(key, ())
+            if len(docs) > max_bucket:
+                continue  # a bucket this common says nothing
+            if key[0] == TERM_BAND:
+                idf = math.log(1.0 + (n_docs - len(docs) + 0.5) / (len(docs) + 0.5))
+                for d in docs:
+                    term_hits[d] = term_hits.get(d, 0) + 1
+                    term_score[d] = term_score.get(d, 0.0) + idf
+            else:
+                for d in docs:
+                    band_hits[d] = band_hits.get(d, 0) + 1
         by_bands = sorted(band_hits, key=lambda d: (-band_hits[d], d))[:limit]
         by_terms = sorted(term_score, key=lambda d: (-term_score[d], d))[:limit]
         merged: list[int] = []
         for pair in itertools.zip_longest(by_bands, by_terms):
             merged.extend(d for d in pair if d is not None and d not in merged)
         return [(d, band_hits.get(d, 0) + term_hits.get(d, 0)) for d in merged[:limit]]
+
+    def _buckets(self, keys: Sequence[tuple[int, int]], limit: int) -> dict[tuple[int, int], list[int]]:
+        """{(band_no, hash): the first `limit` documents of its bucket} for the `keys`, in one query per
+        `KEYS_PER_QUERY` keys (a query per key cost more in statement calls than in the lookups)."""
+        unique = list(dict.fromkeys(keys))
+        out: dict[tuple[int, int], list[int]] = {}
+        for start in range(0, len(unique), KEYS_PER_QUERY):
+            chunk = unique[start:start + KEYS_PER_QUERY]
+            # each key's bucket read in key order up to `limit`, as one comma-joined list
+            sql = ("SELECT k.column1, k.column2, (SELECT group_concat(doc) FROM (SELECT doc FROM band "
+                   "WHERE band_no=k.column1 AND hash=k.column2 LIMIT ?)) FROM (VALUES "
+                   + ",".join(["(?,?)"] * len(chunk)) + ") AS k")
+            params = [limit, *(x for key in chunk for x in key)]
+            for band_no, band_hash, docs in self._conn.execute(sql, params):
+                try:
+                    out[(band_no, band_hash)] = [int(d) for d in str(docs).split(",")] if docs else []
+                except ValueError:
+                    raise IndexDamaged(f"{self.path}: the index file is damaged (a band row holds {str(docs)[:40]!r} "
+                                       f"where document numbers belong); {_repair_hint(self.path)}") from None
+        return out
 
     def _n_docs(self) -> int:
         """The number of documents (cached between writes: the idf of every query needs it)."""

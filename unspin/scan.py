@@ -66,6 +66,8 @@ MIN_BAND_HITS = 3
 # With --index: a document's candidate sources from the index's buckets (most shared bands first),
 # and how many of them (most shared word types first) are aligned.
 INDEX_CANDIDATES = 10
+# How many indexed documents' word types a worker keeps (about 10 kB each).
+INDEXED_TYPES_KEPT = 5000
 INDEX_VERIFY = 1
 # A band bucket holding more documents than this says nothing (boilerplate, very short texts).
 MAX_BUCKET = 50
@@ -167,6 +169,17 @@ class ScanTools:
     fingerprinter: Fingerprinter
     judge: SubstitutionJudge
     index: Any = None   # an `unspin.index.Index` opened read-only, or None
+    # The word types of indexed documents by id: each comes back as a candidate for many queries.
+    indexed_types: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def types_of_indexed(self, doc_id: str, text: str) -> frozenset[str]:
+        """`word_types` of the indexed document `doc_id` (its `text`), kept for the next queries."""
+        types = self.indexed_types.get(doc_id)
+        if types is None:
+            if len(self.indexed_types) >= INDEXED_TYPES_KEPT:
+                del self.indexed_types[next(iter(self.indexed_types))]  # the oldest first
+            types = self.indexed_types[doc_id] = word_types(words_of(text))
+        return types
 
 
 class LastTextFingerprinter(Fingerprinter):
@@ -353,11 +366,11 @@ def index_source(tools: ScanTools, spec: ScanSpec, text: str) -> tuple[str, floa
     """(id, score) of the indexed document `text` is a spun copy of, by the rule of family pairs:
     the index's candidates sharing at least `spec.min_band_hits` bands, the one sharing the most
     word types aligned (`family_match`). None when there is none."""
-    words = words_of(text)
+    types = word_types(words_of(text))
     ranked = []
     for doc_id, candidate, _ in tools.index.candidate_documents(text, limit=INDEX_CANDIDATES,
                                                                  min_hits=spec.min_band_hits):
-        ranked.append((-shared_type_share(words, words_of(candidate)), doc_id, candidate))
+        ranked.append((-type_share(types, tools.types_of_indexed(doc_id, candidate)), doc_id, candidate))
     for _, doc_id, candidate in sorted(ranked)[:INDEX_VERIFY]:
         score = family_match(tools.judge, text, candidate, spec.family_min_coverage)
         if score is not None:
@@ -567,8 +580,17 @@ def shared_type_share(a: list[tuple[str, str]], b: list[tuple[str, str]]) -> flo
     >>> shared_type_share(words_of("the plan was ready"), words_of("the scheme was ready"))
     0.75
     """
-    ta, tb = {n for _, n in a}, {n for _, n in b}
-    small, big = (ta, tb) if len(ta) <= len(tb) else (tb, ta)
+    return type_share(word_types(a), word_types(b))
+
+
+def word_types(words: list[tuple[str, str]]) -> frozenset[str]:
+    """The canonical forms of a `words_of` list, as a set."""
+    return frozenset(n for _, n in words)
+
+
+def type_share(a: frozenset[str], b: frozenset[str]) -> float:
+    """`shared_type_share` of two `word_types` sets."""
+    small, big = (a, b) if len(a) <= len(b) else (b, a)
     return len(small & big) / len(small) if small else 0.0
 
 
@@ -730,11 +752,16 @@ def lm_choice(lm: LanguageModel, text: str, start: int, end: int, wordings: Iter
     """
     before = lm_tokens(text[max(0, start - 20 * LM_CONTEXT):start])[-LM_CONTEXT:]
     after = lm_tokens(text[end:end + 20 * LM_CONTEXT])[:LM_CONTEXT]
-    scores = sorted(((lm.sentence_score(" ".join(before + lm_tokens(w) + after), bos=False, eos=False), w)
+    scores = sorted(((lm.sentence_score(" ".join(before + _wording_tokens(w) + after), bos=False, eos=False), w)
                      for w in set(wordings)), reverse=True)
     if len(scores) > 1 and scores[0][0] - scores[1][0] >= margin:
         return scores[0][1]
     return None
+
+
+@functools.lru_cache(maxsize=20_000)  # a family's wordings come back at every place they compete
+def _wording_tokens(wording: str) -> list[str]:
+    return lm_tokens(wording)
 
 
 @dataclass

@@ -184,7 +184,8 @@ def lm_tokens(text: str) -> list[str]:
     >>> lm_tokens("The U. N. sent 4, 000 “troops”.")
     ['the', 'u.n', '.', 'sent', '4,000', '"', 'troops', '"', '.']
     """
-    return [t.norm for t in tokenize(repair_rewriter_marks(text))]
+    # `tokenize`'s tokens, without making Token objects (the decoder and the family vote call this often)
+    return [normalize_token(m.group()) for m in TOKEN_RE.finditer(repair_rewriter_marks(text))]
 
 
 def lm_sentences(text: str) -> Iterator[str]:

@@ -154,6 +154,13 @@ class SubstitutionJudge:
         self.canonical = canonical
         self.originals_of = functools.lru_cache(maxsize=500_000)(self._originals_of)
         self.explained = functools.lru_cache(maxsize=100_000)(self._explained)
+        # The copies of one story share their replaced blocks: a scan aligns each pair of copies
+        # once to group them and once to restore them, and each copy with several others.
+        self.block_steps = functools.lru_cache(maxsize=100_000)(self._block_steps)
+
+    def _block_steps(self, q: tuple[str, ...], s: tuple[str, ...]) -> tuple[tuple[str, int, int, int, int], ...]:
+        """`_align_block` of a replaced block (cached)."""
+        return tuple(_align_block(self, q, s))
 
     def _originals_of(self, span: tuple[str, ...]) -> frozenset[str]:
         """All candidate originals the channel lists for an observed span."""
@@ -187,6 +194,10 @@ def _align_block(judge: SubstitutionJudge, q: tuple[str, ...], s: tuple[str, ...
         if ns > k:
             steps.append(("del", k, k, k, ns))
         return steps
+    # The channel explains a pair of spans only if it lists one of them as an observed span, so the
+    # phrase pairs are tried only where one side is listed (most phrases of a block are not).
+    q_listed = [[q[i:i + a] in judge.channel for a in range(1, MAX_PHRASE + 1)] for i in range(nq)]
+    s_listed = [[s[j:j + b] in judge.channel for b in range(1, MAX_PHRASE + 1)] for j in range(ns)]
     # best[i][j] = (explained query words, -steps) for q[i:], s[j:]
     best = [[(0, 0)] * (ns + 1) for _ in range(nq + 1)]
     choice: list[list[tuple | None]] = [[None] * (ns + 1) for _ in range(nq + 1)]
@@ -203,7 +214,8 @@ def _align_block(judge: SubstitutionJudge, q: tuple[str, ...], s: tuple[str, ...
                 opts.append(((best[i + 1][j + 1][0], best[i + 1][j + 1][1] - 1), ("sub", 1, 1)))
                 for a in range(1, min(MAX_PHRASE, nq - i) + 1):
                     for b in range(1, min(MAX_PHRASE, ns - j) + 1):
-                        if judge.explained(q[i:i + a], s[j:j + b]):
+                        if (a == b == 1 or q_listed[i][a - 1] or s_listed[j][b - 1]) and judge.explained(
+                                q[i:i + a], s[j:j + b]):
                             nxt = best[i + a][j + b]
                             opts.append(((nxt[0] + a, nxt[1] - 1), ("sub_channel", a, b)))
             best[i][j], choice[i][j] = max(opts, key=lambda o: o[0])
@@ -274,7 +286,7 @@ def _align(judge: SubstitutionJudge, query_words: list[tuple], source_words: lis
         elif op == "delete":
             _add_moved(add, qn, sn, i1, i2)
         else:  # replace: a small alignment of phrases (up to 3 words a side) the channel relates
-            for kind, a1, a2, b1, b2 in _align_block(judge, tuple(qn[i1:i2]), tuple(sn[j1:j2])):
+            for kind, a1, a2, b1, b2 in judge.block_steps(tuple(qn[i1:i2]), tuple(sn[j1:j2])):
                 if kind == "ins":
                     _add_moved(add, qn, sn, i1 + a1, i1 + a2)
                 else:
