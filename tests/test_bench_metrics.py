@@ -191,11 +191,23 @@ def test_run_core_with_fake_engine(tmp_path, capsys):
     assert rep["dev"]["overall"]["wer_after"] == 0.0
     assert rep["dev"]["pairs"][0]["wer_before"] == pytest.approx(2 / 3, abs=1e-3)
     assert rep["wordnet"]["detection_articles"]["n"] == 4
+    assert rep["moby_function"]["detection_articles"]["n"] == 4      # the first 2 articles, genuine and spun
+    assert rep["moby_function"]["spinner"] == "moby+function"
+    assert rep["moby_function"]["restoration"]["wer_before"] > 0.0
     assert rep["speed"]["words"] > 0 and rep["speed"]["engine_load_s"] >= 0
     pj, pm = bench.write_report(rep, tmp_path)
     data = json.loads(pj.read_text())
     assert data["config"]["n_articles"] == 4 and data["git_commit"]
     assert "Real spun pairs" in pm.read_text()
+    assert "| moby | moby + function words (first articles) | wordnet |" in pm.read_text()
+
+
+def test_function_word_spinner_swaps_function_words():
+    spinner = Spinner(SETS, name="tiny").with_function_words()
+    text = "Despite the rain the big cat stayed because the road was quiet."
+    spun = spinner.spin_to_fraction(text, 1.0, seed=3).text
+    assert not spun.startswith("Despite") and "because" not in spun, spun
+    assert Spinner(SETS, name="tiny").spin_to_fraction(text, 1.0, seed=3).text.startswith("Despite")
 
 
 def test_load_articles_shape():

@@ -8,8 +8,10 @@ Wikinews, the held-out enwiki file and GUM documents (news and other genres, cut
 words). Each article is kept genuine and spun with the Moby spinner (unspin.build.spinner, ~25%
 of words changed, fixed seeds). The engine's channel EXCLUDES the spinner's dictionary
 (unspin.build.channel.build_channel(exclude=("moby",))). A second condition spins with the
-WordNet spinner, checked by an engine whose channel excludes "wordnet". The `dev` part runs the real
-spun pairs of shared/data/dev/real_pairs.jsonl.
+WordNet spinner, checked by an engine whose channel excludes "wordnet". A third spins the first
+articles with Moby plus the channel's function-word sets (real spinners swap "despite" and "in spite
+of", which Moby's sets never do; those sets are in every channel, as common grammar is). The `dev`
+part runs the real spun pairs of shared/data/dev/real_pairs.jsonl.
 
 Metrics (pure functions in unspin.build.metrics, unit-tested in tests/test_bench_metrics.py):
   detection    ROC-AUC and P/R/F1 at threshold 0.5, whole articles and single paragraphs (>= 40 words)
@@ -590,19 +592,21 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
              articles: list[Article] | None = None, dev_pairs: list[dict] | None = None,
              spinners: dict | None = None, calibration: bool = False, progress: bool = False,
              build_channels: bool = True, budget_s: float | None = None, levers: bool = True,
-             news_paragraphs: int = 300, source_articles: int = 30) -> dict:
+             news_paragraphs: int = 300, source_articles: int = 30, n_function: int | None = None) -> dict:
     """Run the core benchmark; returns the JSON-able report.  `progress`: show progress bars and
     messages on stderr (otherwise messages go to this module's logger)."""
     log = Progress(progress)
     factory = engine_factory or default_engine_factory
     n_paragraphs = 2 * n_articles if n_paragraphs is None else n_paragraphs
     n_wordnet = max(n_articles // 2, 1) if n_wordnet is None else n_wordnet
+    n_function = max(n_articles // 2, 1) if n_function is None else n_function
     report: dict[str, Any] = {
         "benchmark": "core",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "host": {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()},
         "config": {"n_articles": n_articles, "n_wordnet_articles": n_wordnet if wordnet else 0,
+                   "n_function_articles": n_function,
                    "n_paragraphs": n_paragraphs, "seed": seed, "target_changed_fraction": target_fraction,
                    "min_paragraph_words": MIN_PARAGRAPH_WORDS, "article_words": [300, 800],
                    "detection_threshold": 0.5, "restore": "CheckResult.restored",
@@ -633,9 +637,19 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
                        "peak_rss_before_engine_mb": round(rss_before, 1)}
     timer = EngineTimer(engine)
     log(f"engine loaded in {report['speed']['engine_load_s']}s; checking {len(articles)} articles")
-    report["moby"] = evaluate_condition(timer, articles, moby, target_fraction, seed, n_paragraphs, progress=log)
+    genuine_checked: dict = {}  # the genuine articles' results, for the function-word condition too
+    report["moby"] = evaluate_condition(timer, articles, moby, target_fraction, seed, n_paragraphs,
+                                        genuine_cache=genuine_checked, progress=log)
     report["speed"].update(timer.summary())
     report["speed"]["peak_rss_mb"] = round(_rss_mb(), 1)
+    if n_function > 0:
+        # Real spinners swap function words and phrases too (despite / in spite of, because / since),
+        # which the Moby spinner never does: the first articles again, the same engine.
+        log(f"moby + function words: {n_function} articles")
+        report["moby_function"] = evaluate_condition(EngineTimer(engine), articles[:n_function],
+                                                     moby.with_function_words(), target_fraction, seed,
+                                                     n_paragraphs * n_function // max(len(articles), 1),
+                                                     genuine_cache=genuine_checked, progress=log)
     del engine, timer
     if levers and build_channels:
         report["levers"] = evaluate_levers(factory, channel, articles, moby, target_fraction, seed, progress=log)
@@ -707,6 +721,10 @@ def _f(x, nd=3) -> str:
     return str(x)
 
 
+# The synthetic conditions, as the tables name them.
+CONDITIONS = {"moby": "moby", "moby_function": "moby + function words (first articles)", "wordnet": "wordnet"}
+
+
 def render_markdown(rep: dict) -> str:
     L = ["# unspin core benchmark", "",
          f"- date: {rep['date']}  commit: `{rep['git_commit']}`",
@@ -718,10 +736,10 @@ def render_markdown(rep: dict) -> str:
     if errs:
         L += [f"**WARNING: {errs} engine.check calls failed** (scored P=0.5, no spans, unchanged): "
               f"{rep['speed'].get('first_error')}", ""]
-    conds = [c for c in ("moby", "wordnet") if c in rep]
+    conds = [c for c in CONDITIONS if c in rep]
     if conds:
         L += ["## Synthetic spin (held-out articles)", "",
-              "| metric | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
+              "| metric | " + " | ".join(CONDITIONS[c] for c in conds) + " |", "|---|" + "---|" * len(conds)]
         rows = [
             ("articles (genuine + spun)", lambda c: rep[c]["detection_articles"]["n"]),
             ("mean changed-word share", lambda c: _f(rep[c]["mean_changed_fraction"])),
@@ -849,6 +867,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     "(default 2 x n-articles)")
     ap.add_argument("--n-wordnet", type=int, default=None, help="articles for the WordNet condition "
                     "(default n-articles / 2)")
+    ap.add_argument("--n-function", type=int, default=None, help="articles for the condition whose spinner also "
+                    "swaps function words (Moby + channel.FUNCTION_SETS; default n-articles / 2; 0 = skip)")
     ap.add_argument("--fraction", type=float, default=0.25, help="target share of words changed by the spinner "
                     "(default 0.25)")
     ap.add_argument("--seed", type=int, default=13, help="random seed for article choice and spinning (default 13)")
@@ -883,7 +903,8 @@ def run(args: argparse.Namespace) -> int:
                    build_channels=args.engine != "baseline", budget_s=args.budget_s or None,
                    levers=not args.no_levers and args.engine is None,
                    news_paragraphs=args.news_paragraphs if args.engine != "baseline" else 0,
-                   source_articles=args.source_articles if args.engine is None else 0)
+                   source_articles=args.source_articles if args.engine is None else 0,
+                   n_function=args.n_function)
     if args.engine:
         rep["config"]["engine"] = args.engine
     pj, pm = write_report(rep, args.out)

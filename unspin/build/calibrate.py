@@ -26,7 +26,7 @@ from ..neural import NeuralScorer
 from ..rescore import NeuralRescorer, RescoredChange
 from ..text import overlaps, sentences
 from ..trees import LEAF, BoostedTrees
-from .channel import FUNCTION_SETS, build_channel
+from .channel import build_channel
 from .corpus import iter_articles
 from .spinner import Spinner, add_rewriter_marks
 
@@ -380,9 +380,7 @@ def run(args: argparse.Namespace) -> int:
                  f"{engine.spun_decoder.config.max_candidates} candidates per span")
     restore_rows = None
     if args.function_swaps:
-        swapping = Spinner(spinner.term_sets + [group.split("|") for group in FUNCTION_SETS],
-                           f"{args.dictionary}+function")
-        restore_rows = make_documents(args.n_docs, args.seed + 1, swapping)
+        restore_rows = make_documents(args.n_docs, args.seed + 1, spinner.with_function_words())
         desc += "; flag and change models on other documents spun with function-word sets too"
     cal = fit(engine, rows, desc, held_out, restore_rows)
     out = args.out or str(DEFAULT_CALIBRATION_PATH)

@@ -254,6 +254,18 @@ class Spinner:
 
     # ------------------------------------------------------------------ dictionaries
 
+    def with_function_words(self) -> "Spinner":
+        """This spinner with the channel's function-word and phrase sets too (`channel.FUNCTION_SETS`:
+        despite / in spite of, because / since): real spinners swap those, this module's dictionaries
+        do not.
+
+        >>> Spinner([["said", "stated"]], "tiny").with_function_words().name
+        'tiny+function'
+        """
+        from .channel import FUNCTION_SETS
+
+        return Spinner(self.term_sets + [group.split("|") for group in FUNCTION_SETS], f"{self.name}+function")
+
     @classmethod
     def from_moby(cls, max_set_size: int = 8, min_zipf: float = 2.5) -> "Spinner":
         return cls(list(moby_term_sets(max_set_size, min_zipf)), name="moby")
