@@ -184,7 +184,7 @@ def lm_tokens(text: str) -> list[str]:
     >>> lm_tokens("The U. N. sent 4, 000 “troops”.")
     ['the', 'u.n', '.', 'sent', '4,000', '"', 'troops', '"', '.']
     """
-    # `tokenize`'s tokens, without making Token objects (the decoder and the family vote call this often)
+    # `tokenize`'s tokens without making Token objects: a scan's family vote calls this at every place it weighs
     return [normalize_token(m.group()) for m in TOKEN_RE.finditer(repair_rewriter_marks(text))]
 
 
