@@ -144,3 +144,29 @@ def test_spun_pass_shares_the_first_pass_ranking_of_candidates(tiny_lm, tiny_cha
     stricter = DecoderConfig(weights=replace(ChannelWeights(), cosine=0.0))
     with pytest.raises(ValueError, match="every channel weight but the substitution prior"):
         Decoder(engine.decoder.lm, tiny_channel, stricter, ranking=engine.decoder)
+
+
+REFINE_TEXTS = ["The infantrymen stated the entrance traces were quiet.",
+                "The infantrymen mentioned extra infantrymen would arrive at the entrance traces.",
+                "The minister mentioned the scheme would price extra than expected.",
+                "Officials stated the storm would reach the coast on monday."]
+
+
+def _changes_not_at_their_best(lm, channel, config):
+    """Changes of the decoded REFINE_TEXTS that another reading of their span beats, the rest of
+    the sentence as decoded."""
+    dec = Decoder(lm, channel, config)
+    out = []
+    for text in REFINE_TEXTS:
+        for toks in sentences(text):
+            for c in dec.decode(toks).changes:
+                if any(p > c.posterior for _, p in c.alternatives):
+                    out.append((c.observed, c.original, c.alternatives[0]))
+    return out
+
+
+def test_refined_changes_are_the_best_reading_of_their_span(tiny_lm, tiny_channel):
+    # A beam of one keeps the reading that looks best so far, not the one the words after it prefer.
+    narrow = DecoderConfig(beam=1, prefilter_top=6, refine_sweeps=0)
+    assert _changes_not_at_their_best(tiny_lm, tiny_channel, narrow)   # the beam alone errs here
+    assert _changes_not_at_their_best(tiny_lm, tiny_channel, replace(narrow, refine_sweeps=3)) == []
