@@ -24,10 +24,10 @@ Metrics (pure functions in unspin.build.metrics, unit-tested in tests/test_bench
 `all` adds the spinner calibration table (changed-word share at several rates).
 Results: <out>/core.json (machine-readable, with date, git commit, config) and <out>/core.md.
 
-Runtime (2-core machine, default 120 articles + 60 function-word articles + 60 WordNet articles +
-420 paragraphs + dev, ~260k words checked): about 100 s with a test engine at ~9k words/s per core,
-of which ~60 s are the harness itself (data, spinning, metrics); with the shipped engine and its
-levers, restore --index and genuine-news parts about 6 minutes. Add words/engine speed for a slower engine; a soft
+Runtime (2-core machine, defaults: 120 articles, 60 of them again with function-word spins, 60
+WordNet articles, paragraphs, levers, restore --index, genuine news, dev): 341 s with the shipped
+engine in session 8. Before the function-word condition, a test engine at ~9k words/s per core took
+90 s, of which ~55 s were the harness itself (data, spinning, metrics). Add words/engine speed for a slower engine; a soft
 budget (--budget-s, default 540) shrinks the WordNet condition to fit. The first run after a
 change of unspin/build/channel.py or resources.py builds the two benchmark channels (exclude
 moby / exclude wordnet) in subprocesses, ~100 s each, cached under ~/.cache/unspin/bench_channel_*.npz.
