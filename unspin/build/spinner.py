@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..text import FUNCTION_WORDS, match_case, normalize_token, overlaps, tokenize
+from .channel import FUNCTION_SETS
 from .corpus import cache_dir
 from .resources import WORDNET_UPOS, inflect, iter_moby, iter_wordnet
 
@@ -262,8 +263,6 @@ class Spinner:
         >>> Spinner([["said", "stated"]], "tiny").with_function_words().name
         'tiny+function'
         """
-        from .channel import FUNCTION_SETS
-
         return Spinner(self.term_sets + [group.split("|") for group in FUNCTION_SETS], f"{self.name}+function")
 
     @classmethod
