@@ -445,26 +445,30 @@ class Decoder:
         z = sum(mass)
         return [(e, m / z, lm) for e, m, lm in zip(alts, mass, lm_scores)]
 
-    def _refine(self, path: list[_Edge], edges: list[list[_Edge]]) -> list[_Edge]:
+    def _refine(self, path: list[_Edge], edges: list[list[_Edge]]) -> tuple[list[_Edge], dict[int, list]]:
         """The path with each change replaced by the most probable reading of its span, the rest of
         the path held fixed (`_posteriors`), for `config.refine_sweeps` sweeps. The beam keeps a few
         hypotheses per position, ranked on the words so far: a long sentence's beam fills with
         variants of its earlier choices, and a reading that the words after it would prefer is
-        dropped ("previous this month" read as "early", "earlier" at 0.89 with the whole sentence)."""
+        dropped ("previous this month" read as "early", "earlier" at 0.89 with the whole sentence).
+
+        Also returns {path index: `_posteriors`} of the changes when the last sweep moved nothing
+        (they are then those of the returned path; otherwise empty): `decode` needs them too."""
         path = list(path)
         for _ in range(self.config.refine_sweeps):
+            posteriors: dict[int, list] = {}
             moved = False
             for idx, edge in enumerate(path):
                 if edge.cand is None:
                     continue
-                post = self._posteriors(path, edges, idx)
+                post = posteriors[idx] = self._posteriors(path, edges, idx)
                 best, p_best, _ = max(post, key=lambda x: x[1])
                 if best is not edge and p_best > next(p for e, p, _ in post if e is edge):
                     path[idx] = best
                     moved = True
             if not moved:
-                break
-        return path
+                return path, posteriors
+        return path, {}
 
     # -- entry point -------------------------------------------------------
     def decode(self, tokens: Sequence[Token], prior: ChannelPrior | None = None) -> SentenceDecoding:
@@ -492,12 +496,12 @@ class Decoder:
         if all(len(e) == 1 for e in edges):
             return SentenceDecoding(tokens, [], observed_lp, observed_lp + self.config.log_p_keep * n, n_words,
                                     evidence)
-        path = self._refine(self._search(edges, n), edges)
+        path, posteriors = self._refine(self._search(edges, n), edges)
         changes = []
         for idx, edge in enumerate(path):
             if edge.cand is None:
                 continue
-            post = self._posteriors(path, edges, idx)
+            post = posteriors.get(idx) or self._posteriors(path, edges, idx)
             p_edge, lm_edge = next((p, lm) for e, p, lm in post if e is edge)
             p_id = sum(p for e, p, _ in post if e.cand is None)
             lm_gain = lm_edge - next(lm for e, _, lm in post if e.cand is None)
