@@ -1,6 +1,8 @@
 """The shortcuts taken for speed give what the plain way gives: the alignment's phrase search tries
-only spans the channel lists, the index reads its buckets in batched queries, a scan keeps the word
-types of indexed documents, `lm_tokens` skips Token objects."""
+only spans the channel lists and looks each word up once per block, the compiled sequence matcher
+finds difflib's blocks, the index reads its buckets in batched queries, a scan keeps the word types
+of indexed documents, `lm_tokens` skips Token objects."""
+import difflib
 import itertools
 import math
 import random
@@ -15,7 +17,7 @@ from unspin.index import Index, IndexDamaged
 from unspin.lexicon import Channel
 from unspin.scan import ScanTools, type_share, word_types
 from unspin.text import lm_tokens, tokenize
-from unspin.trace import SubstitutionJudge, _align_block
+from unspin.trace import MAX_PHRASE, SequenceMatcher, SubstitutionJudge, _align_block
 
 PHRASES = [("despite", "in spite of"), ("said", "stated"), ("more", "a lot more"), ("start", "set out"),
            ("today", "these days"), ("plan", "scheme")]
@@ -47,6 +49,68 @@ def test_phrase_search_skips_only_pairs_the_channel_cannot_explain(phrase_channe
     steps = _align_block(fast, ("in", "spite", "of", "the"), ("despite", "the"))
     assert steps[0] == ("sub_channel", 0, 3, 0, 1)          # the phrase is still found
     assert fast.block_steps(("set", "out"), ("start",)) == (("sub_channel", 0, 2, 0, 1),)
+
+
+def plain_block_steps(judge: SubstitutionJudge, q: tuple, s: tuple) -> list:
+    """The phrase search of a replaced block the plain way: every option of every cell as a list,
+    the first best kept (`max`), each pair asked of `judge.explained`."""
+    nq, ns = len(q), len(s)
+    best = [[(0, 0)] * (ns + 1) for _ in range(nq + 1)]
+    choice = [[None] * (ns + 1) for _ in range(nq + 1)]
+    for i in range(nq, -1, -1):
+        for j in range(ns, -1, -1):
+            if i == nq and j == ns:
+                continue
+            opts = []
+            if i < nq:
+                opts.append(((best[i + 1][j][0], best[i + 1][j][1] - 1), ("ins", 1, 0)))
+            if j < ns:
+                opts.append(((best[i][j + 1][0], best[i][j + 1][1] - 1), ("del", 0, 1)))
+            if i < nq and j < ns:
+                opts.append(((best[i + 1][j + 1][0], best[i + 1][j + 1][1] - 1), ("sub", 1, 1)))
+                for a in range(1, min(MAX_PHRASE, nq - i) + 1):
+                    for b in range(1, min(MAX_PHRASE, ns - j) + 1):
+                        if judge.explained(q[i:i + a], s[j:j + b]):
+                            nxt = best[i + a][j + b]
+                            opts.append(((nxt[0] + a, nxt[1] - 1), ("sub_channel", a, b)))
+            best[i][j], choice[i][j] = max(opts, key=lambda o: o[0])
+    steps, i, j = [], 0, 0
+    while i < nq or j < ns:
+        kind, a, b = choice[i][j]
+        if steps and kind in ("ins", "del") and steps[-1][0] == kind:
+            steps[-1] = (kind, steps[-1][1], i + a, steps[-1][3], j + b)
+        else:
+            steps.append((kind, i, i + a, j, j + b))
+        i, j = i + a, j + b
+    return steps
+
+
+def test_block_search_equals_the_plain_search(phrase_channel):
+    judge = SubstitutionJudge(phrase_channel, Fingerprinter(phrase_channel).canonical)
+    vocab = ("despite in spite of said stated more a lot start set out today these days plan scheme the was 40 "
+             "1990").split()
+    rng = random.Random(11)
+    blocks = [(tuple(rng.choices(vocab, k=rng.randint(1, 8))), tuple(rng.choices(vocab, k=rng.randint(1, 8))))
+              for _ in range(600)]
+    for q, s in blocks:
+        if len(q) > 1 or len(s) > 1:  # a 1-by-1 block takes the short way, checked below
+            assert _align_block(judge, q, s) == plain_block_steps(judge, q, s), (q, s)
+    assert _align_block(judge, ("stated",), ("said",)) == [("sub_channel", 0, 1, 0, 1)]
+    assert _align_block(judge, ("the",), ("a",)) == [("sub", 0, 1, 0, 1)]        # function words: no credit
+    assert _align_block(judge, ("40",), ("1990",)) == [("sub", 0, 1, 0, 1)]       # nor numbers
+
+
+def test_compiled_matcher_finds_difflibs_blocks():
+    rng = random.Random(5)
+    vocab = [f"w{k}" for k in range(30)]
+    for _ in range(300):
+        a = rng.choices(vocab, k=rng.randint(0, 60))
+        b = [w if rng.random() > 0.3 else rng.choice(vocab) for w in a] + rng.choices(vocab, k=rng.randint(0, 5))
+        if rng.random() < 0.1:
+            rng.shuffle(b)
+        ours, plain = SequenceMatcher(None, a, b, autojunk=False), difflib.SequenceMatcher(None, a, b, autojunk=False)
+        assert ours.get_opcodes() == plain.get_opcodes()
+        assert [tuple(m) for m in ours.get_matching_blocks()] == [tuple(m) for m in plain.get_matching_blocks()]
 
 
 TEXTS = [
