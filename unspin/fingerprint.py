@@ -86,8 +86,11 @@ def words_at(text: str) -> list[tuple[str, str, int, int]]:
 
 def _words_at(text: str) -> tuple[tuple[str, str, int, int], ...]:
     # (text, start, end, kind) straight from the tokenizer's pattern: no Token objects (speed)
-    toks = [(m.group(), m.start(), m.end(), m.lastgroup) for m in TOKEN_RE.finditer(text)
-            if m.lastgroup in ("number", "word") or m.group() in ",."]
+    toks = []
+    for m in TOKEN_RE.finditer(text):
+        kind = m.lastgroup
+        if kind == "word" or kind == "number" or kind == "punct" and m.group() in ",.":
+            toks.append((m.group(), *m.span(), kind))
     out: list[tuple[str, str, int, int]] = []
     i, n = 0, len(toks)
     while i < n:
