@@ -95,7 +95,25 @@ def _words_at(text: str) -> tuple[tuple[str, str, int, int], ...]:
     i, n = 0, len(toks)
     while i < n:
         surface, start, end, kind = toks[i]
-        if kind == "number":
+        if kind == "word":
+            if len(surface) == 1 and surface.isupper():
+                # "U. N.": single capital letters each followed by ". " run together as one word
+                j, letters = i, []
+                while (j + 1 < n and len(toks[j][0]) == 1 and toks[j][0].isupper() and toks[j][3] == "word"
+                       and toks[j + 1][0] == "." and toks[j + 1][1] == toks[j][2]):
+                    letters.append(toks[j][0])
+                    j += 2
+                    if not (j < n and toks[j][3] == "word" and toks[j][1] == toks[j - 1][2] + 1):
+                        break
+                if len(letters) >= 2:
+                    end = toks[j - 1][2]
+                    out.append((text[start:end], "".join(letters).lower(), start, end))
+                    i = j
+                    continue
+            norm = _word_form(surface)
+            if not (norm in _CLITIC_REMNANTS and out and out[-1][3] == start - 1):
+                out.append((surface, norm, start, end))
+        elif kind == "number":
             digits = surface.replace(",", "")
             # "4, 000": a number, a comma, a space, exactly three digits
             while (i + 2 < n and toks[i + 1][0] == "," and toks[i + 1][1] == end and toks[i + 2][3] == "number"
@@ -104,23 +122,6 @@ def _words_at(text: str) -> tuple[tuple[str, str, int, int], ...]:
                 end = toks[i + 2][2]
                 i += 2
             out.append((text[start:end], digits.lower(), start, end))
-        elif kind == "word":
-            # "U. N.": single capital letters each followed by ". " run together as one word
-            j, letters = i, []
-            while (j + 1 < n and len(toks[j][0]) == 1 and toks[j][0].isupper() and toks[j][3] == "word"
-                   and toks[j + 1][0] == "." and toks[j + 1][1] == toks[j][2]):
-                letters.append(toks[j][0])
-                j += 2
-                if not (j < n and toks[j][3] == "word" and toks[j][1] == toks[j - 1][2] + 1):
-                    break
-            if len(letters) >= 2:
-                end = toks[j - 1][2]
-                out.append((text[start:end], "".join(letters).lower(), start, end))
-                i = j
-                continue
-            norm = _word_form(surface)
-            if not (norm in _CLITIC_REMNANTS and out and out[-1][3] == start - 1):
-                out.append((surface, norm, start, end))
         i += 1
     return tuple(out)
 

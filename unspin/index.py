@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import heapq
 import itertools
 import multiprocessing
 import json
@@ -639,8 +640,8 @@ class Index:
         >>> index.candidates_of_keys([k for k in keys if k[0] == TERM_BAND])   # doctest: +SKIP
         [(1, 5)]
         """
-        band_hits: dict[int, int] = {}
-        term_hits: dict[int, int] = {}
+        band_hits: collections.Counter[int] = collections.Counter()
+        term_hits: collections.Counter[int] = collections.Counter()
         term_score: dict[int, float] = {}
         with self._guard():
             n_docs = max(self._n_docs(), 1)
@@ -651,14 +652,14 @@ class Index:
                 continue  # a bucket this common says nothing
             if key[0] == TERM_BAND:
                 idf = math.log(1.0 + (n_docs - len(docs) + 0.5) / (len(docs) + 0.5))
-                for d in docs:
-                    term_hits[d] = term_hits.get(d, 0) + 1
+                term_hits.update(docs)
+                for d in docs:  # summed key by key, in key order (the same floats every time)
                     term_score[d] = term_score.get(d, 0.0) + idf
             else:
-                for d in docs:
-                    band_hits[d] = band_hits.get(d, 0) + 1
-        by_bands = sorted(band_hits, key=lambda d: (-band_hits[d], d))[:limit]
-        by_terms = sorted(term_score, key=lambda d: (-term_score[d], d))[:limit]
+                band_hits.update(docs)
+        # the best first, ties by document number: a heap of (-evidence, doc) pairs, not a full sort
+        by_bands = [d for _, d in heapq.nsmallest(limit, ((-n, d) for d, n in band_hits.items()))]
+        by_terms = [d for _, d in heapq.nsmallest(limit, ((-x, d) for d, x in term_score.items()))]
         merged: list[int] = []
         for pair in itertools.zip_longest(by_bands, by_terms):
             merged.extend(d for d in pair if d is not None and d not in merged)
