@@ -1,6 +1,7 @@
 """Calibration: fitting, monotonicity, persistence, and span labels."""
 import dataclasses
 import json
+import math
 import random
 
 import pytest
@@ -184,6 +185,34 @@ def test_fit_writes_named_models(tiny_lm, tiny_channel):
     assert "5 documents" in cal.trained_on
 
 
+def test_paragraph_rows_and_a_prior_reach_the_document_model_only(tiny_lm, tiny_channel):
+    from unspin.build.calibrate import fit
+    from unspin.build.spinner import SpinResult
+    from unspin.detect import Engine
+
+    genuine = ["The minister said the plan would cost more than expected.",
+               "The police said the road was closed.", "The soldiers returned from the front lines.",
+               "The council said the bridge would open in spring."]
+    spun = [("The minister mentioned the scheme would price extra than expected.",
+             "The minister said the plan would cost more than expected.",
+             [("mentioned", "said"), ("scheme", "plan"), ("price", "cost"), ("extra", "more")]),
+            ("The infantrymen returned from the entrance traces.",
+             "The soldiers returned from the front lines.",
+             [("infantrymen", "soldiers"), ("entrance", "front"), ("traces", "lines")])]
+    rows = [(t, 0, None) for t in genuine[:3]]
+    for text, original, pairs in spun:
+        changes = [SpinChange(text.index(new), text.index(new) + len(new), old, new) for new, old in pairs]
+        rows.append((text, 1, SpinResult(text, original, changes)))
+    paragraphs = [(genuine[3], 0, None, 0), (rows[3][0], 1, rows[3][2], 1), (genuine[1], 0, None, 2),
+                  (rows[4][0], 1, rows[4][2], 3)]
+    plain = fit(Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()), rows, "plain")
+    more = fit(Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()), rows, "more",
+               paragraph_rows=paragraphs, spun_prior=0.25)
+    assert more.token.to_dict() == plain.token.to_dict()
+    assert more.document.to_dict() != plain.document.to_dict()
+    assert "9 texts (4 of them paragraphs" in more.trained_on and "0.25 of checked texts spun" in more.trained_on
+
+
 def test_restoration_models_can_learn_from_other_spins_of_the_same_articles(tiny_lm, tiny_channel):
     """`fit(..., restore_rows=...)`: the token and document models are those of the plain fit; the
     flag and change models learn from the other rows."""
@@ -219,19 +248,53 @@ def test_restoration_models_can_learn_from_other_spins_of_the_same_articles(tiny
     assert split.flag.to_dict() != alone.flag.to_dict()
 
 
-def test_cross_fitted_probabilities_come_from_models_that_did_not_see_the_row():
-    from unspin.build.calibrate import cross_fitted_probabilities
+def test_fold_models_never_see_their_own_fold():
+    from unspin.build.calibrate import fold_models
 
     names = ("x",)
     rows = [{"x": float(i)} for i in range(20)]
     labels = [int(i >= 10) for i in range(20)]
-    probs = cross_fitted_probabilities(names, rows, labels, folds=5)
-    assert len(probs) == 20 and probs[0] < 0.5 < probs[19]
-    # Flip one row's label: only the rows of its own fold keep the same probability.
+    fold_of = [i % 5 for i in range(20)]
+    models = fold_models(names, rows, labels, fold_of)
+    assert sorted(models) == [0, 1, 2, 3, 4]
+    assert models[0].probability(rows[0]) < 0.5 < models[4].probability(rows[19])
+    # Flip one row's label: only the model of its own fold stays the same.
     flipped = labels[:]
     flipped[19] = 0
-    again = cross_fitted_probabilities(names, rows, flipped, folds=5)
-    assert again[19] == probs[19] and again[0] != probs[0]
+    again = fold_models(names, rows, flipped, fold_of)
+    assert again[4] == models[4]
+    assert all(again[k] != models[k] for k in range(4))
+
+
+def test_a_spun_prior_moves_only_the_intercept_by_the_prior_odds():
+    from unspin.build.calibrate import _at_prior
+
+    model = LogisticModel(("x",), coef=(1.5,), intercept=0.2, mean=(0.0,), scale=(1.0,))
+    labels = [1, 0, 0, 1]  # half spun
+    quarter = _at_prior(model, labels, 0.25)
+    assert quarter.coef == model.coef and quarter.intercept == pytest.approx(0.2 - math.log(3))
+    # Odds of one in three against the training set's one in one: every probability's odds / 3.
+    p, q = model.probability({"x": 0.7}), quarter.probability({"x": 0.7})
+    assert q / (1 - q) == pytest.approx(p / (1 - p) / 3)
+    assert _at_prior(model, labels, None) is model
+
+
+def test_paragraph_rows_are_the_articles_own_paragraphs_half_spun(monkeypatch):
+    from unspin.build import calibrate
+    from unspin.build.spinner import SpinResult
+
+    class WordSpinner:  # swaps nothing, records each request
+        def spin_to_fraction(self, text, fraction, seed=None):
+            return SpinResult(text.upper(), text, [])
+
+    articles = ["\n".join([("alpha " * 45).strip(), "too short", ("beta " * 50).strip()]),
+                "\n".join([("gamma " * 41).strip(), ("delta " * 60).strip()])]
+    monkeypatch.setattr(calibrate, "iter_articles", lambda *a, **k: iter(articles))
+    rows = calibrate.make_paragraphs(2, 0, WordSpinner())
+    assert [(label, article) for _, label, _, article in rows] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    assert rows[0][0].startswith("alpha") and rows[0][2] is None
+    assert rows[3][0].startswith("DELTA") and rows[3][2] is not None
+    assert all(len(text.split()) >= 40 for text, *_ in rows)
 
 
 def test_span_confidence_rises_when_the_original_survives_elsewhere_in_the_document():

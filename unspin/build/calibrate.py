@@ -9,6 +9,7 @@ genuine and half spun by the synthetic spinner at a spread of rates.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import random
@@ -50,6 +51,10 @@ SPIN_RATES = (0.15, 0.25, 0.35, 0.45)
 # ("4, 000", "U. N.", a flipped quote) are given fewer synonym swaps, so that the marks
 # themselves are learned as evidence.
 REWRITER_SPIN_RATES = (0.1, 0.2, 0.3)
+# P(spun) is stated for one spun text in four checked, not for the training set's one in two:
+# the lowest share at which at most 2% of genuine calibration paragraphs read as spun (5-fold
+# cross-validation over articles; 5.0% at one in two, bench/levers.md, session 10).
+SPUN_PRIOR = 0.25
 
 
 def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800):
@@ -71,6 +76,32 @@ def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800)
                 fraction = rng.choice(REWRITER_SPIN_RATES)
             res = spinner.spin_to_fraction(art, fraction, seed=seed + i)
             rows.append((res.text, 1, res))
+    return rows
+
+
+def make_paragraphs(n_docs: int, seed: int, spinner, min_words=40, max_words=800):
+    """(text, label, spin result or None, article index) rows: every paragraph of the same
+    calibration articles as `make_documents` (with its `n_docs`) on its own, half spun as
+    `make_documents` spins. More examples of the unit many users check, for the document model
+    alone: with 62 genuine paragraphs among its 743 rows it called 7% of genuine news paragraphs
+    spun (bench/levers.md, session 10)."""
+    rng = random.Random(seed)
+    articles = itertools.islice(iter_articles("calib", min_words=300, max_words=max_words), n_docs)
+    rows = []
+    for article_index, art in enumerate(articles):
+        for para in art.split("\n"):
+            if not min_words <= len(para.split()) <= max_words:
+                continue
+            i = len(rows)
+            if i % 2 == 0:
+                rows.append((para, 0, None, article_index))
+                continue
+            fraction = rng.choice(SPIN_RATES)
+            if i % 6 == 1:
+                para = add_rewriter_marks(para, rng)
+                fraction = rng.choice(REWRITER_SPIN_RATES)
+            res = spinner.spin_to_fraction(para, fraction, seed=seed + i)
+            rows.append((res.text, 1, res, article_index))
     return rows
 
 
@@ -105,7 +136,7 @@ def _decode_rows(rows, engine_of: Callable[[int], Engine]) -> list[tuple]:
 
 
 def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None = None,
-        restore_rows=None) -> Calibration:
+        restore_rows=None, paragraph_rows=None, spun_prior: float | None = None) -> Calibration:
     """Fit, in order: the token classifier, the document model (which uses it), then, knowing each
     document's P(spun), the flag model, span Platt scaling and the span confidence model. Each model
     is stored with its feature names.
@@ -117,7 +148,12 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     With `restore_rows` (rows as `make_documents` makes them), the flag and change models learn
     from those instead of `rows`, each document with the P(spun) the document model gives it: a
     spinner that also swaps function words teaches restoration that such swaps happen without
-    teaching the document model that function words are suspect (bench/levers.md)."""
+    teaching the document model that function words are suspect (bench/levers.md).
+
+    With `paragraph_rows` (rows as `make_paragraphs` makes them: paragraphs of the articles of
+    `rows`, each with its article's index), the document model also learns from those, decoded by
+    `engine`. With `spun_prior`, P(spun) is stated for that share of spun texts among those checked
+    instead of the training set's own (half)."""
     def engine_of(k: int) -> Engine:
         return held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
 
@@ -143,21 +179,30 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     # P(spun) is fitted on what the shipped channel sees (a genuine text decoded with a smaller
     # channel looks more genuine than it will at run time).
     main = [k for k in range(len(decoded)) if engine_of(k) is engine]
-    document_model = _logistic(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main])
+    train_X, train_y = [doc_X[k] for k in main], [doc_y[k] for k in main]
+    train_article = list(main)  # row k of `rows` is article k
+    if paragraph_rows:
+        for text, label, decodings, article in _decode_rows(
+                [(text, label, article) for text, label, _, article in paragraph_rows], lambda k: engine):
+            train_X.append(engine.features(text, decodings))
+            train_y.append(label)
+            train_article.append(article)
+    document_model = _at_prior(_logistic(FEATURES, train_X, train_y), train_y, spun_prior)
     # The flag and span models learn how far to trust a document's P(spun); in-sample probabilities
-    # would be over-sure, so each document gets the one a model fitted without it gives.
+    # would be over-sure, so each document gets the one a model fitted without its article gives.
+    models = {fold: _at_prior(model, train_y, spun_prior) for fold, model in fold_models(
+        FEATURES, train_X, train_y, [a % CROSS_FOLDS for a in train_article]).items()}
+
+    def cross_fitted(k: int, features) -> float:
+        model = models.get(k % CROSS_FOLDS, document_model)
+        return model.probability(features)
+
     if restore_rows is None:
-        doc_p = [document_model.probability(x) for x in doc_X]
-        for k, p in zip(main, cross_fitted_probabilities(FEATURES, [doc_X[k] for k in main],
-                                                         [doc_y[k] for k in main])):
-            doc_p[k] = p
+        doc_p = [cross_fitted(k, x) for k, x in enumerate(doc_X)]
     else:
-        # The same articles with other spins: each gets P(spun) from a document model fitted
-        # without its article (row k of either set is article k).
+        # The same articles with other spins (row k of either set is article k).
         decoded = _decode_rows(restore_rows, engine_of)
-        models = fold_models(FEATURES, [doc_X[k] for k in main], [doc_y[k] for k in main],
-                             [k % CROSS_FOLDS for k in main])
-        doc_p = [models[k % CROSS_FOLDS].probability(engine.features(text, decodings))
+        doc_p = [cross_fitted(k, engine.features(text, decodings))
                  for k, (text, _, decodings, _) in enumerate(decoded)]
 
     # What restoration works from: the spun pass for documents that read as spun, as `Engine.check` does.
@@ -191,9 +236,25 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     return Calibration(document=document_model, token=token_model, token_threshold=t_threshold,
                        flag=flag_model, flag_threshold=f_threshold, **span_fit,
                        trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
-                                  f"({sum(tok_y)} spun); flag and change models: "
+                                  f"({sum(tok_y)} spun); document model: {len(train_y)} texts "
+                                  f"({len(paragraph_rows or [])} of them paragraphs of the same articles), "
+                                  f"{_prior_text(spun_prior)}; flag and change models: "
                                   f"{len(rows) if restore_rows is None else len(restore_rows)} documents, "
                                   f"{len(span_y)} decoded changes ({sum(span_y)} right)")
+
+
+def _at_prior(model: LogisticModel, y, spun_prior: float | None) -> LogisticModel:
+    """`model` (fitted on labels `y`) restated for a share `spun_prior` of spun texts: a logistic
+    model's odds scale with the prior odds, so only the intercept moves."""
+    if spun_prior is None:
+        return model
+    trained = sum(y) / len(y)
+    return dataclasses.replace(model, intercept=model.intercept + logit(spun_prior) - logit(trained))
+
+
+def _prior_text(spun_prior: float | None) -> str:
+    return "P(spun) for the training set's share of spun texts" if spun_prior is None else \
+        f"P(spun) stated for {spun_prior:g} of checked texts spun"
 
 
 def _held_out_row(k: int) -> bool:
@@ -214,13 +275,6 @@ def fold_models(names, rows, y, fold_of: list[int]) -> dict[int, LogisticModel]:
         if len({y[i] for i in train}) == 2:
             models[k] = _logistic(names, [rows[i] for i in train], [y[i] for i in train])
     return models
-
-
-def cross_fitted_probabilities(names, rows, y, folds: int = CROSS_FOLDS) -> list[float]:
-    """P(label) of each row from a model fitted on the other folds (rows dealt round-robin)."""
-    fold_of = [i % folds for i in range(len(rows))]
-    models = fold_models(names, rows, y, fold_of)
-    return [models[f].probability(r) if f in models else 0.0 for r, f in zip(rows, fold_of)]
 
 
 def fit_neural(engine: Engine, rescorer: NeuralRescorer, rows, description: str,
@@ -340,6 +394,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                          "and document models still learn from the first set only")
     ap.add_argument("--lm", help="KenLM model (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    ap.add_argument("--no-paragraphs", dest="paragraphs", action="store_false",
+                    help="fit the document model on the documents alone, not also on every paragraph of "
+                         "their articles (half of them spun)")
+    ap.add_argument("--spun-prior", type=float, default=SPUN_PRIOR,
+                    help=f"the share of checked texts assumed spun, which P(spun) is stated for "
+                         f"(default {SPUN_PRIOR:g}; the training texts are half spun)")
     ap.add_argument("--out", default=None, help="where to write the calibration JSON (default: the shipped "
                     "calibration.json, or neural_calibration.json with --scorer neural)")
     ap.add_argument("--scorer", choices=("ngram", "neural"), default="ngram",
@@ -382,7 +442,8 @@ def run(args: argparse.Namespace) -> int:
     if args.function_swaps:
         restore_rows = make_documents(args.n_docs, args.seed + 1, spinner.with_function_words())
         desc += "; flag and change models on other documents spun with function-word sets too"
-    cal = fit(engine, rows, desc, held_out, restore_rows)
+    paragraph_rows = make_paragraphs(args.n_docs, args.seed + 2, spinner) if args.paragraphs else None
+    cal = fit(engine, rows, desc, held_out, restore_rows, paragraph_rows, args.spun_prior)
     out = args.out or str(DEFAULT_CALIBRATION_PATH)
     cal.save(out)
     print(f"wrote {out}: {cal.trained_on}", file=sys.stderr)
