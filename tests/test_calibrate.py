@@ -95,16 +95,25 @@ def test_span_confidence_can_follow_the_documents_spin_probability():
     assert in_spun > 0.8 > 0.1 > in_genuine
 
 
-def test_flag_probability_needs_a_flag_model_to_use_the_document():
-    from unspin.detect import FLAG_FEATURES
+def test_flags_need_a_flag_model_to_use_the_document_and_skip_words_under_the_floor():
+    from unspin.detect import FLAG_FEATURES, FLAG_FLOOR, TOKEN_FEATURES, TokenFeatures
+    from unspin.trees import BoostedTrees
 
+    feats = TokenFeatures(*[0.0] * len(TOKEN_FEATURES))
     plain = Calibration.uncalibrated()
-    assert plain.flag_probability(0.6, 0.01) == plain.flag_probability(0.6, 0.99) == 0.6
-    flag = LogisticModel(FLAG_FEATURES, [1.0, 1.0], 0.0, [0.0, 0.0], [1.0, 1.0])
-    cal = dataclasses.replace(plain, flag=flag, flag_threshold=0.4)
-    assert cal.flag_probability(0.6, 0.99) > 0.6 > cal.flag_probability(0.6, 0.01)
+    assert plain.flag_probabilities([feats, None], [0.6, 0.0], 0.01) == [0.6, 0.0]
+    assert plain.flag_probabilities([feats], [0.6], 0.99) == [0.6]
+    # One stump on doc_logit: a word in a spun document is flagged, the same word in a genuine one not.
+    doc = FLAG_FEATURES.index("doc_logit")
+    stump = BoostedTrees(FLAG_FEATURES, 0.0, (doc, -1, -1), (0.0, 0.0, 0.0), (1, -1, -1), (2, -1, -1),
+                         (0.0, -2.0, 2.0), (0,))
+    cal = dataclasses.replace(plain, flag=stump, flag_threshold=0.4)
+    spun, genuine = cal.flag_probabilities([feats], [0.6], 0.99), cal.flag_probabilities([feats], [0.6], 0.01)
+    assert spun[0] > 0.5 > genuine[0]
+    # Under the floor a word is never flagged, whatever the model says; punctuation neither.
+    assert cal.flag_probabilities([feats, None], [FLAG_FLOOR / 2, 0.9], 0.99) == [0.0, 0.0]
     again = Calibration.from_dict(cal.to_dict())
-    assert again.flag == flag and again.flag_threshold == 0.4
+    assert again.flag == stump and again.flag_threshold == 0.4
 
 
 def test_shipped_calibration_carries_the_codes_feature_names():
@@ -138,10 +147,14 @@ def test_load_refuses_other_feature_names(tmp_path):
     with pytest.raises(ModelMissing, match="span model"):
         Calibration.load(_saved(tmp_path, shorter))
     shorter = json.loads(json.dumps(data))
-    for key in ("features", "coef", "mean", "scale"):
-        shorter["flag"][key] = shorter["flag"][key][:-1]
+    shorter["flag"]["features"] = shorter["flag"]["features"][:-1]  # the flag model's trees
     with pytest.raises(ModelMissing, match="flag model"):
         Calibration.load(_saved(tmp_path, shorter))
+    # An older file's logistic flag model over two probabilities is refused, not misread.
+    old_flag = json.loads(json.dumps(data))
+    old_flag["flag"] = LogisticModel(("token_logit", "doc_logit"), (1.0, 1.0), 0.0, (0.0, 0.0), (1.0, 1.0)).to_dict()
+    with pytest.raises(IncompatibleCalibration, match="flag model"):
+        Calibration.load(_saved(tmp_path, old_flag))
 
 
 def test_load_refuses_the_old_unnamed_format(tmp_path):

@@ -13,7 +13,7 @@ import unspin
 from unspin import detect, logistic, report
 from unspin.decode import ChannelWeights, Decoder, DecoderConfig
 from unspin.detect import (FEATURES, FLAG_FEATURES, MODEL_FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration,
-                           DocumentFeatures, Engine, FlagFeatures, SpanFeatures, TokenFeatures)
+                           DocumentFeatures, Engine, SpanFeatures, TokenFeatures, flag_features)
 from unspin.logistic import LogisticModel, feature_vector, logit, sigmoid
 from unspin.text import sentences
 
@@ -30,7 +30,8 @@ def test_each_model_has_one_list_of_names():
     assert FEATURES == DocumentFeatures._fields
     assert TOKEN_FEATURES == TokenFeatures._fields
     assert SPAN_FEATURES == SpanFeatures._fields
-    assert FLAG_FEATURES == FlagFeatures._fields
+    assert FLAG_FEATURES == TOKEN_FEATURES + ("token_logit", "doc_logit")
+    assert tuple(flag_features(TokenFeatures(*[0.0] * len(TOKEN_FEATURES)), 0.5, 0.5)) == FLAG_FEATURES
     assert MODEL_FEATURES == {"document": FEATURES, "token": TOKEN_FEATURES, "span": SPAN_FEATURES,
                               "flag": FLAG_FEATURES}
     for names in MODEL_FEATURES.values():

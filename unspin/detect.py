@@ -4,11 +4,12 @@
 decodes every sentence, turns decoder statistics into a calibrated spin
 probability, and reports each substitution as a `Span` with a confidence.
 
-Four logistic models (`unspin.logistic.LogisticModel`) make the calibrated numbers, each over
-one named feature vector defined once here: `TokenFeatures` (P(a word was substituted), from the
-sentence alone), `DocumentFeatures` (P(spun) of a document, which reads those), then, knowing
-P(spun), `FlagFeatures` (whether to flag a word) and `SpanFeatures` (P(a suggestion is the
-original)): a change in a text that reads as genuine is almost never right.
+Four calibrated models (logistic, `unspin.logistic.LogisticModel`, or boosted trees,
+`unspin.trees.BoostedTrees`) make the numbers, each over one named feature vector defined once
+here: `TokenFeatures` (P(a word was substituted), from the sentence alone), `DocumentFeatures`
+(P(spun) of a document, which reads those), then, knowing P(spun), `FLAG_FEATURES` (whether to
+flag a word) and `SpanFeatures` (P(a suggestion is the original)): a change in a text that reads
+as genuine is almost never right.
 
 >>> engine = Engine.load()                                             # doctest: +SKIP
 >>> result = engine.check("The minister mentioned the scheme was ready.")  # doctest: +SKIP
@@ -155,24 +156,33 @@ class SpanFeatures(NamedTuple):
     alternative_margin: float
 
 
-class FlagFeatures(NamedTuple):
-    """Evidence for flagging a word as substituted: its own P(substituted) and its document's
-    P(spun), as logits. A word that reads oddly is more likely spun in a text that is spun.
-
-    >>> FlagFeatures._fields
-    ('token_logit', 'doc_logit')
-    """
-
-    token_logit: float
-    doc_logit: float
+# Evidence for flagging a word as substituted: the token model's own evidence (`TokenFeatures`),
+# its P(substituted) and its document's P(spun), as logits (`flag_features`). A word that reads
+# oddly is more likely spun in a text that is spun, and the evidence interacts (boosted trees
+# flag better than a logistic model over the two probabilities: bench/levers.md, session 10).
+FLAG_EXTRA_FEATURES = ("token_logit", "doc_logit")
+# Words whose P(substituted) is below this are never flagged: the flag model is fitted on the
+# others only (a quarter of all words, 2% of the substituted ones fall below it), and skipping
+# them spares the trees most of a text.
+FLAG_FLOOR = 0.02
 
 
 FEATURES = DocumentFeatures._fields
 TOKEN_FEATURES = TokenFeatures._fields
 SPAN_FEATURES = SpanFeatures._fields
-FLAG_FEATURES = FlagFeatures._fields
+FLAG_FEATURES = TOKEN_FEATURES + FLAG_EXTRA_FEATURES
 # The calibration file's model names and the feature names each must carry.
 MODEL_FEATURES = {"document": FEATURES, "token": TOKEN_FEATURES, "span": SPAN_FEATURES, "flag": FLAG_FEATURES}
+
+
+def flag_features(token: TokenFeatures, token_p: float, doc_p: float) -> dict[str, float]:
+    """The flag model's named evidence for one word (`FLAG_FEATURES`).
+
+    >>> evidence = flag_features(TokenFeatures(*[0.0] * len(TOKEN_FEATURES)), 0.5, 0.9)
+    >>> list(evidence)[-2:], round(evidence["doc_logit"], 3)
+    (['token_logit', 'doc_logit'], 2.197)
+    """
+    return {**token._asdict(), "token_logit": logit(token_p), "doc_logit": logit(doc_p)}
 
 
 class NeuralSpanFeatures(NamedTuple):
@@ -243,6 +253,8 @@ class DocumentView:
     spin_probability: float
     # `document_word_counts` of the document (both passes decode the same tokens).
     word_counts: dict[str, int] = field(default_factory=dict)
+    # `TokenFeatures` per token of `decodings` (None for punctuation): what `token_probs` and the flags read.
+    token_features: list[list[TokenFeatures | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -394,9 +406,9 @@ class Calibration:
     span_b: float = 0.0
     # A word counts as flagged, for the document features, at or above this P(substituted).
     token_threshold: float = 0.5
-    # Flags shown to the user: P(substituted | the word's evidence, the document's P(spun)); absent:
-    # the token model alone. flag_threshold is chosen for token F1.
-    flag: LogisticModel | None = None
+    # Flags shown to the user: P(substituted | the word's evidence, the document's P(spun)), boosted
+    # trees since session 10; absent: the token model alone. flag_threshold is chosen for token F1.
+    flag: LogisticModel | BoostedTrees | None = None
     flag_threshold: float = 0.5
     trained_on: str = ""
 
@@ -425,16 +437,26 @@ class Calibration:
             return 0.0
         return self.token.probability(feats)
 
-    def flag_probability(self, token_p: float, doc_p: float) -> float:
-        """P(a word was substituted) knowing its document's P(spun); the token model's own
-        probability when no flag model is fitted.
+    def flag_probabilities(self, token_feats: Sequence[TokenFeatures | None], token_probs: Sequence[float],
+                           doc_p: float) -> list[float]:
+        """P(a word was substituted) for each token of a sentence, knowing its document's P(spun)
+        (0 for punctuation, whose features are None, and below `FLAG_FLOOR`); the token model's own
+        probabilities when no flag model is fitted.
 
-        >>> Calibration.uncalibrated().flag_probability(0.7, 0.01)
-        0.7
+        >>> Calibration.uncalibrated().flag_probabilities([None, TokenFeatures(*[0.0] * 14)], [0.0, 0.7], 0.01)
+        [0.0, 0.7]
         """
         if self.flag is None:
-            return token_p
-        return self.flag.probability(FlagFeatures(logit(token_p), logit(doc_p)))
+            return [0.0 if f is None else tp for f, tp in zip(token_feats, token_probs)]
+        out = [0.0] * len(token_probs)
+        rows = [k for k, (f, tp) in enumerate(zip(token_feats, token_probs)) if f is not None and tp >= FLAG_FLOOR]
+        if rows:
+            evidence = [flag_features(token_feats[k], token_probs[k], doc_p) for k in rows]
+            probs = (self.flag.probabilities(evidence) if isinstance(self.flag, BoostedTrees)
+                     else [self.flag.probability(x) for x in evidence])
+            for k, q in zip(rows, probs):
+                out[k] = q
+        return out
 
     def span_confidence(self, posterior: float, feats: SpanFeatures | Mapping[str, float] | None = None) -> float:
         """P(a change's suggestion is the original), from its `SpanFeatures` when a model is fitted.
@@ -726,13 +748,15 @@ class Engine:
         (0.97, True)
         """
         word_counts = document_word_counts(decodings)
-        token_probs = [self.token_probabilities(d, word_counts) for d in decodings]
+        token_feats = [self.token_features(d, word_counts) for d in decodings]
+        token_probs = [self.token_probabilities_of(fs) for fs in token_feats]
         feats = self.features(text, decodings, token_probs)
         p = self.calibration.doc_probability(feats)
         final = self.spun_pass(token_lists, decodings, p, deadline)
         if final is not decodings:
-            token_probs = [self.token_probabilities(d, word_counts) for d in final]
-        return DocumentView(final, token_probs, feats, p, word_counts)
+            token_feats = [self.token_features(d, word_counts) for d in final]
+            token_probs = [self.token_probabilities_of(fs) for fs in token_feats]
+        return DocumentView(final, token_probs, feats, p, word_counts, token_feats)
 
     def spun_pass(self, token_lists: Sequence[Sequence[Token]], decodings: list[SentenceDecoding],
                   spin_probability: float, deadline: float | None = None) -> list[SentenceDecoding]:
@@ -805,8 +829,15 @@ class Engine:
         >>> engine.token_probabilities(engine.decode("It rained.")[0])[-1]   # doctest: +SKIP
         0.0
         """
-        return [0.0 if f is None else self.calibration.token_probability(f)
-                for f in self.token_features(decoding, word_counts)]
+        return self.token_probabilities_of(self.token_features(decoding, word_counts))
+
+    def token_probabilities_of(self, token_feats: Sequence[TokenFeatures | None]) -> list[float]:
+        """P(substituted) for each of a sentence's `token_features` (0 for punctuation).
+
+        >>> engine.token_probabilities_of([None])   # doctest: +SKIP
+        [0.0]
+        """
+        return [0.0 if f is None else self.calibration.token_probability(f) for f in token_feats]
 
     def features(self, text: str, decodings: Sequence[SentenceDecoding],
                  token_probs: Sequence[Sequence[float]] | None = None) -> dict[str, float]:
@@ -940,8 +971,7 @@ class Engine:
             decodings = rescored
         # What the user sees knows the verdict: in a text that reads as genuine, odd words are rarely
         # spun and changes are rarely right (flag and span models are fitted knowing P(spun)).
-        flag_probs = [[self.calibration.flag_probability(tp, p) if tok.kind != "punct" else 0.0
-                       for tok, tp in zip(d.tokens, ps)] for d, ps in zip(decodings, token_probs)]
+        flag_probs = [self.calibration.flag_probabilities(fs, ps, p) for fs, ps in zip(view.token_features, token_probs)]
         decided = [(c, self.span_features(c, ps, p, view.word_counts), fps)
                    for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
         confidences = self.change_confidences([(c, f) for c, f, _ in decided])
