@@ -96,22 +96,26 @@ def test_span_confidence_can_follow_the_documents_spin_probability():
 
 
 def test_flags_need_a_flag_model_to_use_the_document_and_skip_words_under_the_floor():
-    from unspin.detect import FLAG_FEATURES, FLAG_FLOOR, TOKEN_FEATURES, TokenFeatures
+    from unspin.detect import FLAG_FEATURES, FLAG_FLOOR, TOKEN_FEATURES, TokenFeatures, flag_features
     from unspin.trees import BoostedTrees
 
     feats = TokenFeatures(*[0.0] * len(TOKEN_FEATURES))
     plain = Calibration.uncalibrated()
-    assert plain.flag_probabilities([feats, None], [0.6, 0.0], 0.01) == [0.6, 0.0]
-    assert plain.flag_probabilities([feats], [0.6], 0.99) == [0.6]
+    assert plain.flag_probabilities([[feats, None]], [[0.6, 0.0]], 0.01) == [[0.6, 0.0]]
+    assert plain.flag_probabilities([[feats]], [[0.6]], 0.99) == [[0.6]]
     # One stump on doc_logit: a word in a spun document is flagged, the same word in a genuine one not.
     doc = FLAG_FEATURES.index("doc_logit")
     stump = BoostedTrees(FLAG_FEATURES, 0.0, (doc, -1, -1), (0.0, 0.0, 0.0), (1, -1, -1), (2, -1, -1),
                          (0.0, -2.0, 2.0), (0,))
     cal = dataclasses.replace(plain, flag=stump, flag_threshold=0.4)
-    spun, genuine = cal.flag_probabilities([feats], [0.6], 0.99), cal.flag_probabilities([feats], [0.6], 0.01)
+    (spun,), (genuine,) = cal.flag_probabilities([[feats]], [[0.6]], 0.99), cal.flag_probabilities([[feats]], [[0.6]], 0.01)
     assert spun[0] > 0.5 > genuine[0]
+    # The trees read the same named evidence as `flag_features` (one sentence or two, same numbers).
+    assert spun[0] == pytest.approx(stump.probability(flag_features(feats, 0.6, 0.99)))
+    two = cal.flag_probabilities([[feats], [None, feats]], [[0.6], [0.0, 0.6]], 0.99)
+    assert two == [[spun[0]], [0.0, spun[0]]]
     # Under the floor a word is never flagged, whatever the model says; punctuation neither.
-    assert cal.flag_probabilities([feats, None], [FLAG_FLOOR / 2, 0.9], 0.99) == [0.0, 0.0]
+    assert cal.flag_probabilities([[feats, None]], [[FLAG_FLOOR / 2, 0.9]], 0.99) == [[0.0, 0.0]]
     again = Calibration.from_dict(cal.to_dict())
     assert again.flag == stump and again.flag_threshold == 0.4
 

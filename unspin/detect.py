@@ -437,25 +437,33 @@ class Calibration:
             return 0.0
         return self.token.probability(feats)
 
-    def flag_probabilities(self, token_feats: Sequence[TokenFeatures | None], token_probs: Sequence[float],
-                           doc_p: float) -> list[float]:
-        """P(a word was substituted) for each token of a sentence, knowing its document's P(spun)
-        (0 for punctuation, whose features are None, and below `FLAG_FLOOR`); the token model's own
-        probabilities when no flag model is fitted.
+    def flag_probabilities(self, token_feats: Sequence[Sequence[TokenFeatures | None]],
+                           token_probs: Sequence[Sequence[float]], doc_p: float) -> list[list[float]]:
+        """P(a word was substituted) for each token of each sentence of a document, knowing its
+        P(spun) (0 for punctuation, whose features are None, and below `FLAG_FLOOR`); the token
+        model's own probabilities when no flag model is fitted. One call per document: the trees
+        see all its words at once.
 
-        >>> Calibration.uncalibrated().flag_probabilities([None, TokenFeatures(*[0.0] * 14)], [0.0, 0.7], 0.01)
-        [0.0, 0.7]
+        >>> Calibration.uncalibrated().flag_probabilities([[None, TokenFeatures(*[0.0] * 14)]], [[0.0, 0.7]], 0.01)
+        [[0.0, 0.7]]
         """
         if self.flag is None:
-            return [0.0 if f is None else tp for f, tp in zip(token_feats, token_probs)]
-        out = [0.0] * len(token_probs)
-        rows = [k for k, (f, tp) in enumerate(zip(token_feats, token_probs)) if f is not None and tp >= FLAG_FLOOR]
-        if rows:
-            evidence = [flag_features(token_feats[k], token_probs[k], doc_p) for k in rows]
-            probs = (self.flag.probabilities(evidence) if isinstance(self.flag, BoostedTrees)
-                     else [self.flag.probability(x) for x in evidence])
-            for k, q in zip(rows, probs):
-                out[k] = q
+            return [[0.0 if f is None else tp for f, tp in zip(fs, ps)] for fs, ps in zip(token_feats, token_probs)]
+        out = [[0.0] * len(ps) for ps in token_probs]
+        at = [(s, k) for s, (fs, ps) in enumerate(zip(token_feats, token_probs))
+              for k, (f, tp) in enumerate(zip(fs, ps)) if f is not None and tp >= FLAG_FLOOR]
+        if not at:
+            return out
+        doc_logit = logit(doc_p)
+        if isinstance(self.flag, BoostedTrees):
+            # Rows in FLAG_FEATURES order (the token features, then the two logits): the model's own
+            # feature names are checked against FLAG_FEATURES when it is loaded.
+            rows = [[*token_feats[s][k], logit(token_probs[s][k]), doc_logit] for s, k in at]
+            probs = [sigmoid(float(z)) for z in self.flag.raw_scores(rows)]
+        else:
+            probs = [self.flag.probability(flag_features(token_feats[s][k], token_probs[s][k], doc_p)) for s, k in at]
+        for (s, k), q in zip(at, probs):
+            out[s][k] = q
         return out
 
     def span_confidence(self, posterior: float, feats: SpanFeatures | Mapping[str, float] | None = None) -> float:
@@ -971,7 +979,7 @@ class Engine:
             decodings = rescored
         # What the user sees knows the verdict: in a text that reads as genuine, odd words are rarely
         # spun and changes are rarely right (flag and span models are fitted knowing P(spun)).
-        flag_probs = [self.calibration.flag_probabilities(fs, ps, p) for fs, ps in zip(view.token_features, token_probs)]
+        flag_probs = self.calibration.flag_probabilities(view.token_features, token_probs, p)
         decided = [(c, self.span_features(c, ps, p, view.word_counts), fps)
                    for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
         confidences = self.change_confidences([(c, f) for c, f, _ in decided])
