@@ -184,3 +184,15 @@ def test_scores_are_log10(scorer):
     assert all(lp < 0 for _, lp in lps)
     assert [tok for tok, _ in lps] == ["The", "Ġriver"]
     assert scorer.sentence_logprob(["The river"])[0] == pytest.approx(sum(lp for _, lp in lps), abs=1e-4)
+
+
+def test_next_word_logprobs_are_the_first_tokens_log10_probabilities(scorer):
+    words = ["said", "banana", "declared that"]
+    got = scorer.next_word_logprobs(LEFT, words)
+    n_left = len(scorer._encode(LEFT))
+    for word, lp in zip(words, got):
+        # The first token after the left in the whole text, as the model scores it in place.
+        per_token = scorer.token_logprobs(f"{LEFT} {word}")
+        assert lp == pytest.approx(per_token[n_left][1], abs=1e-3)
+    assert got[0] > got[1]
+    assert scorer.next_word_logprobs(LEFT, []) == []

@@ -146,3 +146,37 @@ def test_left_anchor_is_shared_by_a_sentence():
     anchor = _left_anchor(text, start, min_chars=10, max_chars=400)
     assert text[anchor:].startswith("Another sentence")
     assert _left_anchor(text, start, min_chars=1000, max_chars=2000) == 0
+
+
+class ProposingScorer(FakeScorer):
+    """FakeScorer that also ranks words for a slot (`next_word_logprobs`): by the same bonuses."""
+
+    def __init__(self, bonus=None):
+        super().__init__(bonus)
+        self.ranked = []
+
+    def next_word_logprobs(self, left, words):
+        self.ranked.append(list(words))
+        return [self.bonus.get(w.lower(), -5.0) for w in words]
+
+
+def test_proposals_are_off_by_default(decoder, decoded):
+    fake = ProposingScorer({"stated": 9.0})
+    NeuralRescorer(fake, RescoreWeights(min_suspicion=1.1)).rescore(TEXT, decoded, decoder)
+    assert fake.ranked == []
+    assert all("stated" not in [a.lower() for a in alts] for _, alts, _ in fake.calls)
+
+
+def test_a_proposed_relative_of_a_relative_can_win_the_span(decoder, decoded):
+    # The tiny channel lists only "said" for "mentioned"; "stated" is a relative of "said".
+    fake = ProposingScorer({"stated": 9.0})
+    rescorer = NeuralRescorer(fake, RescoreWeights(min_suspicion=1.1, proposals=2))
+    tokens = decoded.tokens
+    i = [t.text for t in tokens].index("mentioned")
+    assert rescorer.proposals(TEXT, tokens, i, decoder, ["said"]) == ["stated"]
+    assert rescorer.proposals(TEXT, tokens, i, decoder, ["said", "stated"]) == []
+    out = _by_observed(rescorer.rescore(TEXT, decoded, decoder))
+    stated = out["mentioned"]
+    assert stated.original == "stated" and stated.changed_choice and stated.decoder_original == "said"
+    # An unlisted substitution: the channel score of one, no thesaurus source.
+    assert stated.channel_score == decoder.config.weights.log_p_sub and stated.sources == ()

@@ -29,8 +29,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 from .decode import Change, Decoder, SentenceDecoding, _surface
 from .lexicon import DISTRIBUTIONAL_SOURCES, Candidate
@@ -45,6 +46,10 @@ class ContextScorer(Protocol):
 
     def score_alternatives(self, left: str, alternatives: Sequence[str], right: str = "") -> list[float]:
         """log10 scores of ``left + alternative + right``, comparable among one call's alternatives."""
+        ...
+
+    def next_word_logprobs(self, left: str, words: Sequence[str]) -> list[float]:
+        """log10 P of each word's first token after `left` (only needed for `RescoreWeights.proposals`)."""
         ...
 
 
@@ -81,6 +86,12 @@ class RescoreWeights:
     right_chars: int = 200
     # A posterior floor inside log10 (a candidate the decoder gave ~0 is not infinitely bad).
     min_posterior: float = 1e-6
+    # Proposals (off at 0): a single word's thesaurus relatives two steps away (up to
+    # `proposal_pool`, most paths first), ranked by the scorer's probability of their first token in
+    # the slot; the best `proposals` not already candidates compete too, at the channel score of an
+    # unlisted substitution. They reach originals the channel lacks (bench/levers.md, session 10).
+    proposals: int = 0
+    proposal_pool: int = 400
 
 
 @dataclass(frozen=True)
@@ -167,14 +178,44 @@ class NeuralRescorer:
         self.alternatives_scored = 0
 
     # -- scoring -----------------------------------------------------------
-    def _score(self, text: str, tokens: Sequence[Token], first: int, last: int,
-               surfaces: list[str]) -> list[float]:
+    def _left_right(self, text: str, tokens: Sequence[Token], first: int, last: int) -> tuple[str, str]:
         w = self.weights
         anchor = _left_anchor(text, tokens[0].start, w.min_left_chars, w.max_left_chars)
-        left, right = _context(text, anchor, tokens[first].start, tokens[last - 1].end, w.right_chars)
+        return _context(text, anchor, tokens[first].start, tokens[last - 1].end, w.right_chars)
+
+    def _score(self, text: str, tokens: Sequence[Token], first: int, last: int,
+               surfaces: list[str]) -> list[float]:
+        left, right = self._left_right(text, tokens, first, last)
         self.calls += 1
         self.alternatives_scored += len(surfaces)
         return list(self.scorer.score_alternatives(left, surfaces, right))
+
+    def proposals(self, text: str, tokens: Sequence[Token], i: int, decoder: Decoder,
+                  exclude: Iterable[str]) -> list[str]:
+        """Words proposed for token `i` beyond its candidates (`RescoreWeights.proposals`): relatives
+        of its relatives in the channel, the scorer's likeliest in the slot first.
+
+        >>> rescorer.proposals(text, tokens, 3, decoder, {"mentioned", "said"})   # doctest: +SKIP
+        ['told', 'stated']
+        """
+        w = self.weights
+        observed = tokens[i].norm
+        if w.proposals <= 0 or tokens[i].kind != "word":
+            return []
+        first_hop = [o for o, _ in decoder.channel.originals((observed,)) if " " not in o]
+        paths: Counter[str] = Counter()
+        for word in first_hop[:60]:
+            for o, _ in decoder.channel.originals((word,)):
+                if " " not in o:
+                    paths[o] += 1
+        skip = set(exclude) | {observed}
+        pool = [o for o, _ in paths.most_common(w.proposal_pool) if o not in skip and o.isalpha()]
+        if not pool:
+            return []
+        left, _ = self._left_right(text, tokens, i, i + 1)
+        surfaces = [match_case(tokens[i].text, o) for o in pool]
+        ranked = sorted(zip(self.scorer.next_word_logprobs(left, surfaces), pool), key=lambda x: -x[0])
+        return [o for _, o in ranked[:w.proposals]]
 
     def score_change(self, text: str, decoding: SentenceDecoding, decoder: Decoder,
                      change: Change) -> SpanScoring:
@@ -188,6 +229,8 @@ class NeuralRescorer:
         post.setdefault(identity, change.p_identity)
         chosen = change.original.lower()
         words = [identity] + [c for c in post if c != identity]
+        if change.last - change.first == 1:
+            words += self.proposals(text, tokens, change.first, decoder, words)
         key = tuple(norms[change.first:change.last])
         by_joined = {joined: (ch, cand) for joined, ch, cand in decoder.scored_candidates(key)}
         keep = decoder.config.log_p_keep * (change.last - change.first)
@@ -206,7 +249,7 @@ class NeuralRescorer:
         first_text = tokens[change.first].text
         surface = [change.observed] + [match_case(first_text, wd) for wd in words[1:]]
         floor = math.log10(self.weights.min_posterior)
-        decoder_logp = [max(floor, math.log10(max(post[wd], 1e-300))) for wd in words]
+        decoder_logp = [max(floor, math.log10(max(post.get(wd, 0.0), 1e-300))) for wd in words]
         window = [decoder.window_score(norms, change.first, change.last, wd) for wd in words]
         neural = self._score(text, tokens, change.first, change.last, surface)
         return SpanScoring(change.first, change.last, words, surface, neural, decoder_logp, channel, window,
@@ -225,6 +268,9 @@ class NeuralRescorer:
             return None
         words = [tok.norm] + [j for j, _, _ in cands]
         channel = [decoder.config.log_p_keep] + [ch for _, ch, _ in cands]
+        proposed = self.proposals(text, tokens, i, decoder, [j for j, _, _ in decoder.scored_candidates((tok.norm,))])
+        words += proposed
+        channel += [decoder.config.weights.log_p_sub] * len(proposed)
         window = [decoder.window_score(norms, i, i + 1, wd) for wd in words]
         local = [wn + ch for wn, ch in zip(window, channel)]
         floor = math.log10(self.weights.min_posterior)
@@ -232,7 +278,7 @@ class NeuralRescorer:
         surface = [tok.text] + [match_case(tok.text, wd) for wd in words[1:]]
         neural = self._score(text, tokens, i, i + 1, surface)
         return SpanScoring(i, i + 1, words, surface, neural, decoder_logp, channel, window, None,
-                           [None] + [c for _, _, c in cands])
+                           [None] + [c for _, _, c in cands] + [None] * len(proposed))
 
     def score_spans(self, text: str, decoding: SentenceDecoding, decoder: Decoder) -> list[SpanScoring]:
         """Every span the rescorer looks at in one sentence, scored once (decide with `decide`)."""
@@ -280,6 +326,8 @@ class NeuralRescorer:
                     if cand is not None:
                         base.update(sources=tuple(sorted(cand.sources)), cosine=cand.cosine,
                                     zipf_gain=cand.zipf_original - cand.zipf_observed)
+                    else:  # a proposal: no thesaurus lists the pair
+                        base.update(sources=(), cosine=0.0, zipf_gain=0.0)
                 base.update(posterior=post[best], p_identity=post[0], alternatives=alternatives)
                 changes.append(RescoredChange(**base, decoder_original=old.original, decoder_posterior=dec_post,
                                               neural_gain=neural_gain))

@@ -202,10 +202,18 @@ def run_bench(n_articles: int = 10, seed: int = 13, fraction: float = 0.25, dtyp
     }
 
 
+def _with_proposals(engine, proposals: int):
+    if proposals:
+        engine.rescorer.weights = replace(engine.rescorer.weights, proposals=proposals)
+    return engine
+
+
 def run_engine_bench(n_articles: int = 10, seed: int = 13, fraction: float = 0.25,
-                     thresholds=(0.5, 0.7), dev: bool = True, log=None) -> dict:
+                     thresholds=(0.5, 0.7), dev: bool = True, log=None, proposals: int = 0) -> dict:
     """The two engines as users run them (`check` vs `check --scorer neural`, calibrated confidences)
-    on the same held-out spins, and on the real dev pairs (text the neural LM cannot have seen)."""
+    on the same held-out spins, and on the real dev pairs (text the neural LM cannot have seen).
+    With `proposals`, the neural engine also scores that many proposed words per single-word span
+    (`RescoreWeights.proposals`)."""
     import resource
 
     from ..detect import Engine, apply_spans
@@ -217,7 +225,7 @@ def run_engine_bench(n_articles: int = 10, seed: int = 13, fraction: float = 0.2
     t0 = time.perf_counter()
     engines = {"ngram": Engine.load(channel=channel)}
     t1 = time.perf_counter()
-    engines["neural"] = Engine.load(channel=channel, scorer="neural")
+    engines["neural"] = _with_proposals(Engine.load(channel=channel, scorer="neural"), proposals)
     load = {"ngram_s": round(t1 - t0, 2), "neural_s": round(time.perf_counter() - t1, 2)}
     spinner = Spinner.from_moby()
     articles = load_articles(n_articles)
@@ -255,7 +263,7 @@ def run_engine_bench(n_articles: int = 10, seed: int = 13, fraction: float = 0.2
            "s_per_500_words": {e: round(500 * c / max(words, 1), 3) for e, c in cpu.items()},
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if dev:
-        shipped = {"ngram": Engine.load(), "neural": Engine.load(scorer="neural")}
+        shipped = {"ngram": Engine.load(), "neural": _with_proposals(Engine.load(scorer="neural"), proposals)}
         pairs = load_dev_pairs()
         dev_rows = []
         for name, engine in shipped.items():
@@ -335,12 +343,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engines", action="store_true", help="compare the calibrated engines (check vs check "
                    "--scorer neural) instead, on the same spins and on the dev pairs")
     p.add_argument("--md", default=None, help="also write the Markdown tables here")
+    p.add_argument("--proposals", type=int, default=0,
+                   help="with --engines: proposed words per single-word span for the neural engine "
+                        "(RescoreWeights.proposals; default 0, off)")
 
 
 def run(a: argparse.Namespace) -> int:
     """`unspin bench neural`: the rescoring study, or (--engines) the two engines side by side."""
     if a.engines:
-        r = run_engine_bench(a.n_articles, a.seed, a.fraction)
+        r = run_engine_bench(a.n_articles, a.seed, a.fraction, proposals=a.proposals)
+        r["proposals"] = a.proposals
         md = render_engines(r)
     else:
         r = run_bench(a.n_articles, a.seed, a.fraction, a.dtype, a.threads, tuple(a.thresholds), a.min_suspicion,
