@@ -176,26 +176,34 @@ def test_calibration_round_trips_every_number(tmp_path):
     assert path.read_text(encoding="utf-8") == DEFAULT_CALIBRATION_PATH.read_text(encoding="utf-8")
 
 
+# Hand-made calibration rows, written for these tests: three genuine sentences and two spun ones.
+GENUINE_ROWS = ["The minister said the plan would cost more than expected.",
+                "The police said the road was closed.", "The soldiers returned from the front lines."]
+SPUN_ROWS = [("The minister mentioned the scheme would price extra than expected.",
+              "The minister said the plan would cost more than expected.",
+              [("mentioned", "said"), ("scheme", "plan"), ("price", "cost"), ("extra", "more")]),
+             ("The infantrymen returned from the entrance traces.",
+              "The soldiers returned from the front lines.",
+              [("infantrymen", "soldiers"), ("entrance", "front"), ("traces", "lines")])]
+
+
+def _hand_made_rows():
+    from unspin.build.spinner import SpinResult
+
+    rows = [(t, 0, None) for t in GENUINE_ROWS]
+    for text, original, pairs in SPUN_ROWS:
+        changes = [SpinChange(text.index(new), text.index(new) + len(new), old, new) for new, old in pairs]
+        rows.append((text, 1, SpinResult(text, original, changes)))
+    return rows
+
+
 def test_fit_writes_named_models(tiny_lm, tiny_channel):
     """`fit` on a handful of hand-made rows gives the named format that `load` accepts."""
     from unspin.build.calibrate import fit
-    from unspin.build.spinner import SpinResult
     from unspin.detect import SPAN_FEATURES, TOKEN_FEATURES, Engine
 
-    genuine = ["The minister said the plan would cost more than expected.",
-               "The police said the road was closed.", "The soldiers returned from the front lines."]
-    spun = [("The minister mentioned the scheme would price extra than expected.",
-             "The minister said the plan would cost more than expected.",
-             [("mentioned", "said"), ("scheme", "plan"), ("price", "cost"), ("extra", "more")]),
-            ("The infantrymen returned from the entrance traces.",
-             "The soldiers returned from the front lines.",
-             [("infantrymen", "soldiers"), ("entrance", "front"), ("traces", "lines")])]
-    rows = [(t, 0, None) for t in genuine]
-    for text, original, pairs in spun:
-        changes = [SpinChange(text.index(new), text.index(new) + len(new), old, new) for new, old in pairs]
-        rows.append((text, 1, SpinResult(text, original, changes)))
     engine = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated())
-    cal = fit(engine, rows, "hand-made rows")
+    cal = fit(engine, _hand_made_rows(), "hand-made rows")
     assert cal.document.features == FEATURES and cal.token.features == TOKEN_FEATURES
     assert cal.span is None or cal.span.features == SPAN_FEATURES
     assert cal.flag is not None and 0.0 < cal.flag_threshold < 1.0
@@ -204,24 +212,11 @@ def test_fit_writes_named_models(tiny_lm, tiny_channel):
 
 def test_paragraph_rows_and_a_prior_reach_the_document_model_only(tiny_lm, tiny_channel):
     from unspin.build.calibrate import fit
-    from unspin.build.spinner import SpinResult
     from unspin.detect import Engine
 
-    genuine = ["The minister said the plan would cost more than expected.",
-               "The police said the road was closed.", "The soldiers returned from the front lines.",
-               "The council said the bridge would open in spring."]
-    spun = [("The minister mentioned the scheme would price extra than expected.",
-             "The minister said the plan would cost more than expected.",
-             [("mentioned", "said"), ("scheme", "plan"), ("price", "cost"), ("extra", "more")]),
-            ("The infantrymen returned from the entrance traces.",
-             "The soldiers returned from the front lines.",
-             [("infantrymen", "soldiers"), ("entrance", "front"), ("traces", "lines")])]
-    rows = [(t, 0, None) for t in genuine[:3]]
-    for text, original, pairs in spun:
-        changes = [SpinChange(text.index(new), text.index(new) + len(new), old, new) for new, old in pairs]
-        rows.append((text, 1, SpinResult(text, original, changes)))
-    paragraphs = [(genuine[3], 0, None, 0), (rows[3][0], 1, rows[3][2], 1), (genuine[1], 0, None, 2),
-                  (rows[4][0], 1, rows[4][2], 3)]
+    rows = _hand_made_rows()
+    paragraphs = [("The council said the bridge would open in spring.", 0, None, 0), (*rows[3], 1),
+                  (*rows[1], 2), (*rows[4], 3)]
     plain = fit(Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()), rows, "plain")
     more = fit(Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()), rows, "more",
                paragraph_rows=paragraphs, spun_prior=0.25)
