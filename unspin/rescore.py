@@ -204,7 +204,7 @@ class NeuralRescorer:
             return []
         first_hop = [o for o, _ in decoder.channel.originals((observed,)) if " " not in o]
         paths: Counter[str] = Counter()
-        for word in first_hop[:60]:
+        for word in first_hop[:60]:  # the first relatives by channel rank: enough paths, bounded cost
             for o, _ in decoder.channel.originals((word,)):
                 if " " not in o:
                     paths[o] += 1
@@ -268,7 +268,8 @@ class NeuralRescorer:
             return None
         words = [tok.norm] + [j for j, _, _ in cands]
         channel = [decoder.config.log_p_keep] + [ch for _, ch, _ in cands]
-        proposed = self.proposals(text, tokens, i, decoder, [j for j, _, _ in decoder.scored_candidates((tok.norm,))])
+        proposed = (self.proposals(text, tokens, i, decoder, [j for j, _, _ in decoder.scored_candidates((tok.norm,))])
+                    if self.weights.proposals > 0 else [])
         words += proposed
         channel += [decoder.config.weights.log_p_sub] * len(proposed)
         window = [decoder.window_score(norms, i, i + 1, wd) for wd in words]
