@@ -396,7 +396,10 @@ class NeuralScorer:
         left = " ".join(left.split())
         left_ids = self._encode(left) if left else []
         _, logp = self._state((self.bos_id, *left_ids[max(0, len(left_ids) - max_left):]))
-        firsts = [self._encode(_join(left, w, ""))[len(left_ids):len(left_ids) + 1] for w in words]
+        # The space before a word belongs to its first token (byte-level BPE), so a word's first token
+        # is that of " word" alone (`_join` decides the space; "x" stands for the left): no need to
+        # encode the left once per word.
+        firsts = [self._encode(_join("x", w, "")[1:] if left else w)[:1] for w in words]
         return [float(logp[f[0]]) / _LN10 if f else -99.0 for f in firsts]
 
     def token_logprobs(self, text: str) -> list[tuple[str, float]]:
