@@ -262,14 +262,14 @@ class NeuralRescorer:
         norms = [t.norm for t in tokens]
         name_like = i > 0 and tok.text[:1].isupper()
         # Channel scores as the lattice weighs them, best first.
-        cands = [(joined, ch, cand) for joined, ch, cand in decoder.scored_candidates((tok.norm,))
+        scored = decoder.scored_candidates((tok.norm,))
+        cands = [(joined, ch, cand) for joined, ch, cand in scored
                  if not (name_like and cand.sources <= DISTRIBUTIONAL_SOURCES)][:self.weights.top]
         if not cands:
             return None
         words = [tok.norm] + [j for j, _, _ in cands]
         channel = [decoder.config.log_p_keep] + [ch for _, ch, _ in cands]
-        proposed = (self.proposals(text, tokens, i, decoder, [j for j, _, _ in decoder.scored_candidates((tok.norm,))])
-                    if self.weights.proposals > 0 else [])
+        proposed = self.proposals(text, tokens, i, decoder, [j for j, _, _ in scored])
         words += proposed
         channel += [decoder.config.weights.log_p_sub] * len(proposed)
         window = [decoder.window_score(norms, i, i + 1, wd) for wd in words]

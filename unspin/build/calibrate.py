@@ -353,30 +353,34 @@ FLAG_TREES = dict(max_iter=100, learning_rate=0.1, max_leaf_nodes=31, min_sample
 FLAG_TREES_RISING = ("token_logit", "doc_logit")
 
 
-def _sklearn_trees(names, rows, y, params: dict, rising_names: tuple[str, ...]):
-    import numpy as np
+def _sklearn_trees(names, X, y, params: dict, rising_names: tuple[str, ...]):
+    """scikit-learn's boosted trees fitted on the matrix `X` (columns: the features `names`)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    X = np.asarray([feature_vector(names, r) for r in rows], dtype=float)
     rising = [1 if n in rising_names else 0 for n in names]
-    return X, HistGradientBoostingClassifier(early_stopping=False, random_state=0, monotonic_cst=rising,
-                                             **params).fit(X, y)
+    return HistGradientBoostingClassifier(early_stopping=False, random_state=0, monotonic_cst=rising,
+                                          **params).fit(X, y)
+
+
+def _feature_matrix(names, rows):
+    import numpy as np
+
+    return np.asarray([feature_vector(names, r) for r in rows], dtype=float)
 
 
 def cross_fitted_tree_probabilities(names, rows, y, fold_of: list[int], params: dict,
                                     rising_names: tuple[str, ...]) -> list[float]:
     """P(label) of each row from trees fitted on the rows of the other folds."""
-    out = [0.0] * len(rows)
-    for fold in sorted(set(fold_of)):
-        train = [i for i, f in enumerate(fold_of) if f != fold]
-        test = [i for i, f in enumerate(fold_of) if f == fold]
-        if len({y[i] for i in train}) < 2:
+    import numpy as np
+
+    X, y, fold_of = _feature_matrix(names, rows), np.asarray(y), np.asarray(fold_of)
+    out = np.zeros(len(rows))
+    for fold in np.unique(fold_of):
+        train, test = fold_of != fold, fold_of == fold
+        if len(set(y[train].tolist())) < 2:
             continue
-        _, clf = _sklearn_trees(names, [rows[i] for i in train], [y[i] for i in train], params, rising_names)
-        probs = clf.predict_proba([feature_vector(names, rows[i]) for i in test])[:, 1]
-        for i, q in zip(test, probs):
-            out[i] = float(q)
-    return out
+        out[test] = _sklearn_trees(names, X[train], y[train], params, rising_names).predict_proba(X[test])[:, 1]
+    return out.tolist()
 
 
 def _boosted_trees(names, rows, y, params: dict = SPAN_TREES,
@@ -384,7 +388,8 @@ def _boosted_trees(names, rows, y, params: dict = SPAN_TREES,
     """Boosted trees over the named features `names` of each row, as `unspin.trees.BoostedTrees`."""
     import numpy as np
 
-    X, clf = _sklearn_trees(names, rows, y, params, rising_names)
+    X = _feature_matrix(names, rows)
+    clf = _sklearn_trees(names, X, y, params, rising_names)
     model = trees_from_sklearn(clf, names)
     # The export must give scikit-learn's own probabilities (its predictor layout is not public API).
     ours = model.raw_scores(X)
