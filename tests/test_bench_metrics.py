@@ -194,12 +194,14 @@ def test_run_core_with_fake_engine(tmp_path, capsys):
     assert rep["moby_function"]["detection_articles"]["n"] == 4      # the first 2 articles, genuine and spun
     assert rep["moby_function"]["spinner"] == "moby+function"
     assert rep["moby_function"]["restoration"]["wer_before"] > 0.0
+    assert rep["moby_consistent"]["detection_articles"]["n"] == 4    # the first 2 articles again
+    assert rep["moby_consistent"]["restoration"]["wer_after"] == 0.0
     assert rep["speed"]["words"] > 0 and rep["speed"]["engine_load_s"] >= 0
     pj, pm = bench.write_report(rep, tmp_path)
     data = json.loads(pj.read_text())
     assert data["config"]["n_articles"] == 4 and data["git_commit"]
     assert "Real spun pairs" in pm.read_text()
-    assert "| moby | moby + function words (first articles) | wordnet |" in pm.read_text()
+    assert "| moby | moby + function words (first articles) | moby, each term alike throughout (first articles) | wordnet |" in pm.read_text()
 
 
 def test_function_word_spinner_swaps_function_words():

@@ -211,7 +211,10 @@ def test_fit_writes_named_models(tiny_lm, tiny_channel):
 
 
 def test_paragraph_rows_and_a_prior_reach_the_document_model_only(tiny_lm, tiny_channel):
-    from unspin.build.calibrate import fit
+    import re
+
+    from unspin.build.calibrate import SPUN_PRIORS, fit
+    from unspin.logistic import logit
     from unspin.detect import Engine
 
     rows = _hand_made_rows()
@@ -223,6 +226,15 @@ def test_paragraph_rows_and_a_prior_reach_the_document_model_only(tiny_lm, tiny_
     assert more.token.to_dict() == plain.token.to_dict()
     assert more.document.to_dict() != plain.document.to_dict()
     assert "9 texts (4 of them paragraphs" in more.trained_on and "0.25 of checked texts spun" in more.trained_on
+    # "auto": a listed share chosen on the genuine paragraphs; only the intercept differs.
+    auto = fit(Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()), rows, "auto",
+               paragraph_rows=paragraphs, spun_prior="auto")
+    chosen = float(re.search(r"stated for ([0-9.]+) of checked texts spun \(chosen", auto.trained_on).group(1))
+    assert chosen in SPUN_PRIORS and auto.document.coef == more.document.coef
+    assert auto.document.intercept - more.document.intercept == pytest.approx(logit(chosen) - logit(0.25))
+    with pytest.raises(ValueError):
+        fit(Engine(tiny_lm, tiny_channel, Calibration.uncalibrated()), rows, "auto",
+            paragraph_rows=[p for p in paragraphs if p[1] == 1], spun_prior="auto")
 
 
 def test_restoration_models_can_learn_from_other_spins_of_the_same_articles(tiny_lm, tiny_channel):
@@ -295,8 +307,8 @@ def test_paragraph_rows_are_the_articles_own_paragraphs_half_spun(monkeypatch):
     from unspin.build import calibrate
     from unspin.build.spinner import SpinResult
 
-    class WordSpinner:  # swaps nothing, records each request
-        def spin_to_fraction(self, text, fraction, seed=None):
+    class WordSpinner:  # swaps nothing
+        def spin_to_fraction(self, text, fraction, seed=None, consistent=False):
             return SpinResult(text.upper(), text, [])
 
     articles = ["\n".join([("alpha " * 45).strip(), "too short", ("beta " * 50).strip()]),
@@ -339,3 +351,30 @@ def test_span_features_describe_the_change_among_its_neighbours_and_alternatives
     content = Engine.span_features(_change(0, 1, "said", 0.7), [0.9], 0.9)
     assert content.neighbor_token_p == 0.0
     assert content.n_alternatives == 0.0 and content.alternative_margin == 0.7
+
+
+def test_consistent_spins_are_half_of_the_spun_calibration_texts_on_both_channels(monkeypatch):
+    from unspin.build import calibrate
+    from unspin.build.spinner import SpinResult
+
+    class RecordingSpinner:
+        def __init__(self):
+            self.consistent = []
+
+        def spin_to_fraction(self, text, fraction, seed=None, consistent=False):
+            self.consistent.append(consistent)
+            return SpinResult(text.upper(), text, [])
+
+    articles = [" ".join([f"word{i}"] * 400) for i in range(16)]
+    monkeypatch.setattr(calibrate, "iter_articles", lambda *a, **k: iter(articles))
+    spinner = RecordingSpinner()
+    rows = calibrate.make_documents(16, 0, spinner, consistent=True)
+    assert sum(label for _, label, _ in rows) == 8 and sum(spinner.consistent) == 4
+    spun = [k for k, (_, label, _) in enumerate(rows) if label]
+    # Rows go to the held-out channel in pairs (`_held_out_row`): each channel sees both kinds of spin.
+    for held_out in (False, True):
+        kinds = {c for k, c in zip(spun, spinner.consistent) if calibrate._held_out_row(k) == held_out}
+        assert kinds == {False, True}
+    plain = RecordingSpinner()
+    calibrate.make_documents(16, 0, plain)
+    assert not any(plain.consistent)

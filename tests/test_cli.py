@@ -44,7 +44,8 @@ def test_check_jsonl_rows_in_order_with_errors(tmp_path, models, capsys):
         json.dumps({"id": "c"}),
         json.dumps({"id": 4, "text": "Officials said the storm would reach the coast on monday."}),
     ]) + "\n", encoding="utf-8")
-    code, out, err = run(["check", "--jsonl", str(f), *models], capsys)
+    # --min-confidence 0.2: the tiny test models are unsure of "extra" -> "more".
+    code, out, err = run(["check", "--jsonl", str(f), "--min-confidence", "0.2", *models], capsys)
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r.get("id") for r in rows] == ["a", None, "c", 4]
@@ -119,7 +120,7 @@ def test_non_english_text_says_so(tmp_path, models, capsys):
 def test_restore_prints_text(tmp_path, models, capsys):
     f = tmp_path / "in.txt"
     f.write_text("The minister mentioned the plan would cost extra than expected.\n", encoding="utf-8")
-    code, out, err = run(["restore", str(f), *models], capsys)
+    code, out, err = run(["restore", str(f), "--min-confidence", "0.2", *models], capsys)  # as above
     assert code == 0, err
     assert out == "The minister said the plan would cost more than expected.\n"
 

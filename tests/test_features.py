@@ -13,7 +13,8 @@ import unspin
 from unspin import detect, logistic, report
 from unspin.decode import ChannelWeights, Decoder, DecoderConfig
 from unspin.detect import (FEATURES, FLAG_FEATURES, MODEL_FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration,
-                           DocumentFeatures, Engine, SpanFeatures, TokenFeatures, flag_features)
+                           DocumentFeatures, Engine, SpanFeatures, TokenFeatures, document_readings,
+                           document_word_counts, flag_features)
 from unspin.logistic import LogisticModel, feature_vector, logit, sigmoid
 from unspin.text import sentences
 
@@ -208,3 +209,22 @@ def test_public_api_is_documented_with_examples(module):
         assert obj.__doc__ and ">>>" in obj.__doc__, f"{module.__name__}.{name} has no docstring example"
     results = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert results.failed == 0 and results.attempted > 0
+
+
+def test_span_features_count_agreeing_readings_of_the_same_words(engine):
+    # The same odd word three times: a spinner that treats a term alike throughout a page reads the
+    # same original wherever its replacement stands.
+    text = ("The minister mentioned the plan. The mayor mentioned the cost. "
+            "Her aide mentioned the date. The cat sat on the mat.")
+    decodings = engine.decode(text)
+    readings = document_readings(decodings)
+    changes = [c for d in decodings for c in d.changes if c.observed.lower() == "mentioned"]
+    assert len(changes) == 3 and readings[("mentioned",)] == {changes[0].original.lower(): 3}
+    counts = document_word_counts(decodings)
+    alone = engine.span_features(changes[0], [0.5] * 10, 0.9, counts)
+    pooled = engine.span_features(changes[0], [0.5] * 10, 0.9, counts, readings)
+    assert alone.agreeing_changes == 0.0 and pooled.agreeing_changes == pytest.approx(math.log(3))
+    assert pooled.other_readings == 0.0 and pooled.observed_repeats == pytest.approx(math.log(3))
+    other = {("mentioned",): {changes[0].original.lower(): 1, "noted": 2}}
+    mixed = engine.span_features(changes[0], [0.5] * 10, 0.9, counts, other)
+    assert mixed.agreeing_changes == 0.0 and mixed.other_readings == pytest.approx(math.log(3))

@@ -10,7 +10,8 @@ def test_lone_surrogate_in_a_jsonl_row_is_cleaned_and_later_rows_survive(tmp_pat
     rows.write_text(json.dumps({"id": "odd\ud800", "text": "The police \ud800 mentioned the road was closed."}) + "\n"
                     + json.dumps({"id": 2, "text": "The minister mentioned the plan would cost extra than expected."}) + "\n",
                     encoding="utf-8")
-    assert main(["check", "--jsonl", str(rows), *models]) == 0
+    # --min-confidence 0.2: the tiny test models are unsure of "extra" -> "more".
+    assert main(["check", "--jsonl", str(rows), "--min-confidence", "0.2", *models]) == 0
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["id"] for r in out] == ["odd\ud800", 2]
     assert "\ufffd" in out[0]["restored"] and "error" not in out[0]

@@ -196,3 +196,20 @@ def test_wordnet_sets_from_a_small_synset_file(tmp_path, monkeypatch):
     sp = Spinner(sets, name="wordnet")
     r = sp.spin("They said the cars were bigger.", rate=1.0, seed=0)
     assert len(r.changes) == 3
+
+
+def test_consistent_spin_treats_every_occurrence_of_a_term_alike(spinner):
+    text = " ".join(["The big cat saw a big dog and a red cat."] * 6)
+    occurrences = {"big": 12, "cat": 12, "red": 6}
+    for seed in range(5):
+        r = spinner.spin(text, rate=0.5, seed=seed, consistent=True)
+        replaced: dict[str, list[str]] = {}
+        for c in r.changes:
+            replaced.setdefault(c.original_text.lower(), []).append(c.replacement.lower())
+        # A term is replaced at all its occurrences or at none, always by the same member.
+        assert all(len(set(v)) == 1 and len(v) == occurrences[term] for term, v in replaced.items())
+    # Per match (the default), some occurrences of a term are kept or replaced differently.
+    per_match = spinner.spin(text, rate=0.5, seed=0)
+    cat = [c.replacement for c in per_match.changes if c.original_text.lower() == "cat"]
+    big = [c.replacement.lower() for c in per_match.changes if c.original_text.lower() == "big"]
+    assert 0 < len(cat) < 12 or len(set(big)) > 1

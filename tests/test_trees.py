@@ -71,13 +71,15 @@ def test_shipped_change_confidence_never_falls_as_its_rising_evidence_grows():
               "cosine": (0, 1), "zipf_gain": (-2, 2), "token_p": (0, 1), "length_change": (0, 2),
               "glove_only": (0, 1), "doc_logit": (-8, 12), "original_elsewhere": (0, 1.4),
               "neighbor_token_p": (0, 1), "n_alternatives": (0, 4),
-              "alternative_margin": (-1, 1)}
+              "alternative_margin": (-1, 1), "agreeing_changes": (0, 1.4), "other_readings": (0, 1.4),
+              "observed_repeats": (0, 1.4), "original_expected": (0, 2)}
     base = [{n: rng.uniform(*ranges[n]) for n in SPAN_FEATURES} for _ in range(300)]
     low = span.probabilities(base)
     for name in SPAN_TREES_RISING:
         high = span.probabilities([dict(r, **{name: r[name] + 1.0}) for r in base])
         assert all(h >= l - 1e-12 for h, l in zip(high, low)), name
-    # ... and the original standing elsewhere in the text does count in its favour.
-    seen = span.probabilities([dict(r, original_elsewhere=1.0986) for r in base])
-    unseen = span.probabilities([dict(r, original_elsewhere=0.0) for r in base])
-    assert sum(seen) > sum(unseen)
+    # ... and other changes reading the same words the same way count in its favour (a spinner
+    # replaces a term alike throughout a page).
+    agreed = span.probabilities([dict(r, agreeing_changes=1.0986, other_readings=0.0) for r in base])
+    alone = span.probabilities([dict(r, agreeing_changes=0.0, other_readings=0.0) for r in base])
+    assert sum(agreed) > sum(alone)

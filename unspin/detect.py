@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from .decode import Change, Decoder, DecoderConfig, SentenceDecoding
+from .fingerprint import word_zipf
 from .inputs import clean_surrogates, reduce_input
 from .lexicon import MAX_LEN as MAX_KEY_WORDS, Channel, curated_sources
 from .lm import MODELS_DIR, CachedScores, LanguageModel, ModelMissing, load_lm
@@ -154,6 +155,18 @@ class SpanFeatures(NamedTuple):
     # posterior minus the best of theirs: a clear winner differs from one of several close ones.
     n_alternatives: float
     alternative_margin: float
+    # log(1 + other changes in the document that read the same observed words as the same original,
+    # at most 3), log(1 + those that read them as another original), and log(1 + other occurrences of
+    # the observed content word, at most 3): a real spinner replaces every occurrence of a term
+    # alike within a page, so a right reading tends to recur wherever its observed words do
+    # (`document_readings`; bench/levers.md, session 11).
+    agreeing_changes: float
+    other_readings: float
+    observed_repeats: float
+    # log(1 + how often the suggestion's rarest content word would occur among the document's content
+    # words at its usual frequency, wordfreq): beside `original_elsewhere`, a common original that
+    # should stand in the text but nowhere does is what a spinner that replaces it throughout leaves.
+    original_expected: float
 
 
 # Evidence for flagging a word as substituted: the token model's own evidence (`TokenFeatures`),
@@ -980,7 +993,8 @@ class Engine:
         # What the user sees knows the verdict: in a text that reads as genuine, odd words are rarely
         # spun and changes are rarely right (flag and span models are fitted knowing P(spun)).
         flag_probs = self.calibration.flag_probabilities(view.token_features, token_probs, p)
-        decided = [(c, self.span_features(c, ps, p, view.word_counts), fps)
+        readings = document_readings(decodings)
+        decided = [(c, self.span_features(c, ps, p, view.word_counts, readings), fps)
                    for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
         confidences = self.change_confidences([(c, f) for c, f, _ in decided])
         spans = [self._span(c, fps, confidence) for (c, _, fps), confidence in zip(decided, confidences)]
@@ -1031,15 +1045,19 @@ class Engine:
 
     @staticmethod
     def span_features(change: Change, token_probs: Sequence[float], doc_probability: float,
-                      word_counts: Mapping[str, int] | None = None) -> SpanFeatures:
+                      word_counts: Mapping[str, int] | None = None,
+                      readings: Mapping[tuple[str, ...], Mapping[str, int]] | None = None) -> SpanFeatures:
         """`SpanFeatures` of one decoded change (`token_probs`: its sentence's P(substituted) per token
-        from the token model; `doc_probability`: its document's P(spun); `word_counts`: the document's
-        `document_word_counts`, None when the document is unknown).
+        from the token model; `doc_probability`: its document's P(spun); `word_counts` and `readings`:
+        the document's `document_word_counts` and `document_readings`, None when the document is
+        unknown; `readings` counts this change too).
 
         >>> Engine.span_features(change, token_probs, 0.97).token_p   # doctest: +SKIP
         0.93
         """
         thesauri = curated_sources(change.sources)
+        read = (readings or {}).get(change_key(change), {})
+        same = read.get(change.original.lower(), 1) - 1
         return SpanFeatures(
             posterior_logit=logit(change.posterior),
             lm_gain=change.lm_gain,
@@ -1056,6 +1074,10 @@ class Engine:
                                   if 0 <= i < len(token_probs)), default=0.0),
             n_alternatives=float(len(change.alternatives)),
             alternative_margin=change.posterior - max((p for _, p in change.alternatives), default=0.0),
+            agreeing_changes=math.log1p(min(same, 3)),
+            other_readings=math.log1p(min(sum(read.values()) - same - 1, 3)) if read else 0.0,
+            observed_repeats=math.log1p(max(min(content_count(change.observed, word_counts or {}) - 1, 3), 0)),
+            original_expected=original_expected(change.original, word_counts or {}),
         )
 
     def change_confidences(self, changes: Sequence[tuple[Change, SpanFeatures]]) -> list[float]:
@@ -1128,19 +1150,71 @@ def document_word_counts(decodings: Sequence[SentenceDecoding]) -> dict[str, int
     return counts
 
 
+def content_count(words: str, word_counts: Mapping[str, int]) -> int:
+    """How often the rarest content word of `words` occurs in the document (`document_word_counts`);
+    0 for function words only.
+
+    >>> content_count("made known", {"made": 4, "known": 2}), content_count("of", {"of": 5})
+    (2, 0)
+    """
+    content = [w for w in tokenize(words) if w.kind == "word" and w.norm not in FUNCTION_WORDS]
+    return min((word_counts.get(w.norm, 0) for w in content), default=0)
+
+
 def original_elsewhere(original: str, word_counts: Mapping[str, int]) -> float:
     """log(1 + occurrences, at most 3) in the document of the rarest content word of a suggested
-    original (`document_word_counts`); 0 for an original of function words only.
+    original (`content_count`); 0 for an original of function words only.
 
     >>> original_elsewhere("Said", {"said": 2, "plan": 1})
     1.0986
     >>> original_elsewhere("made known", {"made": 4}), original_elsewhere("of", {})
     (0.0, 0.0)
     """
-    content = [w for w in tokenize(original) if w.kind == "word" and w.norm not in FUNCTION_WORDS]
+    return round(math.log1p(min(content_count(original, word_counts), 3)), 4)
+
+
+def original_expected(original: str, word_counts: Mapping[str, int]) -> float:
+    """log(1 + the expected occurrences of the rarest content word of a suggested original among the
+    document's content words (`document_word_counts`), at its wordfreq frequency); 0 for function words.
+
+    >>> original_expected("said", {"minister": 400, "plan": 600}) > original_expected("averred", {"plan": 1000})
+    True
+    >>> original_expected("of", {"plan": 1000})
+    0.0
+    """
+    content = [w.norm for w in tokenize(original) if w.kind == "word" and w.norm not in FUNCTION_WORDS]
     if not content:
         return 0.0
-    return round(math.log1p(min(min(word_counts.get(w.norm, 0) for w in content), 3)), 4)
+    zipf = min(word_zipf(w) for w in content)
+    return round(math.log1p(sum(word_counts.values()) * 10.0 ** (zipf - 9.0)), 4)
+
+
+def change_key(change: Change) -> tuple[str, ...]:
+    """The observed words of a change, normalized (`document_readings`' key).
+
+    >>> from unspin.decode import Change
+    >>> change_key(Change(0, 2, 0, 11, "Entrance traces", "Front lines", 0.9, 0.1, 2.0, -1.0, (), 0.5, 0.0, ()))
+    ('entrance', 'traces')
+    """
+    return tuple(t.norm for t in tokenize(change.observed) if t.kind != "punct")
+
+
+def document_readings(decodings: Sequence[SentenceDecoding]) -> dict[tuple[str, ...], dict[str, int]]:
+    """How often the document's changes read each observed key (`change_key`) as each original
+    (lowercased): the evidence `SpanFeatures.agreeing_changes` reads.
+
+    >>> from unspin.decode import Change
+    >>> c = lambda start, original: Change(0, 1, start, start + 6, "stated", original, 0.9, 0.1, 2.0, -1.0,
+    ...                                    (), 0.5, 0.0, ())
+    >>> document_readings([SentenceDecoding([], [c(0, "said"), c(9, "Said"), c(20, "noted")], 0.0, 0.0, 3)])
+    {('stated',): {'said': 2, 'noted': 1}}
+    """
+    readings: dict[tuple[str, ...], dict[str, int]] = {}
+    for d in decodings:
+        for c in d.changes:
+            counts = readings.setdefault(change_key(c), {})
+            counts[c.original.lower()] = counts.get(c.original.lower(), 0) + 1
+    return readings
 
 
 def flagged_spans(text: str, decoding: SentenceDecoding, token_probs: Sequence[float],

@@ -329,8 +329,9 @@ class Progress:
 
 def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, target_fraction: float, seed: int,
                        n_paragraphs: int, genuine_cache: dict | None = None,
-                       progress: Progress | None = None) -> dict:
-    """Genuine vs spun articles (and paragraphs) through one engine: all metrics but speed."""
+                       progress: Progress | None = None, consistent: bool = False) -> dict:
+    """Genuine vs spun articles (and paragraphs) through one engine: all metrics but speed.
+    `consistent`: the spinner treats every occurrence of a term alike (`Spinner.spin`)."""
     progress = progress or Progress()
     labels, scores, sources = [], [], []
     loc_any = [0, 0, 0]
@@ -356,7 +357,7 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
             acc[2] += w
         labels.append(0); scores.append(p_gen); sources.append(art.source)
         # Spun side.
-        sr = spinner.spin_to_fraction(art.text, target_fraction, seed=seed + i)
+        sr = spinner.spin_to_fraction(art.text, target_fraction, seed=seed + i, consistent=consistent)
         gold = changed_token_mask(sr)
         r = timer.check(sr.text)
         labels.append(1); scores.append(r.spin_probability); sources.append(art.source)
@@ -408,7 +409,7 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
     pl, ps = [], []
     for j, p in enumerate(progress.bar(paras, desc=f"{spinner.name}: paragraphs")):
         pl.append(0); ps.append(timer.check(p).spin_probability)
-        sp = spinner.spin_to_fraction(p, target_fraction, seed=seed + 100000 + j)
+        sp = spinner.spin_to_fraction(p, target_fraction, seed=seed + 100000 + j, consistent=consistent)
         pl.append(1); ps.append(timer.check(sp.text).spin_probability)
     out["detection_paragraphs"] = detection_metrics(pl, ps)
     progress(f"{spinner.name}: {len(paras)} paragraphs done")
@@ -593,7 +594,8 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
              articles: list[Article] | None = None, dev_pairs: list[dict] | None = None,
              spinners: dict | None = None, calibration: bool = False, progress: bool = False,
              build_channels: bool = True, budget_s: float | None = None, levers: bool = True,
-             news_paragraphs: int = 300, source_articles: int = 30, n_function: int | None = None) -> dict:
+             news_paragraphs: int = 300, source_articles: int = 30, n_function: int | None = None,
+             n_consistent: int | None = None) -> dict:
     """Run the core benchmark; returns the JSON-able report.  `progress`: show progress bars and
     messages on stderr (otherwise messages go to this module's logger)."""
     log = Progress(progress)
@@ -601,13 +603,14 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
     n_paragraphs = 2 * n_articles if n_paragraphs is None else n_paragraphs
     n_wordnet = max(n_articles // 2, 1) if n_wordnet is None else n_wordnet
     n_function = max(n_articles // 2, 1) if n_function is None else n_function
+    n_consistent = max(n_articles // 2, 1) if n_consistent is None else n_consistent
     report: dict[str, Any] = {
         "benchmark": "core",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "host": {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()},
         "config": {"n_articles": n_articles, "n_wordnet_articles": n_wordnet if wordnet else 0,
-                   "n_function_articles": n_function,
+                   "n_function_articles": n_function, "n_consistent_articles": n_consistent,
                    "n_paragraphs": n_paragraphs, "seed": seed, "target_changed_fraction": target_fraction,
                    "min_paragraph_words": MIN_PARAGRAPH_WORDS, "article_words": [300, 800],
                    "detection_threshold": 0.5, "restore": "CheckResult.restored",
@@ -651,6 +654,15 @@ def run_core(n_articles: int = DEFAULT_N_ARTICLES, seed: int = 13, target_fracti
                                                      moby.with_function_words(), target_fraction, seed,
                                                      n_paragraphs * n_function // max(len(articles), 1),
                                                      genuine_cache=genuine_checked, progress=log)
+    if n_consistent > 0:
+        # Real spinners treat every occurrence of a term alike within a page (one replacement
+        # throughout, or none): the first articles again, spun so, the same engine.
+        log(f"moby, consistent spins: {n_consistent} articles")
+        report["moby_consistent"] = evaluate_condition(EngineTimer(engine), articles[:n_consistent], moby,
+                                                       target_fraction, seed,
+                                                       n_paragraphs * n_consistent // max(len(articles), 1),
+                                                       genuine_cache=genuine_checked, progress=log,
+                                                       consistent=True)
     del engine, timer
     if levers and build_channels:
         report["levers"] = evaluate_levers(factory, channel, articles, moby, target_fraction, seed, progress=log)
@@ -723,7 +735,8 @@ def _f(x, nd=3) -> str:
 
 
 # The synthetic conditions, as the tables name them.
-CONDITIONS = {"moby": "moby", "moby_function": "moby + function words (first articles)", "wordnet": "wordnet"}
+CONDITIONS = {"moby": "moby", "moby_function": "moby + function words (first articles)",
+              "moby_consistent": "moby, each term alike throughout (first articles)", "wordnet": "wordnet"}
 
 
 def render_markdown(rep: dict) -> str:
@@ -870,6 +883,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     "(default n-articles / 2)")
     ap.add_argument("--n-function", type=int, default=None, help="articles for the condition whose spinner also "
                     "swaps function words (Moby + channel.FUNCTION_SETS; default n-articles / 2; 0 = skip)")
+    ap.add_argument("--n-consistent", type=int, default=None, help="articles for the condition whose spinner "
+                    "treats every occurrence of a term alike, as real spinners do within a page (Moby; default "
+                    "n-articles / 2; 0 = skip)")
     ap.add_argument("--fraction", type=float, default=0.25, help="target share of words changed by the spinner "
                     "(default 0.25)")
     ap.add_argument("--seed", type=int, default=13, help="random seed for article choice and spinning (default 13)")
@@ -905,7 +921,7 @@ def run(args: argparse.Namespace) -> int:
                    levers=not args.no_levers and args.engine is None,
                    news_paragraphs=args.news_paragraphs if args.engine != "baseline" else 0,
                    source_articles=args.source_articles if args.engine is None else 0,
-                   n_function=args.n_function)
+                   n_function=args.n_function, n_consistent=args.n_consistent)
     if args.engine:
         rep["config"]["engine"] = args.engine
     pj, pm = write_report(rep, args.out)

@@ -20,7 +20,7 @@ from typing import Callable
 
 from ..detect import (DEFAULT_CALIBRATION_PATH, DEFAULT_NEURAL_CALIBRATION_PATH, FEATURES, FLAG_FEATURES,
                       FLAG_FLOOR, NEURAL_SPAN_FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration, Engine,
-                      document_word_counts, flag_features, neural_span_features)
+                      document_readings, document_word_counts, flag_features, neural_span_features)
 from ..lexicon import Channel
 from ..logistic import LogisticModel, feature_vector, logit
 from ..neural import NeuralScorer
@@ -51,14 +51,19 @@ SPIN_RATES = (0.15, 0.25, 0.35, 0.45)
 # ("4, 000", "U. N.", a flipped quote) are given fewer synonym swaps, so that the marks
 # themselves are learned as evidence.
 REWRITER_SPIN_RATES = (0.1, 0.2, 0.3)
-# P(spun) is stated for one spun text in four checked, not for the training set's one in two:
-# the lowest share at which at most 2% of genuine calibration paragraphs read as spun (5-fold
-# cross-validation over articles; 5.0% at one in two, bench/levers.md, session 10).
-SPUN_PRIOR = 0.25
+# P(spun) is stated for a share of spun texts among those checked lower than the training set's one
+# in two: the largest of `SPUN_PRIORS` at which at most `MAX_GENUINE_PARAGRAPHS_SPUN` of the genuine
+# calibration paragraphs read as spun, their P(spun) from models fitted without their article (5-fold
+# cross-validation; `choose_spun_prior`). Session 10's models: 5.0% at one in two, one in four chosen.
+SPUN_PRIOR = "auto"
+SPUN_PRIORS = (0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05)
+MAX_GENUINE_PARAGRAPHS_SPUN = 0.02
 
 
-def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800):
-    """(text, label, spin result or None) rows: articles and single paragraphs, half spun."""
+def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800, consistent: bool = False):
+    """(text, label, spin result or None) rows: articles and single paragraphs, half spun. With
+    `consistent`, half of the spun ones (alternating in pairs, so both channels of `fit` get some)
+    are spun treating every occurrence of a term alike (`Spinner.spin`), as real spinners do."""
     rng = random.Random(seed)
     articles = list(itertools.islice(iter_articles("calib", min_words=300, max_words=max_words), n_docs))
     rows = []
@@ -74,17 +79,18 @@ def make_documents(n_docs: int, seed: int, spinner, min_words=40, max_words=800)
             if i % 6 == 1:  # a third of the spun ones are AI-rewriter copies: marks, few swaps
                 art = add_rewriter_marks(art, rng)
                 fraction = rng.choice(REWRITER_SPIN_RATES)
-            res = spinner.spin_to_fraction(art, fraction, seed=seed + i)
+            res = spinner.spin_to_fraction(art, fraction, seed=seed + i,
+                                           consistent=consistent and (i // 4) % 2 == 1)
             rows.append((res.text, 1, res))
     return rows
 
 
-def make_paragraphs(n_docs: int, seed: int, spinner, min_words=40, max_words=800):
+def make_paragraphs(n_docs: int, seed: int, spinner, min_words=40, max_words=800, consistent: bool = False):
     """(text, label, spin result or None, article index) rows: every paragraph of the same
     calibration articles as `make_documents` (with its `n_docs`) on its own, half spun as
     `make_documents` spins. More examples of the unit many users check, for the document model
     alone: with 62 genuine paragraphs among its 743 rows it called 7% of genuine news paragraphs
-    spun (bench/levers.md, session 10)."""
+    spun (bench/levers.md, session 10). `consistent` as for `make_documents`."""
     rng = random.Random(seed)
     articles = itertools.islice(iter_articles("calib", min_words=300, max_words=max_words), n_docs)
     rows = []
@@ -100,7 +106,8 @@ def make_paragraphs(n_docs: int, seed: int, spinner, min_words=40, max_words=800
             if i % 6 == 1:
                 para = add_rewriter_marks(para, rng)
                 fraction = rng.choice(REWRITER_SPIN_RATES)
-            res = spinner.spin_to_fraction(para, fraction, seed=seed + i)
+            res = spinner.spin_to_fraction(para, fraction, seed=seed + i,
+                                           consistent=consistent and (i // 4) % 2 == 1)
             rows.append((res.text, 1, res, article_index))
     return rows
 
@@ -136,7 +143,7 @@ def _decode_rows(rows, engine_of: Callable[[int], Engine]) -> list[tuple]:
 
 
 def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None = None,
-        restore_rows=None, paragraph_rows=None, spun_prior: float | None = None) -> Calibration:
+        restore_rows=None, paragraph_rows=None, spun_prior: float | str | None = None) -> Calibration:
     """Fit, in order: the token classifier, the document model (which uses it), then, knowing each
     document's P(spun), the flag model, span Platt scaling and the span confidence model. Each model
     is stored with its feature names.
@@ -153,7 +160,8 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     With `paragraph_rows` (rows as `make_paragraphs` makes them: paragraphs of the articles of
     `rows`, each with its article's index), the document model also learns from those, decoded by
     `engine`. With `spun_prior`, P(spun) is stated for that share of spun texts among those checked
-    instead of the training set's own (half)."""
+    instead of the training set's own (half); "auto": the share `choose_spun_prior` picks from the
+    cross-fitted P(spun) of the genuine paragraphs of `paragraph_rows`."""
     def engine_of(k: int) -> Engine:
         return held_out_engine if held_out_engine is not None and _held_out_row(k) else engine
 
@@ -187,11 +195,20 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
             train_X.append(engine.features(text, decodings))
             train_y.append(label)
             train_article.append(article)
-    document_model = _at_prior(_logistic(FEATURES, train_X, train_y), train_y, spun_prior)
+    trained_document_model = _logistic(FEATURES, train_X, train_y)
     # The flag and span models learn how far to trust a document's P(spun); in-sample probabilities
     # would be over-sure, so each document gets the one a model fitted without its article gives.
-    models = {fold: _at_prior(model, train_y, spun_prior) for fold, model in fold_models(
-        FEATURES, train_X, train_y, [a % CROSS_FOLDS for a in train_article]).items()}
+    trained_models = fold_models(FEATURES, train_X, train_y, [a % CROSS_FOLDS for a in train_article])
+    chosen = spun_prior == "auto"
+    if chosen:
+        genuine_paragraphs = [k for k in range(len(main), len(train_X)) if train_y[k] == 0]
+        if not genuine_paragraphs:
+            raise ValueError('spun_prior="auto" needs paragraph rows with genuine paragraphs')
+        spun_prior = choose_spun_prior(
+            [logit(trained_models.get(train_article[k] % CROSS_FOLDS, trained_document_model).probability(train_X[k]))
+             for k in genuine_paragraphs], sum(train_y) / len(train_y))
+    document_model = _at_prior(trained_document_model, train_y, spun_prior)
+    models = {fold: _at_prior(model, train_y, spun_prior) for fold, model in trained_models.items()}
 
     def cross_fitted(k: int, features) -> float:
         model = models.get(k % CROSS_FOLDS, document_model)
@@ -218,6 +235,7 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
         # Changes: right when the spinner put exactly that original there; every change on genuine text is wrong.
         truth = spin_truth(changes)
         counts = document_word_counts(decodings)
+        readings = document_readings(decodings)
         for d in decodings:
             token_feats = engine.token_features(d, counts)
             token_probs = engine.token_probabilities_of(token_feats)
@@ -234,7 +252,7 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
                 flag_doc.append(k)
                 flag_covered.append(i in covered)
             for c in d.changes:
-                span_X.append(engine.span_features(c, token_probs, p, counts))
+                span_X.append(engine.span_features(c, token_probs, p, counts, readings))
                 span_y.append(change_correct(c, truth))
     flag_model = _boosted_trees(FLAG_FEATURES, flag_X, flag_y, FLAG_TREES, FLAG_TREES_RISING)
     # The threshold that gives the best F1 of what a user sees (flags and changes), from probabilities
@@ -254,7 +272,9 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
                        trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
                                   f"({sum(tok_y)} spun); document model: {len(train_y)} texts "
                                   f"({len(paragraph_rows or [])} of them paragraphs of the same articles), "
-                                  f"{_prior_text(spun_prior)}; flag and change models: "
+                                  f"{_prior_text(spun_prior)}"
+                                  f"{' (chosen: at most ' + format(MAX_GENUINE_PARAGRAPHS_SPUN, '.0%') + ' of genuine paragraphs at P(spun) >= 0.5, cross-validated)' if chosen else ''}"
+                                  f"; flag and change models: "
                                   f"{len(rows) if restore_rows is None else len(restore_rows)} documents, "
                                   f"{len(span_y)} decoded changes ({sum(span_y)} right)")
 
@@ -266,6 +286,25 @@ def _at_prior(model: LogisticModel, y, spun_prior: float | None) -> LogisticMode
         return model
     trained = sum(y) / len(y)
     return dataclasses.replace(model, intercept=model.intercept + logit(spun_prior) - logit(trained))
+
+
+def choose_spun_prior(genuine_logits, trained_share: float, priors=SPUN_PRIORS,
+                      max_spun: float = MAX_GENUINE_PARAGRAPHS_SPUN) -> float:
+    """The largest share of spun texts in `priors` at which at most `max_spun` of genuine texts
+    read as spun (P(spun) >= 0.5), given their P(spun) logits at the training set's share of spun
+    texts (`trained_share`); the smallest of `priors` when none qualifies.
+
+    >>> choose_spun_prior([-3.0, -2.0, -1.0, 0.3], 0.5, priors=(0.5, 0.4, 0.25), max_spun=0.2)
+    0.4
+    >>> choose_spun_prior([-3.0, 0.0, 0.6, 0.7], 0.5, priors=(0.5, 0.4, 0.25), max_spun=0.25)
+    0.25
+    """
+    n = max(len(genuine_logits), 1)
+    for prior in sorted(priors, reverse=True):
+        shift = logit(prior) - logit(trained_share)
+        if sum(1 for x in genuine_logits if x + shift >= 0.0) / n <= max_spun:
+            return prior
+    return min(priors)
 
 
 def _prior_text(spun_prior: float | None) -> str:
@@ -342,9 +381,11 @@ def best_f1_threshold(probs, labels, already_flagged) -> float:
 SPAN_TREES = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=20)
 # Evidence the confidence may only rise with (the others may act either way): a change never loses
 # confidence because the LM likes it more, the channel (or a spinner profile's bonus) scores it
-# higher, its document reads more spun or its original stands elsewhere. Cross-validated on the
-# calibration set the constraints cost 1% of the right changes at 0.5 (bench/levers.md).
-SPAN_TREES_RISING = ("posterior_logit", "lm_gain", "channel", "doc_logit", "original_elsewhere", "alternative_margin")
+# higher or its document reads more spun. Cross-validated on the calibration set the constraints
+# cost 1% of the right changes at 0.5 (bench/levers.md). Whether the original stands elsewhere in
+# the document is evidence either way: a spinner that draws anew at each match leaves it standing,
+# one that treats a term alike throughout the page (as real ones do) removes it (session 11).
+SPAN_TREES_RISING = ("posterior_logit", "lm_gain", "channel", "doc_logit", "alternative_margin")
 # The flag trees (session 10): over the token model's evidence, its probability and the document's
 # P(spun), rising in the last two. 5-fold cross-validation over documents on the calibration set
 # (function-word spins, both channels): token F1 0.697 (the logistic flag model over the two
@@ -428,6 +469,19 @@ def _logistic_raw(X, y, C: float = 10.0):
     return [float(c) for c in model.coef_[0]], float(model.intercept_[0]), None, None
 
 
+def _spun_prior(value: str) -> float | str:
+    """`--spun-prior`: "auto" or a share strictly between 0 and 1."""
+    if value == "auto":
+        return value
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0.0 < share < 1.0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a share between 0 and 1, got {value!r}")
+    return share
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """Options of `unspin calibrate`."""
     ap.add_argument("--n-docs", type=int, default=400, help="calibration documents from the 'calib' split (default 400)")
@@ -442,14 +496,19 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="fit the flag and change confidence models on a second set of documents whose spinner "
                          "also swaps function words and phrases (the channel's function-word sets); the token "
                          "and document models still learn from the first set only")
+    ap.add_argument("--consistent-spins", action="store_true",
+                    help="half of the spun texts treat every occurrence of a term alike (one replacement "
+                         "throughout, or none), as real spinners do within a page")
     ap.add_argument("--lm", help="KenLM model (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     ap.add_argument("--no-paragraphs", dest="paragraphs", action="store_false",
                     help="fit the document model on the documents alone, not also on every paragraph of "
                          "their articles (half of them spun)")
-    ap.add_argument("--spun-prior", type=float, default=SPUN_PRIOR,
-                    help=f"the share of checked texts assumed spun, which P(spun) is stated for "
-                         f"(default {SPUN_PRIOR:g}; the training texts are half spun)")
+    ap.add_argument("--spun-prior", type=_spun_prior, default=SPUN_PRIOR,
+                    help=f"the share of checked texts assumed spun, which P(spun) is stated for (the training "
+                         f"texts are half spun); default auto: the largest share at which at most "
+                         f"{MAX_GENUINE_PARAGRAPHS_SPUN * 100:g}%% of genuine calibration paragraphs read as spun "
+                         f"(cross-validated; needs the paragraphs)")
     ap.add_argument("--out", default=None, help="where to write the calibration JSON (default: the shipped "
                     "calibration.json, or neural_calibration.json with --scorer neural)")
     ap.add_argument("--scorer", choices=("ngram", "neural"), default="ngram",
@@ -464,7 +523,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         channel = build_channel(exclude=tuple(args.exclude)) if args.exclude else Channel.load_default()
     spinner = Spinner.from_name(args.dictionary)
-    rows = make_documents(args.n_docs, args.seed, spinner)
+    rows = make_documents(args.n_docs, args.seed, spinner, consistent=args.consistent_spins)
     if args.scorer == "neural":
         engine = Engine.load(lm_path=args.lm, channel=channel)
         rescorer = NeuralRescorer(NeuralScorer.load())
@@ -490,9 +549,17 @@ def run(args: argparse.Namespace) -> int:
                  f"{engine.spun_decoder.config.max_candidates} candidates per span")
     restore_rows = None
     if args.function_swaps:
-        restore_rows = make_documents(args.n_docs, args.seed + 1, spinner.with_function_words())
+        restore_rows = make_documents(args.n_docs, args.seed + 1, spinner.with_function_words(),
+                                      consistent=args.consistent_spins)
         desc += "; flag and change models on other documents spun with function-word sets too"
-    paragraph_rows = make_paragraphs(args.n_docs, args.seed + 2, spinner) if args.paragraphs else None
+    if args.consistent_spins:
+        desc += "; half of all spun texts treat every occurrence of a term alike"
+    if args.spun_prior == "auto" and not args.paragraphs:
+        print("unspin calibrate: --spun-prior auto is chosen on the paragraphs; with --no-paragraphs "
+              "give a share (e.g. --spun-prior 0.25)", file=sys.stderr)
+        return 2
+    paragraph_rows = (make_paragraphs(args.n_docs, args.seed + 2, spinner, consistent=args.consistent_spins)
+                      if args.paragraphs else None)
     cal = fit(engine, rows, desc, held_out, restore_rows, paragraph_rows, args.spun_prior)
     out = args.out or str(DEFAULT_CALIBRATION_PATH)
     cal.save(out)

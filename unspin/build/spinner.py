@@ -199,20 +199,31 @@ class Spinner:
                 covered += 1
         return covered / len(words)
 
-    def spin(self, text: str, rate: float = 0.25, seed: int | None = None) -> SpinResult:
-        """Replace each dictionary match with probability ``rate`` by another member of its set."""
+    def spin(self, text: str, rate: float = 0.25, seed: int | None = None, consistent: bool = False) -> SpinResult:
+        """Replace each dictionary match with probability ``rate`` by another member of its set.
+
+        ``consistent``: draw once per term instead of once per match, so that every occurrence of a
+        term is replaced alike (all by the same member) or kept: real spinners do so within a page
+        (on the dev pairs, every original replaced twice or more had one replacement throughout,
+        and a replaced content word almost never survived elsewhere in the page).
+        """
         rng = random.Random(seed)
         parts: list[str] = []
         changes: list[Change] = []
         pos = 0
         out_len = 0
+        drawn: dict[str, tuple[float, str | None]] = {}
         for start, end, idx in self.matches(text):
-            # Draw for every match, so that a seed gives the same choices whatever the rate.
-            u = rng.random()
             original = text[start:end]
             own = _squash(original)
-            options = [m for m in self.term_sets[idx] if _squash(m) != own]
-            pick = rng.choice(options) if options else None
+            if consistent and own in drawn:
+                u, pick = drawn[own]
+            else:
+                # Draw for every match (or term), so that a seed gives the same choices whatever the rate.
+                u = rng.random()
+                options = [m for m in self.term_sets[idx] if _squash(m) != own]
+                pick = rng.choice(options) if options else None
+                drawn[own] = (u, pick)
             if u >= rate or pick is None:
                 continue
             replacement = match_case(original, pick)
@@ -248,10 +259,11 @@ class Spinner:
             return 1.0
         return max(0.0, min(1.0, f * n / denom))
 
-    def spin_to_fraction(self, text: str, target_fraction: float = 0.25, seed: int | None = None) -> SpinResult:
+    def spin_to_fraction(self, text: str, target_fraction: float = 0.25, seed: int | None = None,
+                         consistent: bool = False) -> SpinResult:
         """Spin with the rate that changes about ``target_fraction`` of the word tokens
-        (capped at rate 1: a text with little dictionary coverage gets less)."""
-        return self.spin(text, self.rate_for_fraction(text, target_fraction), seed)
+        (capped at rate 1: a text with little dictionary coverage gets less); ``consistent`` as for `spin`."""
+        return self.spin(text, self.rate_for_fraction(text, target_fraction), seed, consistent)
 
     # ------------------------------------------------------------------ dictionaries
 
