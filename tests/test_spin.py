@@ -145,6 +145,11 @@ def test_main_json(tmp_path, capsys, monkeypatch):
     assert len(out["changes"]) == 2
     assert main([str(p), "--rate", "0"]) == 0
     assert capsys.readouterr().out == "The big cat.\n"
+    p.write_text("A big cat, a big dog, a big cat. " * 4, encoding="utf-8")
+    assert main([str(p), "--rate", "0.5", "--seed", "2", "--json", "--consistent"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len({(c["original_text"].lower(), c["replacement"].lower()) for c in out["changes"]}) \
+        == len({c["original_text"].lower() for c in out["changes"]}) >= 1
 
 
 def test_rewriter_marks_are_the_ones_detection_counts():

@@ -122,8 +122,9 @@ class TokenFeatures(NamedTuple):
     best_alternative_gain: float
     next_ngram: float
     after_next_ngram: float
-    # log(1 + other occurrences of this content word in the document, at most 3): a spinner draws
-    # each occurrence's replacement anew, while a genuine text repeats its topic words.
+    # log(1 + other occurrences of this content word in the document, at most 3): a genuine text
+    # repeats its topic words, and so does a real spinner's output (it replaces a term alike
+    # throughout the page); only a spinner that draws anew at each match makes repeats rare.
     repeats: float
 
 
@@ -145,8 +146,9 @@ class SpanFeatures(NamedTuple):
     glove_only: float
     doc_logit: float  # logit of the document's P(spun): a genuine text's changes are all wrong
     # log(1 + how often the suggestion's rarest content word occurs as written elsewhere in the
-    # document, at most 3): a spinner replaces each occurrence anew, so the original usually
-    # survives somewhere in the text ("said" in one sentence, "stated" in the next).
+    # document, at most 3): a spinner that draws anew at each match leaves the original standing
+    # somewhere ("said" in one sentence, "stated" in the next); one that replaces a term alike
+    # throughout the page, as real ones do, leaves it nowhere. Evidence either way.
     original_elsewhere: float
     # The highest P(substituted) of the words just before and after the span: spun words damage
     # their neighbours' context, so a change beside another suspect word reads differently.

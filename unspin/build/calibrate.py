@@ -272,9 +272,7 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
                        trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
                                   f"({sum(tok_y)} spun); document model: {len(train_y)} texts "
                                   f"({len(paragraph_rows or [])} of them paragraphs of the same articles), "
-                                  f"{_prior_text(spun_prior)}"
-                                  f"{' (chosen: at most ' + format(MAX_GENUINE_PARAGRAPHS_SPUN, '.0%') + ' of genuine paragraphs at P(spun) >= 0.5, cross-validated)' if chosen else ''}"
-                                  f"; flag and change models: "
+                                  f"{_prior_text(spun_prior, chosen)}; flag and change models: "
                                   f"{len(rows) if restore_rows is None else len(restore_rows)} documents, "
                                   f"{len(span_y)} decoded changes ({sum(span_y)} right)")
 
@@ -307,9 +305,12 @@ def choose_spun_prior(genuine_logits, trained_share: float, priors=SPUN_PRIORS,
     return min(priors)
 
 
-def _prior_text(spun_prior: float | None) -> str:
-    return "P(spun) for the training set's share of spun texts" if spun_prior is None else \
-        f"P(spun) stated for {spun_prior:g} of checked texts spun"
+def _prior_text(spun_prior: float | None, chosen: bool = False) -> str:
+    if spun_prior is None:
+        return "P(spun) for the training set's share of spun texts"
+    how = (f" (chosen: at most {MAX_GENUINE_PARAGRAPHS_SPUN:.0%} of genuine paragraphs at P(spun) >= 0.5, "
+           f"cross-validated)") if chosen else ""
+    return f"P(spun) stated for {spun_prior:g} of checked texts spun{how}"
 
 
 def _held_out_row(k: int) -> bool:

