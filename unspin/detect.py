@@ -1152,6 +1152,15 @@ def document_word_counts(decodings: Sequence[SentenceDecoding]) -> dict[str, int
     return counts
 
 
+def content_words(words: str) -> list[str]:
+    """The content words of `words`, normalized (what `document_word_counts` counts).
+
+    >>> content_words("The Front lines of")
+    ['front', 'lines']
+    """
+    return [w.norm for w in tokenize(words) if w.kind == "word" and w.norm not in FUNCTION_WORDS]
+
+
 def content_count(words: str, word_counts: Mapping[str, int]) -> int:
     """How often the rarest content word of `words` occurs in the document (`document_word_counts`);
     0 for function words only.
@@ -1159,8 +1168,7 @@ def content_count(words: str, word_counts: Mapping[str, int]) -> int:
     >>> content_count("made known", {"made": 4, "known": 2}), content_count("of", {"of": 5})
     (2, 0)
     """
-    content = [w for w in tokenize(words) if w.kind == "word" and w.norm not in FUNCTION_WORDS]
-    return min((word_counts.get(w.norm, 0) for w in content), default=0)
+    return min((word_counts.get(w, 0) for w in content_words(words)), default=0)
 
 
 def original_elsewhere(original: str, word_counts: Mapping[str, int]) -> float:
@@ -1184,7 +1192,7 @@ def original_expected(original: str, word_counts: Mapping[str, int]) -> float:
     >>> original_expected("of", {"plan": 1000})
     0.0
     """
-    content = [w.norm for w in tokenize(original) if w.kind == "word" and w.norm not in FUNCTION_WORDS]
+    content = content_words(original)
     if not content:
         return 0.0
     zipf = min(word_zipf(w) for w in content)
