@@ -324,8 +324,9 @@ def test_paragraph_rows_are_the_articles_own_paragraphs_half_spun(monkeypatch):
 def test_span_confidence_rises_when_the_original_survives_elsewhere_in_the_document():
     from unspin.detect import SPAN_FEATURES, Engine, original_elsewhere
 
-    # A spinner redraws each occurrence: "said" kept in one sentence is evidence for "said" behind
-    # "stated" in another; a suggestion nowhere else in the text gets no such support.
+    # A spinner that draws anew at each match leaves "said" in one sentence behind "stated" in another
+    # (real ones replace a term alike throughout: the fitted model weighs it either way); a model that
+    # weighs the count positively gives a suggestion found elsewhere more confidence.
     assert original_elsewhere("said", {"said": 2}) > original_elsewhere("said", {"said": 1}) > 0.0
     assert original_elsewhere("said", {"said": 9}) == original_elsewhere("said", {"said": 3})
     assert original_elsewhere("said", {"stated": 4}) == 0.0
