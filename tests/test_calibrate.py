@@ -9,9 +9,21 @@ import pytest
 from unspin.build.calibrate import change_correct, spin_truth
 from unspin.decode import Change
 from unspin.detect import DEFAULT_CALIBRATION_PATH, FEATURES, Calibration, IncompatibleCalibration
-from unspin.build.spinner import Change as SpinChange
+from unspin.build.spinner import Change as SpinChange, SpinResult
 from unspin.lm import ModelMissing
 from unspin.logistic import LogisticModel
+
+
+class UpperCaseSpinner:
+    """A calibration spinner that swaps nothing (it upper-cases the text) and records whether each
+    text was to be spun treating every occurrence of a term alike."""
+
+    def __init__(self):
+        self.consistent = []
+
+    def spin_to_fraction(self, text, fraction, seed=None, consistent=False):
+        self.consistent.append(consistent)
+        return SpinResult(text.upper(), text, [])
 
 
 def _fit(rows):
@@ -305,16 +317,11 @@ def test_a_spun_prior_moves_only_the_intercept_by_the_prior_odds():
 
 def test_paragraph_rows_are_the_articles_own_paragraphs_half_spun(monkeypatch):
     from unspin.build import calibrate
-    from unspin.build.spinner import SpinResult
-
-    class WordSpinner:  # swaps nothing
-        def spin_to_fraction(self, text, fraction, seed=None, consistent=False):
-            return SpinResult(text.upper(), text, [])
 
     articles = ["\n".join([("alpha " * 45).strip(), "too short", ("beta " * 50).strip()]),
                 "\n".join([("gamma " * 41).strip(), ("delta " * 60).strip()])]
     monkeypatch.setattr(calibrate, "iter_articles", lambda *a, **k: iter(articles))
-    rows = calibrate.make_paragraphs(2, 0, WordSpinner())
+    rows = calibrate.make_paragraphs(2, 0, UpperCaseSpinner())
     assert [(label, article) for _, label, _, article in rows] == [(0, 0), (1, 0), (0, 1), (1, 1)]
     assert rows[0][0].startswith("alpha") and rows[0][2] is None
     assert rows[3][0].startswith("DELTA") and rows[3][2] is not None
@@ -356,19 +363,10 @@ def test_span_features_describe_the_change_among_its_neighbours_and_alternatives
 
 def test_consistent_spins_are_half_of_the_spun_calibration_texts_on_both_channels(monkeypatch):
     from unspin.build import calibrate
-    from unspin.build.spinner import SpinResult
-
-    class RecordingSpinner:
-        def __init__(self):
-            self.consistent = []
-
-        def spin_to_fraction(self, text, fraction, seed=None, consistent=False):
-            self.consistent.append(consistent)
-            return SpinResult(text.upper(), text, [])
 
     articles = [" ".join([f"word{i}"] * 400) for i in range(16)]
     monkeypatch.setattr(calibrate, "iter_articles", lambda *a, **k: iter(articles))
-    spinner = RecordingSpinner()
+    spinner = UpperCaseSpinner()
     rows = calibrate.make_documents(16, 0, spinner, consistent=True)
     assert sum(label for _, label, _ in rows) == 8 and sum(spinner.consistent) == 4
     spun = [k for k, (_, label, _) in enumerate(rows) if label]
@@ -376,6 +374,6 @@ def test_consistent_spins_are_half_of_the_spun_calibration_texts_on_both_channel
     for held_out in (False, True):
         kinds = {c for k, c in zip(spun, spinner.consistent) if calibrate._held_out_row(k) == held_out}
         assert kinds == {False, True}
-    plain = RecordingSpinner()
+    plain = UpperCaseSpinner()
     calibrate.make_documents(16, 0, plain)
     assert not any(plain.consistent)

@@ -225,7 +225,8 @@ class Spinner:
                 u = rng.random()
                 options = [m for m in self.term_sets[idx] if _squash(m) != own]
                 pick = rng.choice(options) if options else None
-                drawn[own] = (u, pick)
+                if consistent:
+                    drawn[own] = (u, pick)
             if u >= rate or pick is None:
                 continue
             replacement = match_case(original, pick)
