@@ -81,10 +81,45 @@ def test_document_consistency_pools_evidence_across_sentences(tiny_lm, tiny_chan
 
     def posteriors(engine):
         return [max((c.posterior for c in d.changes if c.observed == "stated"), default=0.0)
-                for d in engine.decode_document(toks)]
+                for d in engine.decode_document(toks, pool=True)]
 
     before, after = posteriors(off), posteriors(on)
     assert all(a >= b for a, b in zip(after, before)) and sum(after) > sum(before)
+    # The first pass, which the document model reads, is left as calibrated.
+    assert on.decode_document(toks)[0].changes == off.decode_document(toks)[0].changes
+
+
+def test_the_spun_pass_pools_evidence_across_sentences(tiny_lm, tiny_channel):
+    text = ("The police stated the road was closed. The minister stated the plan was ready. "
+            "She stated the report was late.")
+    toks = list(sentences(text))
+    off = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None)
+    on = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=ProfileWeights())
+    first = off.decode_document(toks)
+
+    def posteriors(decodings):
+        return [max((c.posterior for c in d.changes if c.observed == "stated"), default=0.0) for d in decodings]
+
+    assert sum(posteriors(on.spun_pass(toks, first, 0.99))) > sum(posteriors(off.spun_pass(toks, first, 0.99)))
+
+
+def test_a_pair_weighs_by_its_share_of_the_observed_words_occurrences():
+    profile = SpinnerProfile()
+    for _ in range(3):
+        profile.add(("stated",), "said", 1.0)
+        profile.add(("the",), "new", 1.0)
+    profile.count_keys([["she", "stated", "the", "plan"]] * 3 + [["the", "end"]] * 200)
+    prior = profile.prior()
+    assert profile.key_counts == {("stated",): 3, ("the",): 203}
+    assert prior.bonus(("stated",), "said") > 10 * prior.bonus(("the",), "new") > 0
+    # Saved and read back with the counts; a profile of version 1 (no counts) weighs pairs whole.
+    again = SpinnerProfile.from_dict(profile.to_dict())
+    assert again.key_counts == profile.key_counts
+    old = profile.to_dict()
+    old["version"] = 1
+    for row in old["pairs"]:
+        del row["observed_count"]
+    assert SpinnerProfile.from_dict(old).prior().bonus(("the",), "new") == SpinnerProfile(profile.pairs).prior().bonus(("the",), "new")
 
 
 def test_a_learned_profile_is_used_for_a_single_sentence(tiny_lm, tiny_channel):

@@ -221,6 +221,23 @@ def test_compare_two_texts_without_an_index(tmp_path, capsys):
     assert main(["compare", str(a), str(tmp_path / "missing.txt")]) == 2
 
 
+def test_a_spinner_the_channel_does_not_know_is_still_undone_word_for_word():
+    # Swaps no thesaurus lists (a spinner with a dictionary of its own): the part reads "rewritten",
+    # yet each swapped word stands where its original stood, so the source's wording is trusted.
+    swaps = {"Engineers": "Dancers", "finished": "painted", "tunnel": "pancake", "schedule": "carpet",
+             "journey": "guitar", "complained": "whistled", "slow": "purple"}
+    copy = " ".join(swaps.get(w, w) for w in DOCS["rail"].split())
+    from unspin.trace import source_replacements
+    m = compare(copy, DOCS["rail"], source_id="rail")
+    assert any(s.kind == "rewritten" for s in m.segments)
+    restored = {copy[a:b]: w for a, b, w in source_replacements(m, DOCS["rail"])}
+    assert restored["pancake"] == "tunnel" and restored["whistled"] == "complained"
+    # A word swapped beside words put in or left out is not paired with what stood there.
+    moved = copy.replace("purple line", "purple old winding line")
+    m = compare(moved, DOCS["rail"], source_id="rail")
+    assert "purple" not in {moved[a:b] for a, b, _ in source_replacements(m, DOCS["rail"])}
+
+
 def test_alignment_page_keeps_punctuation_paragraphs_and_links_blocks(index_path, tmp_path):
     q = tmp_path / "q.txt"
     q.write_text(SHORT_SPUN + "\n\n" + UNRELATED)

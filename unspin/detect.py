@@ -706,6 +706,8 @@ class Engine:
             if not pairs:
                 to_decode.append(list(sentences(text)))
         saved = self.profile
+        norms = [[t.norm for t in toks] for text in texts for toks in sentences(text)]
+        exact.count_keys(norms)
         profile = exact if len(exact) else None
         try:
             for it in range(iterations):
@@ -713,12 +715,13 @@ class Engine:
                 learned = SpinnerProfile(n_documents=len(texts))
                 for i, token_lists in enumerate(to_decode):
                     if self.not_english(token_lists) is None:
-                        for d in self.decode_document(token_lists):
+                        for d in self.decode_document(token_lists, pool=True):
                             learned.add_decoding(d)
                     if progress is not None:  # traced texts count as done at the start of a pass
                         progress(it * len(texts) + len(texts) - len(to_decode) + i + 1)
-                profile = learned.merged(exact) if len(exact) else learned
-                profile.n_documents = len(texts)
+                # Every key counted over all the texts, whichever way its pairs were found.
+                profile = SpinnerProfile(learned.merged(exact).pairs, len(texts))
+                profile.count_keys(norms)
         finally:
             self.profile = saved
         return profile
@@ -733,11 +736,13 @@ class Engine:
                    >= min_bonus for c in decoding.changes)
 
     def decode_document(self, token_lists: Sequence[Sequence[Token]],
-                        deadline: float | None = None, decoder: Decoder | None = None) -> list[SentenceDecoding]:
-        """Decode every sentence; then, with `consistency`, decode again each sentence for which the
-        other sentences (and the learned `profile`) hold evidence about its spinner's substitutions.
-        With a `deadline` (a `time.monotonic()` value), sentences after it are left out: the result
-        then covers only the first sentences. `decoder`: another than the engine's own (the spun pass)."""
+                        deadline: float | None = None, decoder: Decoder | None = None,
+                        pool: bool = False) -> list[SentenceDecoding]:
+        """Decode every sentence; then, with `pool` and `consistency`, decode again each sentence for
+        which the other sentences (and the learned `profile`) hold evidence about its spinner's
+        substitutions. With a `deadline` (a `time.monotonic()` value), sentences after it are left
+        out: the result then covers only the first sentences. `decoder`: another than the engine's
+        own (the spun pass)."""
         decoder = decoder or self.decoder
         external = self.profile.prior(self.consistency or PROFILE_WEIGHTS) if self.profile else None
         decodings = []
@@ -745,7 +750,7 @@ class Engine:
             if deadline is not None and time.monotonic() > deadline:
                 break
             decodings.append(decoder.decode(toks, external))
-        if self.consistency is None or len(decodings) < 2:
+        if not pool or self.consistency is None or len(decodings) < 2:
             return decodings
         own = [SpinnerProfile.from_decodings([d]) for d in decodings]
         total = SpinnerProfile.from_decodings(decodings)
@@ -789,12 +794,10 @@ class Engine:
         Sentences past the `deadline` keep their first decoding."""
         if self.spun_decoder is None or spin_probability < self.spun_pass_at:
             return decodings
-        out = list(decodings)
-        for k, toks in enumerate(token_lists[:len(decodings)]):
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            out[k] = self.decode_document([toks], decoder=self.spun_decoder)[0]
-        return out
+        # The whole document at once: document consistency pools over its sentences in this pass,
+        # the one restoration reads (the first pass stays as the document model was calibrated).
+        redone = self.decode_document(token_lists[:len(decodings)], deadline, decoder=self.spun_decoder, pool=True)
+        return redone + decodings[len(redone):]
 
     def decode(self, text: str) -> list[SentenceDecoding]:
         """The decoder's result for each sentence of `text`.
@@ -1322,19 +1325,26 @@ def with_source_spans(text: str, spans: Sequence[Span], restorations: Iterable) 
 
 def aligned_pairs(text: str, restorations: Sequence) -> list[tuple[tuple[str, ...], str]]:
     """(observed key, original) for each substitution that sources explain in `text` (each
-    `trace.SourceRestoration`'s replacements), normalized as the channel keys them; parts longer
-    than a channel key (several substitutions in a row) are left out.
+    `trace.SourceRestoration`'s replacements), normalized as the channel keys them. A replacement
+    of as many words as it replaces is taken word by word: at a quarter of words spun, neighbouring
+    substitutions are common ("despatched extra" for "sent more"), and the single-word pairs are
+    the ones that recur in other texts of the spinner. Other parts longer than a channel key are
+    left out.
 
     >>> from unspin.trace import SourceRestoration
     >>> aligned_pairs("The minister stated it.", [SourceRestoration("a1", [(0, 23)], [(13, 19, "said")])])
     [(('stated',), 'said')]
+    >>> aligned_pairs("It was despatched extra fast.", [SourceRestoration("a1", [(0, 29)], [(7, 23, "sent more")])])
+    [(('despatched',), 'sent'), (('extra',), 'more')]
     """
     out = []
     for restoration in restorations:
         for start, end, wording in restoration.replacements:
             key = tuple(t.norm for t in tokenize(text[start:end]) if t.kind != "punct")
             original = tuple(t.norm for t in tokenize(wording) if t.kind != "punct")
-            if 0 < len(key) <= MAX_KEY_WORDS and 0 < len(original) <= MAX_KEY_WORDS and key != original:
+            if len(key) > 1 and len(key) == len(original):
+                out += [((k,), o) for k, o in zip(key, original) if k != o]
+            elif 0 < len(key) <= MAX_KEY_WORDS and 0 < len(original) <= MAX_KEY_WORDS and key != original:
                 out.append((key, " ".join(original)))
     return out
 

@@ -289,6 +289,8 @@ def align(judge: SubstitutionJudge, query_words: list[tuple], source_words: list
 
 # Alignment ops that count a query word as explained by the source.
 ALIGNED = ("same", "sub_channel", "moved")
+# Alignment rows that keep the copy's words in the source's order, one for one.
+IN_PLACE = ("same", "sub_channel", "sub")
 
 
 @dataclass
@@ -685,17 +687,33 @@ def source_replacements(match: Match, source_text: str) -> list[tuple[int, int, 
     [(13, 19, 'said')]
     """
     out = []
-    for (op, q, s), (q1, q2, s1, s2) in zip(match.alignment, match.row_spans):
+    rows = match.alignment
+    for k, ((op, q, s), (q1, q2, s1, s2)) in enumerate(zip(rows, match.row_spans)):
         if op not in ("sub_channel", "sub") or q1 < 0 or s1 < 0:
             continue
         seg = next((g for g in match.segments if g.start <= q1 and q2 <= g.end), None)
         # an unexplained substitution is the source's wording only where the copy follows the
-        # source word for word (a spun or verbatim part); in a rewritten part it may pair unrelated words
-        if seg is None or op == "sub" and (seg.kind == "rewritten" or len(q.split()) > MAX_PHRASE
-                                           or len(s.split()) > MAX_PHRASE):
+        # source word for word (a spun or verbatim part, or as many words in place of as many with
+        # nothing inserted, dropped or moved beside them); in a rewritten part it may pair unrelated words
+        if seg is None or op == "sub" and (len(q.split()) > MAX_PHRASE or len(s.split()) > MAX_PHRASE
+                                           or seg.kind == "rewritten" and not _in_place(rows, k)):
             continue
         out.append((q1, q2, source_text[s1:s2]))
     return out
+
+
+def _in_place(rows: Sequence[tuple[str, str, str]], k: int) -> bool:
+    """Whether alignment row k replaces as many words as it has, between rows that keep their place.
+
+    >>> _in_place([("same", "the", "the"), ("sub", "cockpits", "forums"), ("same", "were", "were")], 1)
+    True
+    >>> _in_place([("ins", "new", ""), ("sub", "cockpits", "forums"), ("same", "were", "were")], 1)
+    False
+    """
+    op, q, s = rows[k]
+    if len(q.split()) != len(s.split()):
+        return False
+    return all(rows[j][0] in IN_PLACE for j in (k - 1, k + 1) if 0 <= j < len(rows))
 
 
 def compare(query: str, source: str, channel: Channel | None = None, source_id: str = "source",
