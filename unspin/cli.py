@@ -101,7 +101,7 @@ def _engine(args: argparse.Namespace) -> Engine:
             profile = SpinnerProfile.load(args.profile)
         except ValueError as err:
             raise InputError(str(err)) from None
-    consistency = ProfileWeights() if getattr(args, "consistency", False) else None
+    consistency = ProfileWeights() if getattr(args, "consistency", True) else None
     return Engine.load(lm_path=args.lm, channel=channel, thresholds=thresholds, consistency=consistency,
                        profile=profile, scorer=getattr(args, "scorer", "ngram"),
                        time_budget_s=getattr(args, "time_budget", None) or None)
@@ -443,8 +443,9 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel", help="channel file (unspin build-channel) to use instead of the shipped one")
     p.add_argument("--profile", help="a spinner profile (unspin learn) of the source these texts come from: "
                    "its learned substitutions weigh in")
-    p.add_argument("--consistency", action="store_true",
-                   help="pool evidence across the sentences of each document (one spinner, one dictionary)")
+    p.add_argument("--consistency", action=argparse.BooleanOptionalAction, default=True,
+                   help="pool the evidence of a document's sentences when restoring a text that reads as spun "
+                        "(one spinner, one dictionary; default on, --no-consistency: each sentence alone)")
     p.add_argument("--time-budget", type=seconds, default=DEFAULT_TIME_BUDGET_S, metavar="SECONDS",
                    help=f"seconds one document may take; past it the rest of the text is left unjudged and the "
                         f"result's warnings say so (default {DEFAULT_TIME_BUDGET_S:g}; 0: no limit)")

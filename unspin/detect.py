@@ -51,10 +51,10 @@ MIN_ENGLISH_SHARE = 0.6
 # English prose runs at 40-55% function words; French or German at a few percent of ours.
 MIN_FUNCTION_WORD_SHARE = 0.10
 DEFAULT_MIN_CONFIDENCE = 0.5
-# Document consistency (see `Engine.decode_document`) is off by default: on the synthetic benchmark
-# (30 articles, Moby spins, channel without Moby) it moved the WER cut only from 3.6% to 3.8% at
-# +7% CPU; it is a building block of learned spinner profiles. `consistency=ProfileWeights()` turns it on.
-DEFAULT_CONSISTENCY: ProfileWeights | None = None
+# Document consistency (see `Engine.decode_document`): the spun pass, which restoration reads, pools
+# the evidence of a document's sentences (a spinner uses one dictionary; real ones replace a term alike
+# throughout a page). On by default (bench/levers.md, session 12); `consistency=None` turns it off.
+DEFAULT_CONSISTENCY: ProfileWeights | None = ProfileWeights()
 # How a learned spinner profile weighs (a profile pools evidence over many documents, so it may
 # weigh more than one document's). Measured with a profile learned from 100 documents: WER cut
 # 3.7% -> 6.1% at 0.24 false edits per 100 genuine words (bench/core.md has the ablation).
@@ -744,7 +744,9 @@ class Engine:
         out: the result then covers only the first sentences. `decoder`: another than the engine's
         own (the spun pass)."""
         decoder = decoder or self.decoder
-        external = self.profile.prior(self.consistency or PROFILE_WEIGHTS) if self.profile else None
+        # A learned profile pools many documents, so its evidence weighs more than one document's.
+        weights = PROFILE_WEIGHTS if self.profile else self.consistency
+        external = self.profile.prior(weights) if self.profile else None
         decodings = []
         for toks in token_lists:
             if deadline is not None and time.monotonic() > deadline:
@@ -758,7 +760,7 @@ class Engine:
             total = total.merged(self.profile)
         out = []
         for toks, d, mine in zip(token_lists, decodings, own):
-            prior = total.merged(mine, sign=-1.0).prior(self.consistency)
+            prior = total.merged(mine, sign=-1.0).prior(weights)
             # Only sentences where some observed key has pooled evidence are worth a second pass.
             if prior and self._touches(prior, d):
                 d = decoder.decode(toks, prior)
