@@ -126,8 +126,15 @@ def test_a_learned_profile_is_used_for_a_single_sentence(tiny_lm, tiny_channel):
     learned = SpinnerProfile()
     for _ in range(5):
         learned.add(("stated",), "said", 1.0)
+    from dataclasses import replace
+
+    from unspin.detect import SPAN_FEATURES
+    from unspin.logistic import LogisticModel
+
+    # A change model unsure of every change (P = 0.12), as the shipped one is of many right ones.
+    unsure = replace(Calibration.uncalibrated(), span=replace(LogisticModel.zero(SPAN_FEATURES), intercept=-2.0))
     toks = list(sentences("The police stated the road was closed."))
-    plain = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None)
+    plain = Engine(tiny_lm, tiny_channel, unsure, consistency=None)
     with_profile = Engine(tiny_lm, tiny_channel, Calibration.uncalibrated(), consistency=None, profile=learned)
     assert with_profile.decode_document(toks)[0].evidence[2].suspicion > plain.decode_document(toks)[0].evidence[2].suspicion
     assert isinstance(learned.prior(), ProfilePrior)
@@ -228,3 +235,30 @@ def test_learn_with_an_index_takes_exact_pairs_from_traced_copies(tmp_path, mode
     assert [(s["text"], s["suggestion"]) for s in spans if s["text"] == "declared"] == [("declared", "said")]
     assert main(["check", str(doc), "--format", "json", *models]) == 0
     assert not [s for s in json.loads(capsys.readouterr().out)["spans"] if s["suggestion"] == "said"]
+
+
+def test_a_profiles_record_of_a_reading_lifts_its_confidence_up_to_p_spun(tiny_lm, tiny_channel):
+    from dataclasses import replace
+
+    from unspin.detect import SPAN_FEATURES
+    from unspin.logistic import LogisticModel
+
+    # A change model unsure of every change (P = 0.12), as the shipped one is of many right ones.
+    unsure = replace(Calibration.uncalibrated(), span=replace(LogisticModel.zero(SPAN_FEATURES), intercept=-2.0))
+    toks = list(sentences("The police stated the road was closed."))
+    plain = Engine(tiny_lm, tiny_channel, unsure, consistency=None)
+    (decoding,) = plain.decode_document(toks)
+    (change,) = [c for c in decoding.changes if c.observed == "stated"]
+    probs = plain.token_probabilities(decoding)
+
+    def confidence(engine, p_spun):
+        return engine.change_confidences([(change, Engine.span_features(change, probs, p_spun))])[0]
+
+    record = SpinnerProfile({("stated",): {change.original.lower(): 9.0}}, key_counts={("stated",): 10})
+    taught = Engine(tiny_lm, tiny_channel, unsure, consistency=None, profile=record)
+    assert confidence(plain, 0.95) == pytest.approx(0.119, abs=0.001)
+    assert confidence(taught, 0.95) == pytest.approx(0.9 * 0.95)
+    # A genuine-looking text keeps its low confidences; a profile without counts (version 1) adds nothing.
+    assert confidence(taught, 0.01) <= 0.01 + confidence(plain, 0.01)
+    uncounted = Engine(tiny_lm, tiny_channel, unsure, consistency=None, profile=SpinnerProfile(record.pairs))
+    assert confidence(uncounted, 0.95) == confidence(plain, 0.95)

@@ -160,6 +160,20 @@ class SpinnerProfile:
         profile.count_keys([t.norm for t in d.tokens] for d in decodings)
         return profile
 
+    def reading_share(self, key: Key, original: str) -> float | None:
+        """How often the observed `key` was read as `original` in the pooled texts, as a share of
+        all its occurrences (None where the profile has no count of the key: version 1 files).
+        For pairs from traced copies it is how often this spinner's `key` stood for `original`.
+
+        >>> profile = SpinnerProfile({("stated",): {"said": 3.0}}, key_counts={("stated",): 4})
+        >>> profile.reading_share(("stated",), "said"), profile.reading_share(("stated",), "told")
+        (0.75, 0.0)
+        """
+        seen = self.key_counts.get(tuple(key))
+        if not seen:
+            return None
+        return min(1.0, self.pairs.get(tuple(key), {}).get(original, 0.0) / seen)
+
     def count_keys(self, sentences: Iterable[Sequence[str]]) -> None:
         """Add to `key_counts` how often each observed key of the profile occurs in `sentences`
         (each a sequence of normalized tokens), whatever it was read as.
