@@ -236,6 +236,12 @@ def test_a_spinner_the_channel_does_not_know_is_still_undone_word_for_word():
     moved = copy.replace("purple line", "purple old winding line")
     m = compare(moved, DOCS["rail"], source_id="rail")
     assert "purple" not in {moved[a:b] for a, b, _ in source_replacements(m, DOCS["rail"])}
+    # A phrase in place of a word, between unchanged words, is one swap.
+    phrase = copy.replace("Passengers", "Ticket holders")
+    m = compare(phrase, DOCS["rail"], source_id="rail")
+    (swap,) = [(a, b, w) for a, b, w in source_replacements(m, DOCS["rail"]) if "Ticket" in phrase[a:b]]
+    assert phrase[swap[0]:swap[1]].startswith("Ticket holders") and swap[2].startswith("Passengers")
+    assert len(phrase[swap[0]:swap[1]].split()) == len(swap[2].split()) + 1
 
 
 def test_alignment_page_keeps_punctuation_paragraphs_and_links_blocks(index_path, tmp_path):

@@ -31,7 +31,7 @@ except ImportError:  # an install without the wheel: the standard library's, slo
 
 from .fingerprint import Fingerprinter, words_at, words_of
 from .inputs import replace_surrogates
-from .lexicon import Channel
+from .lexicon import MAX_LEN as MAX_KEY_WORDS, Channel
 from .report import render_alignment_html, render_alignment_text
 from .text import FUNCTION_WORDS
 
@@ -289,8 +289,9 @@ def align(judge: SubstitutionJudge, query_words: list[tuple], source_words: list
 
 # Alignment ops that count a query word as explained by the source.
 ALIGNED = ("same", "sub_channel", "moved")
-# Alignment rows that keep the copy's words in the source's order, one for one.
+# Alignment rows that keep the copy's words in the source's order, one for one; rows that change them.
 IN_PLACE = ("same", "sub_channel", "sub")
+CHANGED_OPS = ("sub", "sub_channel", "ins", "del")
 
 
 @dataclass
@@ -678,8 +679,9 @@ def trace(index: TraceableIndex, text: str, top: int = 5, min_coverage: float = 
 def source_replacements(match: Match, source_text: str) -> list[tuple[int, int, str]]:
     """(start, end, source wording) for each part of the query that `match` explains as a
     substitution of the source inside its segments (channel-explained, or in a spun or verbatim
-    part a substitution of up to MAX_PHRASE words): what restoring the query from its source changes. Character ranges index the query the match was traced
-    from; the wording is cut from `source_text` (the source document's text).
+    part a substitution of up to MAX_PHRASE words, or a phrase swapped in place, `_phrase_swap`):
+    what restoring the query from its source changes. Character ranges index the query the match
+    was traced from; the wording is cut from `source_text` (the source document's text).
 
     >>> m = verify(judge, words_at("The minister stated the plan would cost more today."),
     ...            words_at("The minister said the plan would cost more today."), "a1")   # doctest: +SKIP
@@ -687,19 +689,68 @@ def source_replacements(match: Match, source_text: str) -> list[tuple[int, int, 
     [(13, 19, 'said')]
     """
     out = []
-    rows = match.alignment
-    for k, ((op, q, s), (q1, q2, s1, s2)) in enumerate(zip(rows, match.row_spans)):
-        if op not in ("sub_channel", "sub") or q1 < 0 or s1 < 0:
+    rows, spans = match.alignment, match.row_spans
+
+    def inside(q1: int, q2: int) -> "Segment | None":
+        return next((g for g in match.segments if g.start <= q1 and q2 <= g.end), None)
+
+    k = 0
+    while k < len(rows):
+        j = k
+        while j < len(rows) and rows[j][0] in CHANGED_OPS:
+            j += 1
+        if j == k:
+            k += 1
             continue
-        seg = next((g for g in match.segments if g.start <= q1 and q2 <= g.end), None)
-        # an unexplained substitution is the source's wording only where the copy follows the
-        # source word for word (a spun or verbatim part, or as many words in place of as many with
-        # nothing inserted, dropped or moved beside them); in a rewritten part it may pair unrelated words
-        if seg is None or op == "sub" and (len(q.split()) > MAX_PHRASE or len(s.split()) > MAX_PHRASE
-                                           or seg.kind == "rewritten" and not _in_place(rows, k)):
+        swap = _phrase_swap(rows, spans, k, j)
+        if swap is not None:
+            q1, q2, s1, s2 = swap
+            if inside(q1, q2) is not None:
+                out.append((q1, q2, source_text[s1:s2]))
+            k = j
             continue
-        out.append((q1, q2, source_text[s1:s2]))
+        for i in range(k, j):
+            (op, q, s), (q1, q2, s1, s2) = rows[i], spans[i]
+            if op not in ("sub_channel", "sub") or q1 < 0 or s1 < 0:
+                continue
+            seg = inside(q1, q2)
+            # an unexplained substitution is the source's wording only where the copy follows the
+            # source word for word (a spun or verbatim part, or as many words in place of as many with
+            # nothing inserted, dropped or moved beside them); in a rewritten part it may pair unrelated words
+            if seg is None or op == "sub" and (len(q.split()) > MAX_PHRASE or len(s.split()) > MAX_PHRASE
+                                               or seg.kind == "rewritten" and not _in_place(rows, i)):
+                continue
+            out.append((q1, q2, source_text[s1:s2]))
+        k = j
     return out
+
+
+def _phrase_swap(rows: Sequence[tuple[str, str, str]], spans: Sequence[tuple[int, int, int, int]],
+                 first: int, last: int) -> tuple[int, int, int, int] | None:
+    """The character spans (query start, end, source start, end) of alignment rows [first, last)
+    taken as one swap, or None: rows that put in or leave out words beside a substitution, short
+    (a channel key a side) and between unchanged words, are one phrase in place of another
+    ("pillar of society" for "something" aligns as the words "pillar of" put in, then "society" for
+    "something"). Blocks of substitutions alone stay word by word.
+
+    >>> rows = [("same", "It was", "It was"), ("ins", "pillar of", ""), ("sub", "society", "something"),
+    ...         ("same", "else", "else")]
+    >>> _phrase_swap(rows, [(0, 6, 0, 6), (7, 16, -1, -1), (17, 24, 7, 16), (25, 29, 17, 21)], 1, 3)
+    (7, 24, 7, 16)
+    """
+    block = rows[first:last]
+    if not any(op in ("ins", "del") for op, _, _ in block):
+        return None
+    n_query = sum(len(q.split()) for _, q, _ in block)
+    n_source = sum(len(s.split()) for _, _, s in block)
+    if not (0 < n_query <= MAX_KEY_WORDS and 0 < n_source <= MAX_KEY_WORDS):
+        return None
+    if any(rows[i][0] != "same" for i in (first - 1, last) if 0 <= i < len(rows)):
+        return None
+    part = spans[first:last]
+    q = [(a, b) for a, b, _, _ in part if a >= 0]
+    s = [(c, d) for _, _, c, d in part if c >= 0]
+    return min(a for a, _ in q), max(b for _, b in q), min(c for c, _ in s), max(d for _, d in s)
 
 
 def _in_place(rows: Sequence[tuple[str, str, str]], k: int) -> bool:
