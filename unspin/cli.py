@@ -128,7 +128,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
         f.write("\n")
     print(f"wrote {args.output}: {len(profile):,} pairs from {len(texts):,} texts; strongest:", file=sys.stderr)
     for observed, original, mass in profile.top_pairs(args.show):
-        print(f"  {observed} -> {original}  {mass:.1f}", file=sys.stderr)
+        share = profile.reading_share(tuple(observed.split()), original)
+        seen = f"  ({share:.0%} of its {profile.key_counts[tuple(observed.split())]:,.0f})" if share is not None else ""
+        print(f"  {observed} -> {original}  {mass:.1f}{seen}", file=sys.stderr)
     return 0
 
 
