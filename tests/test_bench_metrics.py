@@ -197,10 +197,17 @@ def test_run_core_with_fake_engine(tmp_path, capsys):
     assert rep["moby_consistent"]["detection_articles"]["n"] == 4    # the first 2 articles again
     assert rep["moby_consistent"]["restoration"]["wer_after"] == 0.0
     assert rep["speed"]["words"] > 0 and rep["speed"]["engine_load_s"] >= 0
+    # Speed apart for the texts read as spun (the spun pass decodes them again) and the others.
+    by_reading = rep["speed"]["by_reading"]
+    assert by_reading["spun"]["words"] > 0 and by_reading["genuine"]["words"] > 0
+    assert by_reading["spun"]["words"] + by_reading["genuine"]["words"] == rep["speed"]["words"]
+    # The genuine modern news paragraphs shipped with the benchmark, each checked once.
+    assert rep["modern_news"]["n"] == len(bench.load_modern_news()) >= 30
     pj, pm = bench.write_report(rep, tmp_path)
     data = json.loads(pj.read_text())
     assert data["config"]["n_articles"] == 4 and data["git_commit"]
-    assert "Real spun pairs" in pm.read_text()
+    assert "Real spun pairs" in pm.read_text() and "Genuine modern news" in pm.read_text()
+    assert "read as spun, so decoded again by the spun pass" in pm.read_text()
     assert "| moby | moby + function words (first articles) | moby, each term alike throughout (first articles) | wordnet |" in pm.read_text()
 
 

@@ -180,6 +180,10 @@ FLAG_EXTRA_FEATURES = ("token_logit", "doc_logit")
 # others only (a quarter of all words, 2% of the substituted ones fall below it), and skipping
 # them spares the trees most of a text.
 FLAG_FLOOR = 0.02
+# Under this many words a text's P(spun) rests on little evidence: `check` marks it unreliable and
+# says so. Genuine held-out Wikinews paragraphs of 40-49 words read as spun 4.6% of the time, of
+# 50-79 words 0.7% (bench/levers.md, session 13).
+RELIABLE_WORDS = 50
 
 
 FEATURES = DocumentFeatures._fields
@@ -1009,10 +1013,10 @@ class Engine:
                   for s in flagged_spans(text, d, fps, self.calibration.flag_threshold)]
         spans.sort(key=lambda s: s.start)
         restored = apply_spans(text, spans, min_confidence)
-        if n_words < 40:
-            warnings.append("short text: the spin probability is less reliable under 40 words")
+        if n_words < RELIABLE_WORDS:
+            warnings.append(f"short text: the spin probability is less reliable under {RELIABLE_WORDS} words")
         return CheckResult(p, self.thresholds.label(p), spans, restored,
-                           reliable=n_words >= 40 and checked_text is text,
+                           reliable=n_words >= RELIABLE_WORDS and checked_text is text,
                            warnings=warnings, features=feats, n_words=n_words)
 
     def restore(self, text: str, min_confidence: float = DEFAULT_MIN_CONFIDENCE, *,
