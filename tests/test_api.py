@@ -182,3 +182,21 @@ def test_pipe_refuses_bad_sizes(engine):
         list(engine.pipe([SPUN], n_process=0))
     with pytest.raises(ValueError):
         list(engine.pipe([SPUN], batch_size=0))
+
+
+def test_a_change_is_suspect_when_its_words_read_substituted_or_its_suggestion_is_confident(tiny_lm, tiny_channel):
+    from unspin.logistic import logit
+
+    # Every change at confidence 0.3 (Platt scaling without slope), no word flagged (no token model).
+    unsure = replace(Calibration.uncalibrated(), span_a=0.0, span_b=logit(0.3))
+    engine = Engine(tiny_lm, tiny_channel, unsure, DecoderConfig(weights=replace(ChannelWeights(), log_p_sub=-1.6)))
+    assert engine.calibration.flag_threshold > 0.0
+    for min_confidence, suspect in ((0.5, False), (0.2, True)):
+        result = engine.check(SPUN, min_confidence)
+        changes = [s for s in result.spans if s.suggestion is not None]
+        assert changes and all(s.confidence == pytest.approx(0.3) for s in changes)
+        assert all(s.evidence["p_spun"] < engine.calibration.flag_threshold for s in changes)
+        # Weak guesses on words that read as genuine are kept, not called suspicious, not applied.
+        assert all(s.suspect is suspect for s in changes)
+        assert (result.restored != SPUN) is suspect
+        assert len(result.suspicious_spans) == (len(changes) if suspect else 0)

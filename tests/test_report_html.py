@@ -131,3 +131,19 @@ def test_sources_show_coverage_and_embed_the_alignment():
     frame = re.search(r'<iframe class="us-alignment"[^>]*srcdoc="([^"]*)"', part).group(1)
     assert "sub_channel" in html_lib.unescape(frame)
     assert "No plausible source" in render_sources([])
+
+
+def test_a_weak_guess_on_a_word_that_reads_genuine_is_not_marked_but_kept():
+    # The decoder's weak guess on a word whose P(substituted) is low: kept for a lower
+    # --min-confidence, but neither marked nor counted as suspicious anywhere a reader looks.
+    quiet = Span(TEXT.index("troops"), TEXT.index("troops") + 6, "troops", "soldiers", 0.08, {"p_spun": 0.05},
+                 suspect=False)
+    result = _result([SURE, quiet])
+    assert result.suspicious_spans == [SURE] and len(result.spans) == 2
+    assert [s["suspect"] for s in result.to_dict()["spans"]] == [True, False]
+    page = render_report(result, "a.txt")
+    visible = page.split("<script")[0]   # the embedded JSON keeps it, marked "suspect": false
+    assert "soldiers" not in visible and "Changes (1)" in visible
+    from unspin.report import render_text
+    report = render_text(result, "a.txt")
+    assert "soldiers" not in report and "1 suspicious spans" in report

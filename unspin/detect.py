@@ -283,6 +283,12 @@ class Span:
     `suggestion` is None for a word that looks substituted but whose original the channel does not
     know; `confidence` is then P(substituted), else P(the suggestion is the original).
 
+    `suspect`: whether the span reads as a substitution, what a report shows: its words' P(substituted)
+    reaches the calibrated flag threshold, or its suggestion is confident (at the check's
+    `min_confidence`). A decoded change that is neither stays in the result, so that a lower
+    `min_confidence` can still apply it, but it is not called suspicious: a weak guess on a word
+    that reads as genuine.
+
     >>> Span(4, 13, "mentioned", "said", 0.91).to_dict()["suggestion"]
     'said'
     """
@@ -293,12 +299,13 @@ class Span:
     suggestion: str | None
     confidence: float
     evidence: dict = field(default_factory=dict)
+    suspect: bool = True
 
     def to_dict(self) -> dict:
         """The JSON form of the span.
 
         >>> Span(0, 3, "odd", None, 0.7).to_dict()
-        {'start': 0, 'end': 3, 'text': 'odd', 'suggestion': None, 'confidence': 0.7, 'evidence': {}}
+        {'start': 0, 'end': 3, 'text': 'odd', 'suggestion': None, 'confidence': 0.7, 'evidence': {}, 'suspect': True}
         """
         return asdict(self)
 
@@ -331,6 +338,16 @@ class CheckResult:
     n_words: int = 0
     input_format: str = "text"  # "text", or "html" when `text` is the main text of an HTML page
     text: str = ""              # the checked text: every span offset indexes it
+
+    @property
+    def suspicious_spans(self) -> list[Span]:
+        """The spans that read as substitutions (`Span.suspect`): what a report marks.
+
+        >>> CheckResult(0.9, "spun", [Span(0, 3, "Odd", "Old", 0.8), Span(4, 7, "one", "won", 0.1, suspect=False)],
+        ...             "Old one.").suspicious_spans[0].text
+        'Odd'
+        """
+        return [s for s in self.spans if s.suspect]
 
     def to_dict(self) -> dict:
         """The JSON form (the CLI's `--format json` and JSONL rows); `text` only for HTML input.
@@ -1008,7 +1025,7 @@ class Engine:
         decided = [(c, self.span_features(c, ps, p, view.word_counts, readings), fps)
                    for d, ps, fps in zip(decodings, token_probs, flag_probs) for c in d.changes]
         confidences = self.change_confidences([(c, f) for c, f, _ in decided])
-        spans = [self._span(c, fps, confidence) for (c, _, fps), confidence in zip(decided, confidences)]
+        spans = [self._span(c, fps, confidence, min_confidence) for (c, _, fps), confidence in zip(decided, confidences)]
         spans += [s for d, fps in zip(decodings, flag_probs)
                   for s in flagged_spans(text, d, fps, self.calibration.flag_threshold)]
         spans.sort(key=lambda s: s.start)
@@ -1122,13 +1139,18 @@ class Engine:
                     out[k] = max(out[k], share * sigmoid(feats.doc_logit))
         return out
 
-    def _span(self, change: Change, flag_probs: Sequence[float], confidence: float) -> Span:
+    def _span(self, change: Change, flag_probs: Sequence[float], confidence: float, min_confidence: float) -> Span:
+        # Calibrated: the flag model reads the decoder's own posterior among its features.
+        p_substituted = max(flag_probs[change.first:change.last], default=0.0)
         return Span(
             start=change.start, end=change.end, text=change.observed, suggestion=change.original,
             confidence=round(confidence, 4),
+            # Every decoded change is kept (a lower --min-confidence may apply it), but one whose words
+            # read as genuine and whose suggestion is weak is not called suspicious: showing every weak
+            # guess as a suspect word cost a third of the flags' precision (bench/levers.md, session 13).
+            suspect=p_substituted >= self.calibration.flag_threshold or confidence >= min_confidence,
             evidence={
-                # Calibrated: the flag model reads the decoder's own posterior among its features.
-                "p_spun": round(max(flag_probs[change.first:change.last], default=0.0), 4),
+                "p_spun": round(p_substituted, 4),
                 "lm_gain_log10": round(change.lm_gain, 3),
                 "channel_log10": round(change.channel_score, 3),
                 "sources": list(change.sources),

@@ -36,6 +36,7 @@ class SpanView(Protocol):
     suggestion: str | None
     confidence: float
     evidence: dict
+    suspect: bool  # whether it reads as a substitution: only these are marked
 
 
 @runtime_checkable
@@ -110,22 +111,23 @@ def render_text(result: CheckResultView, source: str, text: str | None = None, m
     """
     if text is None:
         text = result.text
+    suspicious = [s for s in result.spans if s.suspect]
     lines = [
         f"unspin check: {source}",
         f"spin probability: {format_probability(result.spin_probability)}  verdict: {result.verdict}"
-        f"  ({result.n_words} words, {len(result.spans)} suspicious spans)",
+        f"  ({result.n_words} words, {len(suspicious)} suspicious spans)",
     ]
     for w in result.warnings:
         lines.append(f"warning: {w}")
-    if result.spans:
+    if suspicious:
         lines.append("")
         lines.append(f"text, each suspicious span marked [observed -> likely original confidence] (at or above "
                      f"{min_confidence:.0%}) or [observed -> ? P(spun)] where the original is unknown:")
-        for para in _marked_text(text, result.spans, min_confidence).split("\n"):
+        for para in _marked_text(text, suspicious, min_confidence).split("\n"):
             lines.extend(textwrap.wrap(para, 100) or [""])
         lines.append("")
         lines.append("spans:")
-        for s in result.spans:
+        for s in suspicious:
             ev = s.evidence
             if s.suggestion is None:
                 lines.append(f"  {s.start:>6}-{s.end:<6} {s.text!r} -> (original unknown)  p_spun {s.confidence:.2f}")
@@ -350,7 +352,7 @@ def render_report(result: CheckResultView, source: str, text: str | None = None,
     if text is None:
         text = result.text
     p = result.spin_probability
-    spans = list(result.spans)
+    spans = [s for s in result.spans if s.suspect]
     tiers = [span_tier(s, min_confidence) for s in spans]
     marks = find_rewriter_marks(text)
     n_known = sum(t != "unknown" for t in tiers)

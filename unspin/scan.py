@@ -322,7 +322,7 @@ def scan_document(tools: ScanTools, spec: ScanSpec, record: dict) -> dict:
         text = result.text
         keys, _ = tools.fingerprinter.band_keys(text)
         marks = count_rewriter_marks(text)
-        spans = sorted(result.spans, key=lambda s: (-s.evidence.get("p_spun", s.confidence), s.start))
+        spans = sorted(result.suspicious_spans, key=lambda s: (-s.evidence.get("p_spun", s.confidence), s.start))
         row.update({
             "spin_probability": None if result.spin_probability is None else round(result.spin_probability, 4),
             "verdict": result.verdict,

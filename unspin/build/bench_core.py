@@ -376,7 +376,8 @@ def evaluate_condition(timer: EngineTimer, articles: list[Article], spinner, tar
         r = timer.check(sr.text)
         labels.append(1); scores.append(r.spin_probability); sources.append(art.source)
         for acc, thr in ((loc_any, None), (loc_conf, 0.5)):
-            tp, fp, fn = token_counts(span_token_mask(sr.text, r.spans, thr), gold)
+            # "Any span": what a report marks as suspicious (`Span.suspect`).
+            tp, fp, fn = token_counts(span_token_mask(sr.text, [s for s in r.spans if s.suspect], thr), gold)
             acc[0] += tp; acc[1] += fp; acc[2] += fn
         before, n_ref = word_edits(sr.text, art.text)
         after, _ = word_edits(r.restored, art.text)

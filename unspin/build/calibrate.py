@@ -226,9 +226,9 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
     for k, ((text, label, decodings, spin_result), p) in enumerate(zip(decoded, doc_p)):
         decoded[k] = (text, label, engine_of(k).spun_pass(list(sentences(text)), decodings, p), spin_result)
 
-    flag_X, flag_y, flag_doc, flag_covered = [], [], [], []
-    # Words never flagged (P(substituted) under FLAG_FLOOR): (label, covered by a change) of each.
-    below_floor: list[tuple[bool, bool]] = []
+    flag_X, flag_y, flag_doc = [], [], []
+    # The labels of the words never flagged (P(substituted) under FLAG_FLOOR).
+    below_floor: list[bool] = []
     span_X, span_y = [], []
     for k, ((text, label, decodings, spin_result), p) in enumerate(zip(decoded, doc_p)):
         changes = spin_result.changes if spin_result is not None else []
@@ -239,29 +239,26 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
         for d in decodings:
             token_feats = engine.token_features(d, counts)
             token_probs = engine.token_probabilities_of(token_feats)
-            # A user sees the words a change covers as suspect whatever their flag (`flagged_spans`).
-            covered = {i for c in d.changes for i in range(c.first, c.last)}
-            for i, (feats, tp, lab) in enumerate(zip(token_feats, token_probs, token_labels(d, changes))):
+            for feats, tp, lab in zip(token_feats, token_probs, token_labels(d, changes)):
                 if feats is None:
                     continue
                 if tp < FLAG_FLOOR:
-                    below_floor.append((lab, i in covered))
+                    below_floor.append(lab)
                     continue
                 flag_X.append(flag_features(feats, tp, p))
                 flag_y.append(lab)
                 flag_doc.append(k)
-                flag_covered.append(i in covered)
             for c in d.changes:
                 span_X.append(engine.span_features(c, token_probs, p, counts, readings))
                 span_y.append(change_correct(c, truth))
     flag_model = _boosted_trees(FLAG_FEATURES, flag_X, flag_y, FLAG_TREES, FLAG_TREES_RISING)
-    # The threshold that gives the best F1 of what a user sees (flags and changes), from probabilities
-    # of trees that did not see the document (in-sample trees are over-sure).
+    # The threshold that gives the best F1 of what a user sees, from probabilities of trees that did
+    # not see the document (in-sample trees are over-sure). A user sees the words whose flag reaches
+    # it, whether or not a decoded change covers them (`Span.suspect`; the confident changes, which
+    # are shown too, are flagged all but always).
     flag_probs = cross_fitted_tree_probabilities(FLAG_FEATURES, flag_X, flag_y, [d % CROSS_FOLDS for d in flag_doc],
                                                  FLAG_TREES, FLAG_TREES_RISING)
-    f_threshold = best_f1_threshold(flag_probs + [0.0] * len(below_floor),
-                                    flag_y + [lab for lab, _ in below_floor],
-                                    flag_covered + [cov for _, cov in below_floor])
+    f_threshold = best_f1_threshold(flag_probs + [0.0] * len(below_floor), flag_y + below_floor)
     span_fit: dict = {}
     if len(set(span_y)) == 2:
         posterior_logit = [[x.posterior_logit] for x in span_X]
@@ -360,8 +357,11 @@ def fit_neural(engine: Engine, rescorer: NeuralRescorer, rows, description: str,
             "trained_on": f"{description}; {len(rows)} documents, {len(y)} rescored changes ({sum(y)} right)"}
 
 
-def best_f1_threshold(probs, labels, already_flagged) -> float:
-    """The flag threshold with the best token F1, counting tokens that decoded changes already cover."""
+def best_f1_threshold(probs, labels, already_flagged=None) -> float:
+    """The flag threshold with the best token F1, counting the tokens `already_flagged` marks (if
+    given) as flagged whatever their probability."""
+    if already_flagged is None:
+        already_flagged = [False] * len(probs)
     best, best_f1 = 0.5, -1.0
     for thr in [x / 100 for x in range(5, 96, 5)]:
         tp = fp = fn = 0

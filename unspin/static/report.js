@@ -17,7 +17,8 @@
 
   function rows(data) {
     var out = [["start", "end", "observed", "proposed_original", "confidence", "p_substituted", "sources"]];
-    (data.spans || []).forEach(function (s) {
+    // The table's rows: the suspicious spans (a weak guess on a word that reads genuine is left out).
+    (data.spans || []).filter(function (s) { return s.suspect !== false; }).forEach(function (s) {
       var ev = s.evidence || {};
       out.push([s.start, s.end, s.text, s.suggestion === null ? "" : s.suggestion, s.confidence,
                 ev.p_spun === undefined ? "" : ev.p_spun, (ev.sources || []).join(" ")]);
