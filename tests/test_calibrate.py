@@ -377,3 +377,35 @@ def test_consistent_spins_are_half_of_the_spun_calibration_texts_on_both_channel
     plain = UpperCaseSpinner()
     calibrate.make_documents(16, 0, plain)
     assert not any(plain.consistent)
+
+
+def test_p_spun_is_stated_for_a_share_of_spun_texts_that_depends_on_length():
+    from unspin.detect import FEATURES
+    from unspin.logistic import logit, sigmoid
+
+    plain = Calibration.uncalibrated()
+    banded = dataclasses.replace(plain, length_shifts=((0, -1.0), (200, 1.5)))
+    short = {**dict.fromkeys(FEATURES, 0.0), "length": 0.6}     # 36 words
+    long = {**dict.fromkeys(FEATURES, 0.0), "length": 2.0}      # 400 words
+    for features, shift in ((short, -1.0), (long, 1.5)):
+        assert banded.doc_probability(features) == pytest.approx(sigmoid(logit(plain.doc_probability(features)) + shift))
+    # Saved and read back; a file from before length bands states one share for every length.
+    again = Calibration.from_dict(json.loads(json.dumps(banded.to_dict())))
+    assert again.length_shifts == ((0, -1.0), (200, 1.5)) and again == banded
+    old = banded.to_dict()
+    del old["length_shifts"]
+    assert Calibration.from_dict(old).doc_probability(long) == plain.doc_probability(long)
+
+
+def test_each_length_band_gets_the_largest_share_that_keeps_its_genuine_texts_below_the_line():
+    from unspin.build.calibrate import MIN_BAND_TEXTS, choose_length_shifts
+    from unspin.logistic import logit
+
+    n = MIN_BAND_TEXTS
+    # Short genuine texts: 5% read as spun even at a share of 0.2; long ones never come close.
+    words = [45] * n + [120] * (n - 1) + [600] * n
+    logits = [2.0] * (n // 20) + [-3.0] * (n - n // 20) + [2.0] * (n - 1) + [-8.0] * n
+    shifts = dict(choose_length_shifts(words, logits, 0.5, 0.2, bands=(0, 100, 200), priors=(0.5, 0.2, 0.1)))
+    assert shifts[0] == pytest.approx(logit(0.1) - logit(0.2), abs=1e-3)    # stricter for short texts
+    assert shifts[100] == 0.0                                                # too few texts: the overall share
+    assert shifts[200] == pytest.approx(logit(0.5) - logit(0.2), abs=1e-3)  # looser for long ones

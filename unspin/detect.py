@@ -204,6 +204,35 @@ def flag_features(token: TokenFeatures, token_p: float, doc_p: float) -> dict[st
     return {**token._asdict(), "token_logit": logit(token_p), "doc_logit": logit(doc_p)}
 
 
+def text_words(features: Mapping[str, float]) -> int:
+    """The word count a document's `DocumentFeatures` carry (`length` is sqrt(words) / 10).
+
+    >>> text_words({"length": 0.7})
+    49
+    """
+    return round((10.0 * features["length"]) ** 2)
+
+
+def length_shift(shifts: Sequence[tuple[int, float]], features: Mapping[str, float]) -> float:
+    """The log-odds shift of P(spun) for a text of this length: that of the last band in `shifts`
+    ((min words, shift), shortest first) whose minimum the text reaches; 0.0 before the first.
+
+    The document model states P(spun) for one share of spun texts; the calibration chooses, for each
+    length band, the largest share at which at most 2% of its genuine texts read as spun
+    (`unspin.build.calibrate.choose_length_shifts`): a long genuine article almost never reads as
+    spun and a long spun one rarely reads genuine, while a short paragraph rests on a few words.
+
+    >>> length_shift([(0, -0.5), (200, 1.4)], {"length": 0.7}), length_shift([(0, -0.5), (200, 1.4)], {"length": 2.0})
+    (-0.5, 1.4)
+    """
+    words = text_words(features) if shifts else 0
+    out = 0.0
+    for min_words, shift in shifts:
+        if words >= min_words:
+            out = shift
+    return out
+
+
 class NeuralSpanFeatures(NamedTuple):
     """Per-change evidence for P(the suggestion is the original) when the neural rescorer decided.
 
@@ -447,6 +476,9 @@ class Calibration:
     flag: LogisticModel | BoostedTrees | None = None
     flag_threshold: float = 0.5
     trained_on: str = ""
+    # (min words, log-odds shift) per length band, shortest first: the share of spun texts P(spun)
+    # is stated for, by length (`length_shift`); empty: one share for every length.
+    length_shifts: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self):
         for name, expected in MODEL_FEATURES.items():
@@ -461,7 +493,9 @@ class Calibration:
         >>> round(Calibration.uncalibrated().doc_probability(dict.fromkeys(FEATURES, 0.0)), 3)
         0.002
         """
-        return self.document.probability(features)
+        p = self.document.probability(features)
+        shift = length_shift(self.length_shifts, features)
+        return sigmoid(logit(p) + shift) if shift else p
 
     def token_probability(self, feats: TokenFeatures | Mapping[str, float]) -> float:
         """P(a word was substituted) from its `TokenFeatures`; 0 without a token model.
@@ -544,6 +578,8 @@ class Calibration:
             "flag_threshold": self.flag_threshold,
             "span": None if self.span is None else self.span.to_dict(),
             "span_platt": {"a": self.span_a, "b": self.span_b},
+            # Only when there are bands: a file from before them reads and writes back as it was.
+            **({"length_shifts": [list(band) for band in self.length_shifts]} if self.length_shifts else {}),
         }
 
     @classmethod
@@ -569,7 +605,8 @@ class Calibration:
         return cls(**models, span_a=platt.get("a", 1.0), span_b=platt.get("b", 0.0),
                    token_threshold=data.get("token_threshold", 0.5),
                    flag_threshold=data.get("flag_threshold", data.get("token_threshold", 0.5)),
-                   trained_on=data.get("trained_on", ""))
+                   trained_on=data.get("trained_on", ""),
+                   length_shifts=tuple((int(w), float(x)) for w, x in data.get("length_shifts") or ()))
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_CALIBRATION_PATH) -> "Calibration":

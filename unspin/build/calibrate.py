@@ -20,9 +20,10 @@ from typing import Callable
 
 from ..detect import (DEFAULT_CALIBRATION_PATH, DEFAULT_NEURAL_CALIBRATION_PATH, FEATURES, FLAG_FEATURES,
                       FLAG_FLOOR, NEURAL_SPAN_FEATURES, SPAN_FEATURES, TOKEN_FEATURES, Calibration, Engine,
-                      document_readings, document_word_counts, flag_features, neural_span_features)
+                      document_readings, document_word_counts, flag_features, length_shift, neural_span_features,
+                      text_words)
 from ..lexicon import Channel
-from ..logistic import LogisticModel, feature_vector, logit
+from ..logistic import LogisticModel, feature_vector, logit, sigmoid
 from ..neural import NeuralScorer
 from ..rescore import NeuralRescorer, RescoredChange
 from ..text import overlaps, sentences
@@ -209,10 +210,18 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
              for k in genuine_paragraphs], sum(train_y) / len(train_y))
     document_model = _at_prior(trained_document_model, train_y, spun_prior)
     models = {fold: _at_prior(model, train_y, spun_prior) for fold, model in trained_models.items()}
+    shifts: tuple[tuple[int, float], ...] = ()
+    if chosen:
+        # The same rule for each length band, over every genuine text (articles and paragraphs).
+        genuine = [k for k in range(len(train_X)) if train_y[k] == 0]
+        shifts = choose_length_shifts(
+            [text_words(train_X[k]) for k in genuine],
+            [logit(trained_models.get(train_article[k] % CROSS_FOLDS, trained_document_model).probability(train_X[k]))
+             for k in genuine], sum(train_y) / len(train_y), spun_prior)
 
     def cross_fitted(k: int, features) -> float:
         model = models.get(k % CROSS_FOLDS, document_model)
-        return model.probability(features)
+        return sigmoid(logit(model.probability(features)) + length_shift(shifts, features))
 
     if restore_rows is None:
         doc_p = [cross_fitted(k, x) for k, x in enumerate(doc_X)]
@@ -265,11 +274,12 @@ def fit(engine: Engine, rows, description: str, held_out_engine: Engine | None =
         (span_a,), span_b, _, _ = _logistic_raw(posterior_logit, span_y)
         span_fit = dict(span_a=span_a, span_b=span_b, span=_boosted_trees(SPAN_FEATURES, span_X, span_y))
     return Calibration(document=document_model, token=token_model, token_threshold=t_threshold,
-                       flag=flag_model, flag_threshold=f_threshold, **span_fit,
+                       flag=flag_model, flag_threshold=f_threshold, **span_fit, length_shifts=shifts,
                        trained_on=f"{description}; {len(rows)} documents, {len(tok_y)} word tokens "
                                   f"({sum(tok_y)} spun); document model: {len(train_y)} texts "
                                   f"({len(paragraph_rows or [])} of them paragraphs of the same articles), "
-                                  f"{_prior_text(spun_prior, chosen)}; flag and change models: "
+                                  f"{_prior_text(spun_prior, chosen)}{_shifts_text(shifts, spun_prior)}; "
+                                  f"flag and change models: "
                                   f"{len(rows) if restore_rows is None else len(restore_rows)} documents, "
                                   f"{len(span_y)} decoded changes ({sum(span_y)} right)")
 
@@ -300,6 +310,39 @@ def choose_spun_prior(genuine_logits, trained_share: float, priors=SPUN_PRIORS,
         if sum(1 for x in genuine_logits if x + shift >= 0.0) / n <= max_spun:
             return prior
     return min(priors)
+
+
+# Length bands (minimum words) for which the share of spun texts P(spun) is stated is chosen apart,
+# and the fewest genuine calibration texts a band needs for a choice of its own.
+LENGTH_BANDS = (0, 50, 100, 200)
+MIN_BAND_TEXTS = 100
+
+
+def choose_length_shifts(words, genuine_logits, trained_share: float, spun_prior: float,
+                         bands=LENGTH_BANDS, priors=SPUN_PRIORS) -> tuple[tuple[int, float], ...]:
+    """(min words, log-odds shift from `spun_prior`) per band of `bands`: `choose_spun_prior` over
+    the genuine texts of that length (`words` and `genuine_logits` give each one's length and its
+    cross-fitted P(spun) logit at the training set's share of spun texts). A band with fewer than
+    `MIN_BAND_TEXTS` texts keeps `spun_prior` (shift 0).
+
+    >>> choose_length_shifts([40] * 100 + [500] * 100, [2.0] * 3 + [-2.0] * 97 + [-9.0] * 100, 0.5, 0.2,
+    ...                      bands=(0, 200), priors=(0.5, 0.2, 0.05))
+    ((0, -1.558), (200, 1.386))
+    """
+    out = []
+    for i, lo in enumerate(bands):
+        hi = bands[i + 1] if i + 1 < len(bands) else float("inf")
+        band = [x for w, x in zip(words, genuine_logits) if lo <= w < hi]
+        prior = choose_spun_prior(band, trained_share, priors) if len(band) >= MIN_BAND_TEXTS else spun_prior
+        out.append((lo, round(logit(prior) - logit(spun_prior), 3)))
+    return tuple(out)
+
+
+def _shifts_text(shifts, spun_prior) -> str:
+    if not shifts or spun_prior is None:
+        return ""
+    shares = ", ".join(f"{w}+ words {sigmoid(logit(spun_prior) + x):.2f}" for w, x in shifts)
+    return f", by length (the same rule for each length band): {shares}"
 
 
 def _prior_text(spun_prior: float | None, chosen: bool = False) -> str:
