@@ -863,18 +863,17 @@ def render_markdown(rep: dict) -> str:
               f"{r['n_other_documents']:,} unrelated held-out paragraphs: WER {_f(r['wer_before'])} -> "
               f"{_f(r['wer_with_index'])} with the index (cut {_f(r['cut_with_index'])}); without it "
               f"{_f(r['wer_without'])} (cut {_f(r['cut_without'])}).", ""]
-    if "genuine_news" in rep:
-        g = rep["genuine_news"]
-        L += ["## Genuine news (held-out Wikinews paragraphs, shipped engine)", "",
-              f"{g['n']} paragraphs of at least {MIN_PARAGRAPH_WORDS} words: P(spun) >= 0.5 for "
-              f"{_f(g['flagged_0.5'])}, >= 0.2 for {_f(g['flagged_0.2'])}; mean P(spun) {_f(g['mean_p'])}; "
-              f"false edits per 100 words when restored {_f(g.get('false_edits_per_100'))}.", ""]
-    if "modern_news" in rep:
-        g = rep["modern_news"]
-        L += ["## Genuine modern news (business and technology paragraphs written for unspin, shipped engine)", "",
-              f"{g['n']} paragraphs ({g['words']} words; `unspin/build/data/genuine_modern_news.txt`): P(spun) "
-              f">= 0.5 for {_f(g['flagged_0.5'])}, >= 0.2 for {_f(g['flagged_0.2'])}; mean P(spun) "
-              f"{_f(g['mean_p'])}; false edits per 100 words when restored {_f(g.get('false_edits_per_100'))}.", ""]
+    for key, title, what in (
+            ("genuine_news", "Genuine news (held-out Wikinews paragraphs, shipped engine)",
+             f"of at least {MIN_PARAGRAPH_WORDS} words"),
+            ("modern_news", "Genuine modern news (business and technology paragraphs written for unspin, shipped engine)",
+             "({words} words; `unspin/build/data/genuine_modern_news.txt`)")):
+        if key in rep:
+            g = rep[key]
+            L += [f"## {title}", "",
+                  f"{g['n']} paragraphs {what.format(words=g.get('words'))}: P(spun) >= 0.5 for "
+                  f"{_f(g['flagged_0.5'])}, >= 0.2 for {_f(g['flagged_0.2'])}; mean P(spun) {_f(g['mean_p'])}; "
+                  f"false edits per 100 words when restored {_f(g.get('false_edits_per_100'))}.", ""]
     if "dev" in rep:
         d = rep["dev"]
         L += ["## Real spun pairs (dev)", "",
