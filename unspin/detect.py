@@ -1183,8 +1183,8 @@ class Engine:
             start=change.start, end=change.end, text=change.observed, suggestion=change.original,
             confidence=round(confidence, 4),
             # Every decoded change is kept (a lower --min-confidence may apply it), but one whose words
-            # read as genuine and whose suggestion is weak is not called suspicious: showing every weak
-            # guess as a suspect word cost a third of the flags' precision (bench/levers.md, session 13).
+            # read as genuine and whose suggestion is weak is not called suspicious: such guesses were
+            # most of the words wrongly marked in spun texts (bench/levers.md, session 13).
             suspect=p_substituted >= self.calibration.flag_threshold or confidence >= min_confidence,
             evidence={
                 "p_spun": round(p_substituted, 4),
